@@ -1,0 +1,33 @@
+{
+  "targets": [
+    {
+      "target_name": "muxnet",
+      "sources": [
+        "native/addon/addon.cc",
+        "native/addon/loop_wrap.cc",
+        "native/core/buffer_pool.cc",
+        "native/core/loop.cc",
+        "native/core/poller_poll.cc",
+        "native/core/poller_registry.cc",
+        "native/core/poller_select.cc",
+        "native/core/socket.cc",
+        "native/core/timer_heap.cc",
+        "native/core/write_queue.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "NODE_ADDON_API_DISABLE_DEPRECATED"],
+      "cflags_cc": ["-std=c++17", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_cc!": ["-std=gnu++17", "-std=gnu++14"],
+      "conditions": [
+        ["OS=='linux'", {
+          "sources": ["native/core/poller_epoll.cc"],
+          "defines": ["MUXNET_HAVE_EPOLL"]
+        }],
+        ["'<!(echo $MUXNET_SANITIZE)'=='address'", {
+          "cflags_cc": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"],
+          "ldflags": ["-fsanitize=address,undefined"]
+        }]
+      ]
+    }
+  ]
+}

@@ -1,0 +1,210 @@
+// One event loop: a poller, the sockets it watches (by id), deadlines, and the rules that
+// turn readiness into results. Plain C++: the addon plugs it into Node through LoopHost.
+#ifndef MUXNET_CORE_LOOP_H_
+#define MUXNET_CORE_LOOP_H_
+
+#include <sys/types.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "buffer_pool.h"
+#include "poller.h"
+#include "socket.h"
+#include "timer_heap.h"
+#include "write_queue.h"
+
+namespace muxnet {
+
+// What the loop reports, four int32 each, in one batch per wake-up.
+enum EventKind : int32_t {
+  kEvReadable = 1,     // id: the socket may have data (or EOF, or an error) to read
+  kEvWritten = 2,      // id, a = write requests completed (in order)
+  kEvWriteError = 3,   // id, a = -errno: every queued write request failed
+  kEvAccept = 4,       // id = listener, a = id of the accepted connection
+  kEvAcceptError = 5,  // id = listener, a = -errno (EMFILE: the connection was shed)
+  kEvConnected = 6,    // id, a = 0 or -errno
+  kEvDeadline = 7,     // id, a = 1 (read) or 2 (write), b = tag: that deadline has passed
+  kEvChunk = 8,        // id, a = chunk index or -1, b = bytes (> 0), 0 at EOF, or -errno
+};
+
+struct Event {
+  int32_t kind, id, a, b;
+};
+
+enum DeadlineKind : int32_t { kReadDeadline = 1, kWriteDeadline = 2 };
+
+// The loop's view of its embedder. Every call comes on the loop's (JS) thread, except
+// WakeFromHelper, which the helper thread calls.
+class LoopHost {
+ public:
+  virtual ~LoopHost() = default;
+  // Events [0, count) of the batch buffer are ready; they are overwritten after return.
+  virtual void DeliverBatch(int count) = 0;
+  // A write request's token is no longer used by the loop.
+  virtual void ReleaseToken(void* token) = 0;
+  // Memory for pool slab `slab` (BufferPool::kSlabSize bytes), alive as long as the host.
+  virtual char* AllocateSlab(int slab) = 0;
+  // The earliest deadline is now delay_ms away (-1: there is none).
+  virtual void ArmTimer(int64_t delay_ms) = 0;
+  // The loop went from no open handle to some (true) or back (false).
+  virtual void SetActive(bool active) = 0;
+  // Helper thread: a batch is ready; the loop thread should call RunReady() soon.
+  virtual void WakeFromHelper() = 0;
+};
+
+struct LoopOptions {
+  std::string backend;        // "epoll", "poll", "select"
+  bool edge_triggered = false;  // needs a backend that supports kEdge
+  bool threaded = false;        // wait on a helper thread (select and poll always do)
+  int max_slabs = 64;           // pool bound: 64 x 1 MiB
+};
+
+class Loop {
+ public:
+  // batch: where events are written, capacity entries; owned by the host.
+  Loop(LoopHost* host, Event* batch, int capacity);
+  // Closes every handle and stops the helper thread.
+  ~Loop();
+
+  // Returns 0, -ENOENT (unknown backend), -EINVAL (edge without support), or -errno.
+  int Init(const LoopOptions& options);
+  const char* BackendName() const { return poller_->Name(); }
+  bool threaded() const { return threaded_; }
+  bool edge_triggered() const { return edge_; }
+  // Inline mode: the fd to watch for readability, then call RunInline().
+  int PollableFd() const { return poller_->PollableFd(); }
+
+  // --- Handles. Ids are small integers, reused only after the batch that closed them.
+  int Listen(const SockAddr& addr, const ListenOptions& options, int* id);
+  // 0: connected at once; -EINPROGRESS: kEvConnected follows; both set *id.
+  int Connect(const SockAddr& addr, int* id);
+  // Accepts on readiness while on. After kEvAcceptError the loop turns it off itself.
+  int SetAccepting(int id, bool on);
+
+  // read(2) into caller memory. -EAGAIN arms readiness: kEvReadable follows.
+  ssize_t Read(int id, void* data, size_t len);
+  // Reports readiness with kEvReadable, or (chunks) reads into pooled chunks delivered as
+  // kEvChunk; sticky until PauseRead.
+  int WantRead(int id, bool chunks);
+  // Stops reporting readiness and delivering chunks.
+  int PauseRead(int id);
+  // Reads into a pooled chunk. Returns bytes (> 0) with *chunk set, 0 at EOF, -EAGAIN
+  // (then chunks arrive as kEvChunk until PauseRead), -ENOBUFS (pool exhausted) or -errno.
+  ssize_t ReadChunk(int id, int* chunk);
+  void ReleaseChunk(int chunk) { pool_->Release(chunk); }
+  BufferPool* pool() { return pool_.get(); }
+
+  // Makes the token that keeps a write's memory alive while it is queued.
+  using MakeToken = void* (*)(void* context);
+  // Writes data now if the queue is empty and queues the rest by reference, asking for a
+  // token only then. Returns 0 (all written), 1 (queued; the token is released through
+  // LoopHost::ReleaseToken once written or dropped), 2 (queue at `limit` bytes; nothing
+  // done) or -errno.
+  int Write(int id, const char* data, size_t len, size_t limit, MakeToken make_token,
+            void* context);
+  // Drops queued writes (their tokens are released).
+  int CancelWrites(int id);
+  // shutdown(SHUT_WR), after the queued writes.
+  int ShutdownWrite(int id);
+  // Closes the socket now; queued writes are dropped; the id stays reserved until the
+  // end of the current batch so stale events in it are recognised.
+  int Close(int id);
+  // delay_ms < 0 clears the deadline; tag comes back in its kEvDeadline.
+  int SetDeadline(int id, int kind, int64_t delay_ms, int32_t tag);
+  // The socket descriptor, or -EBADF.
+  int Fd(int id) const;
+
+  // --- Driving.
+  void RunInline();  // inline: the pollable fd is readable
+  void RunReady();   // threaded: the helper has a batch
+  void RunTimers();  // the host's timer fired
+
+ private:
+  struct Handle {
+    int32_t id = -1;
+    int fd = -1;
+    bool listener = false;
+    bool closed = false;
+    bool accepting = false;
+    bool connecting = false;
+    bool read_wanted = false;
+    bool chunk_wanted = false;
+    bool shutdown_pending = false;
+    bool registered = false;
+    uint32_t interest = 0;
+    uint64_t add_no = 0;  // which registration: events from waits before it are stale
+    WriteQueue writes;
+  };
+  struct Change {
+    int fd;
+    uint32_t interest;  // 0 = remove
+    bool add;
+    uint64_t add_no;
+  };
+
+  Handle* Get(int id) const;
+  int NewHandle(int fd, bool listener);
+  uint32_t DesiredInterest(const Handle& h) const;
+  int UpdateInterest(Handle* h);
+  int ApplyChange(const Change& c);
+  void Stage(const Change& c);
+  void Process(const PollEvent* events, int n, uint64_t adds_at_wait);
+  void OnListenerReady(Handle* h);
+  void OnConnReady(Handle* h, uint32_t events);
+  void FlushWrites(Handle* h);
+  void ReleaseTokens();
+  void Emit(int32_t kind, int32_t id, int32_t a, int32_t b);
+  void FlushBatch();
+  void Enter() { depth_++; }
+  void Leave();
+  void UpdateTimer();
+  void HelperMain();
+  int64_t NowMs() const;
+
+  LoopHost* host_;
+  Event* batch_;
+  int capacity_;
+  int count_ = 0;
+  int depth_ = 0;  // > 0 while a batch is being processed
+
+  std::unique_ptr<Poller> poller_;
+  bool threaded_ = false;
+  bool edge_ = false;
+  std::unique_ptr<BufferPool> pool_;
+  TimerHeap timers_;
+  int64_t armed_when_ = -1;
+
+  std::vector<std::unique_ptr<Handle>> handles_;  // by id
+  std::vector<int32_t> fd_to_id_;                 // by fd, -1 when none
+  std::vector<int32_t> free_ids_;
+  std::vector<int32_t> closed_ids_;  // freed when the current batch ends
+  size_t open_ = 0;
+  uint64_t adds_ = 0;
+  std::vector<PollEvent> events_;
+  std::vector<void*> tokens_;  // scratch for released write tokens
+  int reserve_fd_ = -1;         // spare descriptor, given up to shed a connection on EMFILE
+
+  // Threaded mode: the helper waits; everything else happens on the loop thread.
+  std::thread helper_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<Change> staged_;     // interest changes for the helper to apply
+  std::vector<PollEvent> ready_;   // the helper's batch
+  uint64_t ready_adds_ = 0;    // registrations applied before the batch's wait
+  uint64_t applied_adds_ = 0;  // helper thread only
+  bool batch_ready_ = false;
+  bool helper_waiting_ = false;
+  bool wake_pending_ = false;
+  bool stop_ = false;
+  int wake_fd_ = -1;
+};
+
+}  // namespace muxnet
+
+#endif  // MUXNET_CORE_LOOP_H_

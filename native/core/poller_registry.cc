@@ -1,0 +1,36 @@
+// Maps backend names to the factories that this build compiled (binding.gyp / CMake decide
+// which poller_<name>.cc files exist and define MUXNET_HAVE_<NAME> for them).
+#include <cerrno>
+
+#include "poller.h"
+
+namespace muxnet {
+
+const std::vector<std::string>& AvailableBackends() {
+  static const std::vector<std::string> names = {
+#ifdef MUXNET_HAVE_EPOLL
+      "epoll",
+#endif
+      "poll",
+      "select",
+  };
+  return names;
+}
+
+int CreatePoller(const std::string& name, std::unique_ptr<Poller>* out) {
+  int err = 0;
+  if (name == "select") {
+    *out = NewSelectPoller();
+  } else if (name == "poll") {
+    *out = NewPollPoller();
+#ifdef MUXNET_HAVE_EPOLL
+  } else if (name == "epoll") {
+    *out = NewEpollPoller(&err);
+#endif
+  } else {
+    return -ENOENT;
+  }
+  return *out ? 0 : err;
+}
+
+}  // namespace muxnet

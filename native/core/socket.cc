@@ -1,0 +1,176 @@
+// Socket syscalls for the loop: see socket.h for the contract.
+#include "socket.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace muxnet {
+
+int SockAddr::FromIp(const std::string& ip, int port, SockAddr* out) {
+  if (port < 0 || port > 65535) return -EINVAL;
+  *out = SockAddr{};
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&out->storage);
+  if (inet_pton(AF_INET, ip.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<uint16_t>(port));
+    out->len = sizeof(sockaddr_in);
+    return 0;
+  }
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&out->storage);
+  if (inet_pton(AF_INET6, ip.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<uint16_t>(port));
+    out->len = sizeof(sockaddr_in6);
+    return 0;
+  }
+  return -EINVAL;
+}
+
+std::string SockAddr::Ip() const {
+  char buf[INET6_ADDRSTRLEN] = "";
+  if (family() == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, buf, sizeof buf);
+  } else if (family() == AF_INET6) {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_addr, buf, sizeof buf);
+  }
+  return buf;
+}
+
+int SockAddr::Port() const {
+  if (family() == AF_INET) return ntohs(reinterpret_cast<const sockaddr_in*>(&storage)->sin_port);
+  if (family() == AF_INET6) return ntohs(reinterpret_cast<const sockaddr_in6*>(&storage)->sin6_port);
+  return 0;
+}
+
+namespace {
+
+int SetInt(int fd, int level, int name, int value) {
+  return setsockopt(fd, level, name, &value, sizeof value) == 0 ? 0 : -errno;
+}
+
+}  // namespace
+
+int Listen(const SockAddr& addr, const ListenOptions& options, int* fd) {
+  int s = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s < 0) return -errno;
+  int err = 0;
+  if (options.reuse_addr) err = SetInt(s, SOL_SOCKET, SO_REUSEADDR, 1);
+  if (err == 0 && options.reuse_port) err = SetInt(s, SOL_SOCKET, SO_REUSEPORT, 1);
+  if (err == 0 && addr.family() == AF_INET6 && options.ipv6_only) {
+    err = SetInt(s, IPPROTO_IPV6, IPV6_V6ONLY, 1);
+  }
+  if (err == 0 && bind(s, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len) != 0) {
+    err = -errno;
+  }
+  if (err == 0 && listen(s, options.backlog) != 0) err = -errno;
+  if (err != 0) {
+    close(s);
+    return err;
+  }
+  *fd = s;
+  return 0;
+}
+
+int Accept(int listen_fd, int* fd) {
+  for (;;) {
+    int s = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (s >= 0) {
+      *fd = s;
+      return 0;
+    }
+    // A connection reset before we accepted it is the peer's business, not an error.
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  }
+}
+
+int Connect(const SockAddr& addr, int* fd) {
+  int s = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s < 0) return -errno;
+  int rc;
+  do {
+    rc = connect(s, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len);
+  } while (rc != 0 && errno == EINTR);
+  if (rc == 0) {
+    *fd = s;
+    return 0;
+  }
+  int err = errno;
+  if (err == EINPROGRESS) {
+    *fd = s;
+    return -EINPROGRESS;
+  }
+  close(s);
+  return -err;
+}
+
+int ConnectResult(int fd) {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) return -errno;
+  return -err;
+}
+
+ssize_t Read(int fd, void* data, size_t len) {
+  for (;;) {
+    ssize_t n = read(fd, data, len);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  }
+}
+
+ssize_t Writev(int fd, const iovec* iov, int count) {
+  msghdr msg{};
+  msg.msg_iov = const_cast<iovec*>(iov);
+  msg.msg_iovlen = count;
+  for (;;) {
+    ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  }
+}
+
+int ShutdownWrite(int fd) { return shutdown(fd, SHUT_WR) == 0 ? 0 : -errno; }
+
+int SetNoDelay(int fd, bool on) { return SetInt(fd, IPPROTO_TCP, TCP_NODELAY, on ? 1 : 0); }
+
+int SetKeepAlive(int fd, bool on, int idle_s, int interval_s, int count) {
+  int err = SetInt(fd, SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0);
+  if (err != 0 || !on) return err;
+  if (idle_s > 0 && (err = SetInt(fd, IPPROTO_TCP, TCP_KEEPIDLE, idle_s)) != 0) return err;
+  if (interval_s > 0 && (err = SetInt(fd, IPPROTO_TCP, TCP_KEEPINTVL, interval_s)) != 0) return err;
+  if (count > 0 && (err = SetInt(fd, IPPROTO_TCP, TCP_KEEPCNT, count)) != 0) return err;
+  return 0;
+}
+
+int SetLinger(int fd, int seconds) {
+  linger l{};
+  l.l_onoff = seconds >= 0 ? 1 : 0;
+  l.l_linger = seconds >= 0 ? seconds : 0;
+  return setsockopt(fd, SOL_SOCKET, SO_LINGER, &l, sizeof l) == 0 ? 0 : -errno;
+}
+
+int SetBufferSize(int fd, bool receive, int bytes) {
+  return SetInt(fd, SOL_SOCKET, receive ? SO_RCVBUF : SO_SNDBUF, bytes);
+}
+
+int LocalAddr(int fd, SockAddr* out) {
+  out->len = sizeof out->storage;
+  return getsockname(fd, reinterpret_cast<sockaddr*>(&out->storage), &out->len) == 0 ? 0 : -errno;
+}
+
+int PeerAddr(int fd, SockAddr* out) {
+  out->len = sizeof out->storage;
+  return getpeername(fd, reinterpret_cast<sockaddr*>(&out->storage), &out->len) == 0 ? 0 : -errno;
+}
+
+void Close(int fd) { close(fd); }
+
+}  // namespace muxnet

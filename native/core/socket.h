@@ -1,0 +1,70 @@
+// Socket syscalls with the retries and flags every caller needs: non-blocking, CLOEXEC,
+// EINTR retried, MSG_NOSIGNAL on every send. Returns 0/count or a negative errno.
+#ifndef MUXNET_CORE_SOCKET_H_
+#define MUXNET_CORE_SOCKET_H_
+
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <string>
+
+namespace muxnet {
+
+// An IPv4 or IPv6 socket address.
+struct SockAddr {
+  sockaddr_storage storage{};
+  socklen_t len = 0;
+
+  // Parses a numeric IP ("127.0.0.1", "::1") and a port. Returns 0 or -EINVAL.
+  static int FromIp(const std::string& ip, int port, SockAddr* out);
+  int family() const { return storage.ss_family; }
+  // The numeric IP without brackets, and the port.
+  std::string Ip() const;
+  int Port() const;
+};
+
+struct ListenOptions {
+  int backlog = 511;  // Node's default; the kernel caps it at net.core.somaxconn
+  bool reuse_addr = true;
+  bool reuse_port = false;
+  bool ipv6_only = false;
+};
+
+// socket + options + bind + listen. On success stores a non-blocking fd in *fd.
+int Listen(const SockAddr& addr, const ListenOptions& options, int* fd);
+
+// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC. Returns 0 with *fd set, -EAGAIN when the
+// queue is empty, or another negative errno (EINTR and ECONNABORTED are retried here).
+int Accept(int listen_fd, int* fd);
+
+// Starts a non-blocking connect. Returns 0 (connected at once) or -EINPROGRESS, both with
+// *fd set, or another negative errno with no descriptor left open.
+int Connect(const SockAddr& addr, int* fd);
+
+// The result of a connect that was in progress, once the socket is writable: 0 or -errno.
+int ConnectResult(int fd);
+
+// read(2): bytes read, 0 at EOF, or a negative errno (-EAGAIN when nothing is there).
+ssize_t Read(int fd, void* data, size_t len);
+
+// sendmsg(2) with MSG_NOSIGNAL, so a reset peer gives -EPIPE and never SIGPIPE.
+ssize_t Writev(int fd, const iovec* iov, int count);
+
+int ShutdownWrite(int fd);
+int SetNoDelay(int fd, bool on);
+// idle_s/interval_s/count <= 0 keep the system defaults.
+int SetKeepAlive(int fd, bool on, int idle_s, int interval_s, int count);
+// seconds < 0 turns lingering off (the default); 0 resets the connection on close.
+int SetLinger(int fd, int seconds);
+int SetBufferSize(int fd, bool receive, int bytes);
+int LocalAddr(int fd, SockAddr* out);
+int PeerAddr(int fd, SockAddr* out);
+
+// Closes fd, retrying nothing: on Linux the descriptor is gone even when close fails.
+void Close(int fd);
+
+}  // namespace muxnet
+
+#endif  // MUXNET_CORE_SOCKET_H_

@@ -1,0 +1,45 @@
+// Per-connection queue of write requests that the kernel did not take at once. Requests
+// are held by reference (no copy) and flushed with one writev per wake-up.
+#ifndef MUXNET_CORE_WRITE_QUEUE_H_
+#define MUXNET_CORE_WRITE_QUEUE_H_
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <deque>
+#include <vector>
+
+namespace muxnet {
+
+class WriteQueue {
+ public:
+  // One write request. `data` stays valid until the token is handed back by Flush or Clear;
+  // the token is the owner's handle on the memory (the addon keeps the JS buffer alive).
+  struct Request {
+    const char* data;
+    size_t len;
+    void* token;
+  };
+
+  bool empty() const { return requests_.empty(); }
+  // Bytes still to be written.
+  size_t bytes() const { return bytes_; }
+
+  void Push(const char* data, size_t len, void* token);
+
+  // Writes as much as fd takes. Appends the tokens of completed requests to *done and
+  // returns 0 (queue empty), -EAGAIN (the kernel is full) or another negative errno.
+  int Flush(int fd, std::vector<void*>* done);
+
+  // Drops every request, appending their tokens to *dropped.
+  void Clear(std::vector<void*>* dropped);
+
+ private:
+  std::deque<Request> requests_;
+  size_t head_offset_ = 0;  // bytes of requests_.front() already written
+  size_t bytes_ = 0;
+};
+
+}  // namespace muxnet
+
+#endif  // MUXNET_CORE_WRITE_QUEUE_H_

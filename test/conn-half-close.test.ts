@@ -1,0 +1,57 @@
+// closeWrite (shutdown SHUT_WR): the peer reads EOF while the other direction stays open.
+import assert from 'node:assert/strict';
+import { loopConfigs } from './helpers/configs';
+import { readExactly, readToEnd } from './helpers/io';
+import { pattern } from './helpers/pattern';
+import { connectPair, type Pair } from './helpers/servers';
+import { Resources, assertBytesEqual, withTimeout } from './helpers/util';
+
+for (const cfg of loopConfigs()) {
+  describe(`conn half-close [${cfg.name}]`, () => {
+    const res = new Resources();
+    let pair: Pair;
+    beforeEach(async () => {
+      pair = res.add(await connectPair(cfg.options));
+    });
+    afterEach(() => res.closeAll());
+
+    it('client closeWrite: the server reads EOF and can still write back', async () => {
+      const { client, server } = pair;
+      await client.write('request');
+      client.closeWrite();
+      const req = await withTimeout(readToEnd(server), 5000, 'server reads until EOF');
+      assert.equal(Buffer.from(req).toString(), 'request');
+      const reply = pattern(200_000);
+      await withTimeout(server.write(reply), 5000, 'server writes after client closeWrite');
+      server.close();
+      const got = await withTimeout(readToEnd(client), 5000, 'client reads the reply');
+      assertBytesEqual(got, reply);
+    });
+
+    it('server closeWrite: the client reads EOF and can still write back', async () => {
+      const { client, server } = pair;
+      await server.write('banner');
+      server.closeWrite();
+      const banner = await withTimeout(readToEnd(client), 5000, 'client reads until EOF');
+      assert.equal(Buffer.from(banner).toString(), 'banner');
+      const reply = pattern(200_000, 5);
+      const [, got] = await withTimeout(
+        Promise.all([client.write(reply), readExactly(server, reply.length)]),
+        5000,
+        'client writes after server closeWrite',
+      );
+      assertBytesEqual(got, reply);
+    });
+
+    it('bytes written before closeWrite all arrive before EOF', async () => {
+      const { client, server } = pair;
+      const data = pattern(1024 * 1024, 9);
+      const reading = readToEnd(server);
+      reading.catch(() => {});
+      await withTimeout(client.write(data), 10_000, 'write before closeWrite');
+      client.closeWrite();
+      const got = await withTimeout(reading, 10_000, 'read until EOF');
+      assertBytesEqual(got, data);
+    });
+  });
+}
