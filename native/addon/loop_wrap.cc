@@ -286,8 +286,8 @@ void LoopWrap::DeliverBatch(int count) {
   Napi::HandleScope scope(env);
   napi_value argv[1] = {Napi::Number::New(env, count)};
   napi_value result;
-  napi_value recv;
-  napi_get_undefined(env_, &recv);
+  napi_value recv;  // napi_make_callback wants an object as `this`
+  napi_get_global(env_, &recv);
   // One call per batch, as a top-level callback: microtasks (promise reactions) run when
   // it returns, before the next batch.
   napi_status status =

@@ -74,13 +74,17 @@ export class PatternChecker {
   /** Bytes checked so far (the stream position of the next byte). */
   received = 0;
 
-  constructor(private readonly what = 'stream') {}
+  /** `start`: the pattern position of the stream's first byte. */
+  constructor(
+    private readonly what = 'stream',
+    private readonly start = 0,
+  ) {}
 
   update(chunk: Uint8Array): void {
-    const bad = patternMismatch(chunk, this.received);
+    const bad = patternMismatch(chunk, this.start + this.received);
     if (bad >= 0) {
-      const at = this.received + bad;
-      throw new Error(`${this.what}: wrong byte at stream offset ${at}: ${chunk[bad]} !== ${patternByte(at)}`);
+      const at = this.start + this.received + bad;
+      throw new Error(`${this.what}: wrong byte at stream offset ${at - this.start}: ${chunk[bad]} !== ${patternByte(at)}`);
     }
     this.received += chunk.length;
   }

@@ -1,0 +1,631 @@
+// Conn: a TCP connection with Go's Read/Write/deadline semantics, as promises.
+import { Addr } from './addr';
+import {
+  EAGAIN, ENOBUFS, ErrClosed, ErrDeadlineExceeded, OpError, SystemError,
+} from './errors';
+import { EventKind, SocketOption } from './native';
+import type { Loop, LoopHandle } from './loop';
+
+/** A pooled read: a view into the loop's slab pool, returned with `release()`. */
+export interface Chunk {
+  /** The bytes read. Throws once the chunk is released: its memory may hold other data. */
+  readonly bytes: Uint8Array;
+  /** Returns the memory to the pool. Idempotent. */
+  release(): void;
+}
+
+/** Options for {@link Conn.setKeepAlive}, in milliseconds and probes. */
+export interface KeepAliveOptions {
+  idle?: number;
+  interval?: number;
+  count?: number;
+}
+
+/** Default bound on bytes queued per connection: the backpressure limit. */
+export const kDefaultWriteQueueLimit = 1024 * 1024;
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+class PooledChunk implements Chunk {
+  private view: Uint8Array | null;
+  constructor(private readonly loop: Loop | null, private readonly index: number, view: Uint8Array) {
+    this.view = view;
+  }
+  get bytes(): Uint8Array {
+    if (this.view === null) {
+      const err = new Error('chunk used after release(): copy the bytes to keep them');
+      (err as { code?: string }).code = 'ERR_CHUNK_RELEASED';
+      throw err;
+    }
+    return this.view;
+  }
+  release(): void {
+    if (this.view === null) return;
+    this.view = null;
+    if (this.loop !== null) this.loop.releaseChunk(this.index);
+  }
+}
+
+interface PendingWrite {
+  resolve: () => void;
+  reject: (err: Error) => void;
+  chunk: number;  // pooled chunk kept alive by this write, or -1
+}
+
+interface HeldWrite extends PendingWrite {
+  data: Uint8Array;
+}
+
+interface PendingRead {
+  buf: Uint8Array | null;  // null: a chunk read
+  resolve: (value: any) => void;
+  reject: (err: Error) => void;
+}
+
+function toDeadline(t: Date | number, name: string): number {
+  const ms = t instanceof Date ? t.getTime() : t;
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+    throw new TypeError(`${name}: expected a Date or epoch milliseconds (0 clears it), got ${String(t)}`);
+  }
+  return ms;
+}
+
+/**
+ * A stream connection, like Go's `net.Conn`. Reads and writes are promises; deadlines are
+ * absolute and apply to pending and future operations. Get one from `dial` or
+ * `Listener.accept`.
+ */
+export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
+  /** The network: 'tcp', 'tcp4' or 'tcp6'. */
+  readonly network: string;
+  /** Bytes this connection may queue in the kernel's absence before `write` waits. */
+  readonly writeQueueLimit: number;
+
+  private readonly loop: Loop;
+  private readonly id: number;
+  private closed = false;
+  private readable = true;   // readiness seen since the last EAGAIN
+  private armed: boolean;     // the native side reports readiness
+  private chunkMode = false;  // readiness is delivered as pooled chunks
+  private eof = false;
+  private readErr: Error | null = null;
+  private reads: PendingRead[] = [];
+  private buffered: PooledChunk | null = null;  // a chunk delivered with no reader waiting
+  private bufferedOffset = 0;
+  private writes: PendingWrite[] = [];  // queued natively, in order
+  private held: HeldWrite[] = [];       // waiting for room in the native queue
+  private readDeadline = 0;
+  private writeDeadline = 0;
+  private readTag = 0;
+  private writeTag = 0;
+  private local: Addr | undefined;
+  private remote: Addr | undefined;
+  private connectWaiter: ((errno: number) => void) | null = null;
+
+  /** @internal */
+  constructor(loop: Loop, id: number, network: string, writeQueueLimit: number) {
+    this.loop = loop;
+    this.id = id;
+    this.network = network;
+    this.writeQueueLimit = writeQueueLimit;
+    this.armed = loop.edge;  // edge-triggered sockets report every edge, always
+    loop.handles[id] = this;
+  }
+
+  /** The multiplexing backend this connection runs on, e.g. 'epoll'. */
+  get backend(): string {
+    return this.loop.backend;
+  }
+
+  /**
+   * Reads into `buf`. Resolves with the number of bytes read (at least 1, possibly fewer
+   * than `buf.length`), or `null` at end of stream. Rejects with an {@link OpError}:
+   * {@link ErrClosed} after `close()`, {@link ErrDeadlineExceeded} after the read deadline.
+   */
+  read(buf: Uint8Array): Promise<number | null> {
+    if (!(buf instanceof Uint8Array)) {
+      return Promise.reject(new TypeError(`buf: expected a Uint8Array or Buffer, got ${typeof buf}`));
+    }
+    const fail = this.readFailure();
+    if (fail !== null) return Promise.reject(fail);
+    if (this.reads.length === 0) {
+      if (this.buffered !== null) return Promise.resolve(this.copyBuffered(buf));
+      if (this.eof) return Promise.resolve(null);
+      if (buf.length === 0) return Promise.resolve(0);
+      if (this.chunkMode) this.leaveChunkMode();
+      if (this.readable) {
+        const n = this.loop.native.read(this.id, buf);
+        if (n > 0) {
+          // A short read drained the socket: the next read waits for readiness.
+          if (n < buf.length) this.readable = false;
+          return Promise.resolve(n);
+        }
+        if (n === 0) {
+          this.eof = true;
+          return Promise.resolve(null);
+        }
+        if (n !== EAGAIN) return Promise.reject(this.failRead(n));
+        this.readable = false;
+        this.armed = true;  // the native side armed readiness on EAGAIN
+      } else if (!this.armed) {
+        this.loop.native.wantRead(this.id, false);
+        this.armed = true;
+      }
+    }
+    return new Promise((resolve, reject) => {
+      this.reads.push({ buf, resolve, reject });
+    });
+  }
+
+  /**
+   * Reads into a pooled chunk: no buffer is held while the connection is idle. Resolves
+   * with a {@link Chunk} (release it when done) or `null` at end of stream.
+   */
+  readChunk(): Promise<Chunk | null> {
+    const fail = this.readFailure();
+    if (fail !== null) return Promise.reject(fail);
+    if (this.reads.length === 0) {
+      if (this.buffered !== null) {
+        const chunk = this.takeBuffered();
+        return Promise.resolve(chunk);
+      }
+      if (this.eof) return Promise.resolve(null);
+      if (this.readable) {
+        const n = this.loop.native.readChunk(this.id);
+        if (n > 0) {
+          if (n < this.loop.native.chunkSize) this.readable = false;
+          return Promise.resolve(new PooledChunk(this.loop, this.loop.scratch[0], this.loop.chunkView(this.loop.scratch[0], n)));
+        }
+        if (n === 0) {
+          this.eof = true;
+          return Promise.resolve(null);
+        }
+        if (n === ENOBUFS) return this.readUnpooled();
+        if (n !== EAGAIN) return Promise.reject(this.failRead(n));
+        this.readable = false;
+        this.armed = true;
+        this.chunkMode = true;
+      } else if (!this.armed || !this.chunkMode) {
+        this.loop.native.wantRead(this.id, true);
+        this.armed = true;
+        this.chunkMode = true;
+      }
+    }
+    return new Promise((resolve, reject) => {
+      this.reads.push({ buf: null, resolve, reject });
+    });
+  }
+
+  /**
+   * Iterates over the stream as pooled views: each is valid until the next iteration
+   * (copy it to keep it). Passing one to `write()` keeps it alive until written.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    let previous: Chunk | null = null;
+    const done: IteratorResult<Uint8Array> = { done: true, value: undefined };
+    return {
+      next: () => {
+        if (previous !== null) {
+          previous.release();
+          previous = null;
+        }
+        return this.readChunk().then((chunk) => {
+          if (chunk === null) return done;
+          previous = chunk;
+          return { done: false, value: chunk.bytes };
+        });
+      },
+      return: () => {
+        if (previous !== null) {
+          previous.release();
+          previous = null;
+        }
+        return Promise.resolve(done);
+      },
+    };
+  }
+
+  /**
+   * Writes all of `data` (a string is sent as UTF-8). Resolves when every byte is in the
+   * kernel; what the kernel does not take at once is queued by reference, so do not modify
+   * `data` until the promise settles. When `writeQueueLimit` bytes are queued, further
+   * writes wait: that is the backpressure.
+   */
+  write(data: Uint8Array | string): Promise<void> {
+    if (typeof data === 'string') data = Buffer.from(data, 'utf8');
+    else if (!(data instanceof Uint8Array)) {
+      return Promise.reject(new TypeError(`data: expected a Uint8Array, Buffer or string, got ${typeof data}`));
+    }
+    if (this.closed) return Promise.reject(this.opError('write', new ErrClosed()));
+    if (this.writeDeadline !== 0 && Date.now() >= this.writeDeadline) {
+      return Promise.reject(this.opError('write', new ErrDeadlineExceeded()));
+    }
+    if (data.length === 0) return RESOLVED;
+    if (this.held.length === 0) {
+      const r = this.loop.native.write(this.id, data, this.writeQueueLimit);
+      if (r === 0) return RESOLVED;
+      if (r < 0) return Promise.reject(this.opError('write', new SystemError(r, 'write')));
+      if (r === 1) {
+        const chunk = this.retain(data);
+        return new Promise((resolve, reject) => {
+          this.writes.push({ resolve, reject, chunk });
+        });
+      }
+    }
+    const chunk = this.retain(data);
+    const bytes = data;
+    return new Promise((resolve, reject) => {
+      this.held.push({ data: bytes, resolve, reject, chunk });
+    });
+  }
+
+  /** Shuts down the sending side (after queued writes); the peer reads end of stream. */
+  closeWrite(): void {
+    if (this.closed) throw this.opError('close', new ErrClosed());
+    const r = this.loop.native.shutdown(this.id);
+    if (r < 0) throw this.opError('close', new SystemError(r, 'shutdown'));
+  }
+
+  /**
+   * Closes the connection. Pending reads and writes reject with {@link ErrClosed}; queued
+   * bytes are dropped. Calling it again does nothing.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.loop.handles[this.id] = undefined;
+    this.loop.native.close(this.id);
+    if (this.buffered !== null) {
+      this.buffered.release();
+      this.buffered = null;
+    }
+    const err = new ErrClosed();
+    this.rejectReads(this.opError('read', err));
+    this.rejectWrites(this.opError('write', err));
+    this.connectWaiter = null;  // dial closes a connection it gives up on, and rejects itself
+  }
+
+  /** The local address. */
+  localAddr(): Addr {
+    if (this.local === undefined) this.local = this.fetchAddr(false);
+    return this.local;
+  }
+
+  /** The remote address. */
+  remoteAddr(): Addr {
+    if (this.remote === undefined) this.remote = this.fetchAddr(true);
+    return this.remote;
+  }
+
+  /** Sets both deadlines: a Date or epoch milliseconds; 0 clears. */
+  setDeadline(t: Date | number): void {
+    const ms = toDeadline(t, 't');
+    this.setReadDeadline(ms);
+    this.setWriteDeadline(ms);
+  }
+
+  /**
+   * Reads pending now or started later fail with {@link ErrDeadlineExceeded} once `t`
+   * passes. A later deadline extends it; 0 clears it.
+   */
+  setReadDeadline(t: Date | number): void {
+    const ms = toDeadline(t, 't');
+    this.checkOpen();
+    this.readDeadline = ms;
+    this.readTag = (this.readTag + 1) | 0;
+    this.armDeadline(1, ms, this.readTag);
+  }
+
+  /** Like {@link setReadDeadline}, for writes. */
+  setWriteDeadline(t: Date | number): void {
+    const ms = toDeadline(t, 't');
+    this.checkOpen();
+    this.writeDeadline = ms;
+    this.writeTag = (this.writeTag + 1) | 0;
+    this.armDeadline(2, ms, this.writeTag);
+  }
+
+  /** TCP_NODELAY: send small writes at once instead of coalescing them (Nagle). */
+  setNoDelay(on = true): void {
+    this.setOption(SocketOption.NoDelay, on ? 1 : 0);
+  }
+
+  /** SO_KEEPALIVE, with optional idle time, probe interval (ms) and probe count. */
+  setKeepAlive(on: boolean, options: KeepAliveOptions = {}): void {
+    const seconds = (name: string, v: number | undefined): number => {
+      if (v === undefined) return 0;
+      if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+        throw new TypeError(`options.${name}: expected a positive number of milliseconds, got ${String(v)}`);
+      }
+      return Math.max(1, Math.round(v / 1000));
+    };
+    const count = options.count;
+    if (count !== undefined && (!Number.isInteger(count) || count <= 0)) {
+      throw new TypeError(`options.count: expected a positive integer, got ${String(count)}`);
+    }
+    this.setOption(SocketOption.KeepAlive, on ? 1 : 0, seconds('idle', options.idle),
+      seconds('interval', options.interval), count ?? 0);
+  }
+
+  /** SO_LINGER: < 0 is the default (close in the background); 0 resets the connection on close. */
+  setLinger(sec: number): void {
+    if (!Number.isInteger(sec)) throw new TypeError(`sec: expected an integer, got ${String(sec)}`);
+    this.setOption(SocketOption.Linger, sec);
+  }
+
+  /** SO_RCVBUF in bytes (the kernel doubles it and applies its bounds). */
+  setReadBuffer(bytes: number): void {
+    this.setOption(SocketOption.ReadBuffer, this.checkBytes(bytes));
+  }
+
+  /** SO_SNDBUF in bytes (the kernel doubles it and applies its bounds). */
+  setWriteBuffer(bytes: number): void {
+    this.setOption(SocketOption.WriteBuffer, this.checkBytes(bytes));
+  }
+
+  /** @internal */
+  _onEvent(kind: EventKind, a: number, b: number): void {
+    switch (kind) {
+      case EventKind.Readable: return this.onReadable();
+      case EventKind.Chunk: return this.onChunk(a, b);
+      case EventKind.Written: return this.onWritten(a);
+      case EventKind.WriteError: return this.onWriteError(a);
+      case EventKind.Connected: if (this.connectWaiter !== null) this.connectWaiter(a); return;
+      case EventKind.Deadline: return this.onDeadline(a, b);
+    }
+  }
+
+  /** @internal dial: called with 0 or -errno when the connect completes. */
+  _waitConnected(callback: (errno: number) => void): void {
+    this.connectWaiter = (errno) => {
+      this.connectWaiter = null;
+      callback(errno);
+    };
+  }
+
+  private onReadable(): void {
+    this.readable = true;
+    while (this.reads.length > 0 && this.readable && !this.closed) {
+      const pending = this.reads[0];
+      if (pending.buf === null) {
+        // A chunk read while readiness arrives as plain events (mode switched meanwhile).
+        this.loop.native.wantRead(this.id, true);
+        this.chunkMode = true;
+        return;
+      }
+      const n = this.loop.native.read(this.id, pending.buf);
+      if (n === EAGAIN) {
+        this.readable = false;
+        return;
+      }
+      this.reads.shift();
+      if (n > 0) {
+        if (n < pending.buf.length) this.readable = false;
+        pending.resolve(n);
+      } else if (n === 0) {
+        this.eof = true;
+        pending.resolve(null);
+        this.resolveEof();
+      } else {
+        this.rejectReads(this.failRead(n), pending);
+      }
+    }
+    if (this.reads.length === 0 && !this.loop.edge && this.armed && !this.closed) {
+      // Level-triggered readiness with nobody waiting would fire again and again.
+      this.loop.native.pauseRead(this.id);
+      this.armed = false;
+      this.chunkMode = false;
+    }
+  }
+
+  private onChunk(index: number, n: number): void {
+    let chunk: PooledChunk | null = null;
+    if (index >= 0) {
+      chunk = new PooledChunk(this.loop, index, this.loop.chunkView(index, n));
+      this.readable = n === this.loop.native.chunkSize;
+    } else if (n === 0) {
+      this.eof = true;
+    } else if (n === ENOBUFS) {
+      this.loop.native.pauseRead(this.id);
+      this.armed = false;
+      this.chunkMode = false;
+      this.readable = true;
+      const pending = this.reads.shift();
+      if (pending !== undefined) this.readUnpooled().then(pending.resolve, pending.reject);
+      return;
+    } else {
+      this.rejectReads(this.failRead(n));
+      return;
+    }
+    const pending = this.reads.shift();
+    if (pending === undefined || pending.buf !== null) {
+      // Nobody takes chunks right now: keep this one, stop reading until someone does.
+      if (pending !== undefined) this.reads.unshift(pending);
+      if (chunk !== null) this.buffered = chunk;
+      this.loop.native.pauseRead(this.id);
+      this.armed = false;
+      this.chunkMode = false;
+      if (pending !== undefined) this.serveBuffered();
+      return;
+    }
+    pending.resolve(chunk);
+    if (chunk === null) this.resolveEof();
+    if (this.reads.length === 0 && !this.loop.edge) {
+      // Keep reading chunks only while a reader waits; one spare chunk would be held otherwise.
+      this.loop.native.pauseRead(this.id);
+      this.armed = false;
+      this.chunkMode = false;
+    }
+  }
+
+  /** After EOF every waiting read resolves null, as later reads do. */
+  private resolveEof(): void {
+    for (const pending of this.reads.splice(0)) pending.resolve(null);
+  }
+
+  private serveBuffered(): void {
+    while (this.reads.length > 0 && this.buffered !== null) {
+      const pending = this.reads.shift()!;
+      if (pending.buf === null) pending.resolve(this.takeBuffered());
+      else pending.resolve(this.copyBuffered(pending.buf));
+    }
+    if (this.eof) this.resolveEof();
+  }
+
+  private takeBuffered(): Chunk {
+    const chunk = this.buffered!;
+    this.buffered = null;
+    if (this.bufferedOffset === 0) return chunk;
+    const rest = new PooledChunk(null, -1, chunk.bytes.slice(this.bufferedOffset));
+    chunk.release();
+    this.bufferedOffset = 0;
+    return rest;
+  }
+
+  private copyBuffered(buf: Uint8Array): number {
+    const bytes = this.buffered!.bytes;
+    const n = Math.min(buf.length, bytes.length - this.bufferedOffset);
+    buf.set(bytes.subarray(this.bufferedOffset, this.bufferedOffset + n));
+    this.bufferedOffset += n;
+    if (this.bufferedOffset === bytes.length) {
+      this.buffered!.release();
+      this.buffered = null;
+      this.bufferedOffset = 0;
+    }
+    return n;
+  }
+
+  private leaveChunkMode(): void {
+    this.loop.native.pauseRead(this.id);
+    this.armed = this.loop.edge;
+    this.chunkMode = false;
+  }
+
+  /** Pool exhausted: read into memory of our own instead (one allocation, no waiting). */
+  private readUnpooled(): Promise<Chunk | null> {
+    const buf = Buffer.allocUnsafe(this.loop.native.chunkSize);
+    return this.read(buf).then((n) => (n === null ? null : new PooledChunk(null, -1, buf.subarray(0, n))));
+  }
+
+  private onWritten(count: number): void {
+    for (const w of this.writes.splice(0, count)) {
+      if (w.chunk >= 0) this.loop.releaseChunk(w.chunk);
+      w.resolve();
+    }
+    // Room in the queue: hand over the writes that were waiting for it, in order.
+    while (this.held.length > 0 && !this.closed) {
+      const w = this.held[0];
+      const r = this.loop.native.write(this.id, w.data, this.writeQueueLimit);
+      if (r === 2) return;
+      this.held.shift();
+      if (r === 1) {
+        this.writes.push(w);
+      } else if (r === 0) {
+        if (w.chunk >= 0) this.loop.releaseChunk(w.chunk);
+        w.resolve();
+      } else {
+        this.held.unshift(w);
+        this.rejectWrites(this.opError('write', new SystemError(r, 'write')));
+        return;
+      }
+    }
+  }
+
+  private onWriteError(errno: number): void {
+    this.rejectWrites(this.opError('write', new SystemError(errno, 'write')));
+  }
+
+  private onDeadline(kind: number, tag: number): void {
+    if (kind === 1 && tag === this.readTag && this.readDeadline !== 0) {
+      this.rejectReads(this.opError('read', new ErrDeadlineExceeded()));
+    } else if (kind === 2 && tag === this.writeTag && this.writeDeadline !== 0) {
+      if (this.writes.length > 0) this.loop.native.cancelWrites(this.id);
+      this.rejectWrites(this.opError('write', new ErrDeadlineExceeded()));
+    }
+  }
+
+  private armDeadline(kind: 1 | 2, ms: number, tag: number): void {
+    if (ms === 0) {
+      this.loop.native.setDeadline(this.id, kind, -1, tag);
+      return;
+    }
+    const delay = ms - Date.now();
+    if (delay <= 0) {
+      this.loop.native.setDeadline(this.id, kind, -1, tag);
+      this.onDeadline(kind, tag);
+      return;
+    }
+    this.loop.native.setDeadline(this.id, kind, Math.ceil(delay), tag);
+  }
+
+  private readFailure(): Error | null {
+    if (this.closed) return this.opError('read', new ErrClosed());
+    if (this.readErr !== null) return this.readErr;
+    if (this.readDeadline !== 0 && Date.now() >= this.readDeadline) {
+      return this.opError('read', new ErrDeadlineExceeded());
+    }
+    return null;
+  }
+
+  private failRead(errno: number): Error {
+    this.readErr = this.opError('read', new SystemError(errno, 'read'));
+    return this.readErr;
+  }
+
+  private rejectReads(err: Error, first?: PendingRead): void {
+    if (first !== undefined) first.reject(err);
+    for (const pending of this.reads.splice(0)) pending.reject(err);
+  }
+
+  private rejectWrites(err: Error): void {
+    const all = this.writes.splice(0).concat(this.held.splice(0));
+    for (const w of all) {
+      if (w.chunk >= 0) this.loop.releaseChunk(w.chunk);
+      w.reject(err);
+    }
+  }
+
+  private retain(data: Uint8Array): number {
+    const chunk = this.loop.chunkOf(data);
+    if (chunk >= 0) this.loop.retainChunk(chunk);
+    return chunk;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw this.opError('set', new ErrClosed());
+  }
+
+  private checkBytes(bytes: number): number {
+    if (!Number.isInteger(bytes) || bytes <= 0 || bytes > 0x7fffffff) {
+      throw new RangeError(`bytes: expected a positive integer, got ${String(bytes)}`);
+    }
+    return bytes;
+  }
+
+  private setOption(option: SocketOption, a: number, b = 0, c = 0, d = 0): void {
+    this.checkOpen();
+    const r = this.loop.native.setOption(this.id, option, a, b, c, d);
+    if (r < 0) throw this.opError('set', new SystemError(r, 'setsockopt'));
+  }
+
+  private fetchAddr(peer: boolean): Addr {
+    if (this.closed) throw this.opError('set', new ErrClosed());
+    const r = this.loop.native.addr(this.id, peer);
+    if (typeof r === 'number') throw this.opError('set', new SystemError(r, peer ? 'getpeername' : 'getsockname'));
+    return new Addr(this.network, r[0], r[1]);
+  }
+
+  private opError(op: string, err: Error): OpError {
+    let source: Addr | undefined = this.local;
+    let addr: Addr | undefined = this.remote;
+    if (!this.closed) {
+      try {
+        source = this.localAddr();
+        addr = this.remoteAddr();
+      } catch {
+        // Not connected (any more): report what is known.
+      }
+    }
+    return new OpError(op, this.network, err, source, addr);
+  }
+}

@@ -1,0 +1,10 @@
+// muxnet: Go's net API for Node.js over native select/poll/epoll loops.
+export { listen, dial, AbortError } from './net';
+export type { Network, ListenOptions, DialOptions } from './net';
+export { backends } from './backends';
+export type { LoopOptions } from './backends';
+export { Conn } from './conn';
+export type { Chunk, KeepAliveOptions } from './conn';
+export { Listener } from './listener';
+export { Addr } from './addr';
+export { OpError, ErrClosed, ErrDeadlineExceeded, SystemError, errorIs } from './errors';

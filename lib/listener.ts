@@ -1,0 +1,153 @@
+// Listener: accepts connections, like Go's net.Listener, as promises or async iteration.
+import { Addr } from './addr';
+import { Conn } from './conn';
+import { EMFILE, ENFILE, ErrClosed, OpError, SystemError } from './errors';
+import { EventKind } from './native';
+import type { Loop, LoopHandle } from './loop';
+
+// Accepted connections kept ready for accept() before the listener stops accepting and
+// leaves the rest in the kernel's backlog: bounds memory under a connection flood.
+const kAcceptQueue = 128;
+// Back-off after EMFILE/ENFILE, as Go's http.Server does: 5 ms doubling up to 1 s.
+const kBackoffMinMs = 5;
+const kBackoffMaxMs = 1000;
+
+interface Waiter {
+  resolve: (conn: Conn) => void;
+  reject: (err: Error) => void;
+}
+
+/** A TCP listener, like Go's `net.Listener`. Get one from `listen`. */
+export class Listener implements AsyncIterable<Conn>, LoopHandle {
+  private readonly loop: Loop;
+  private readonly id: number;
+  private readonly network: string;
+  private readonly writeQueueLimit: number;
+  private readonly address: Addr;
+  private closed = false;
+  private accepting = false;
+  private backoffMs = 0;
+  private backoffTimer: NodeJS.Timeout | null = null;
+  private warned = false;
+  private readonly queue: Conn[] = [];
+  private readonly waiters: Waiter[] = [];
+
+  /** @internal */
+  constructor(loop: Loop, id: number, network: string, address: Addr, writeQueueLimit: number) {
+    this.loop = loop;
+    this.id = id;
+    this.network = network;
+    this.address = address;
+    this.writeQueueLimit = writeQueueLimit;
+    loop.handles[id] = this;
+  }
+
+  /** The multiplexing backend this listener runs on, e.g. 'epoll'. */
+  get backend(): string {
+    return this.loop.backend;
+  }
+
+  /** The address the listener is bound to (with the port the kernel chose for port 0). */
+  addr(): Addr {
+    return this.address;
+  }
+
+  /**
+   * Waits for the next connection. Rejects with an {@link OpError}: {@link ErrClosed} after
+   * `close()`, or a temporary error such as EMFILE when the process is out of descriptors
+   * (the connection was shed; accepting resumes after a back-off).
+   */
+  accept(): Promise<Conn> {
+    if (this.closed) return Promise.reject(new OpError('accept', this.network, new ErrClosed(), undefined, this.address));
+    const conn = this.queue.shift();
+    if (conn !== undefined) {
+      this.startAccepting();
+      return Promise.resolve(conn);
+    }
+    return new Promise((resolve, reject) => {
+      this.waiters.push({ resolve, reject });
+      this.startAccepting();
+    });
+  }
+
+  /**
+   * Yields accepted connections until the listener is closed. Temporary errors (EMFILE and
+   * the like) do not end the iteration: they are reported once as a process warning.
+   */
+  [Symbol.asyncIterator](): AsyncIterator<Conn> {
+    const next = (): Promise<IteratorResult<Conn>> => this.accept().then(
+      (value) => ({ done: false, value }),
+      (err: OpError) => {
+        if (err instanceof ErrClosed) return { done: true, value: undefined };
+        if (err.temporary()) {
+          if (!this.warned) {
+            this.warned = true;
+            process.emitWarning(`muxnet: accept on ${this.address}: ${err.message}; retrying with back-off`);
+          }
+          return next();
+        }
+        throw err;
+      });
+    return {
+      next,
+      return: () => Promise.resolve({ done: true, value: undefined }),
+    };
+  }
+
+  /**
+   * Stops listening. Pending `accept()` calls reject with {@link ErrClosed}; connections
+   * accepted but not yet taken are closed. Calling it again does nothing.
+   */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.backoffTimer !== null) clearTimeout(this.backoffTimer);
+    this.loop.handles[this.id] = undefined;
+    this.loop.native.close(this.id);
+    for (const conn of this.queue.splice(0)) conn.close();
+    const err = new OpError('accept', this.network, new ErrClosed(), undefined, this.address);
+    for (const w of this.waiters.splice(0)) w.reject(err);
+  }
+
+  /** @internal */
+  _onEvent(kind: EventKind, a: number): void {
+    if (kind === EventKind.Accept) {
+      const conn = new Conn(this.loop, a, this.network, this.writeQueueLimit);
+      this.backoffMs = 0;
+      const waiter = this.waiters.shift();
+      if (waiter !== undefined) {
+        waiter.resolve(conn);
+        return;
+      }
+      this.queue.push(conn);
+      if (this.queue.length >= kAcceptQueue) this.stopAccepting();
+    } else if (kind === EventKind.AcceptError) {
+      // The native side stopped accepting; resume after a back-off so a full descriptor
+      // table does not turn into a busy loop.
+      this.accepting = false;
+      const err = new OpError('accept', this.network, new SystemError(a, 'accept'), undefined, this.address);
+      if (a === EMFILE || a === ENFILE || err.temporary()) {
+        this.backoffMs = Math.min(kBackoffMaxMs, Math.max(kBackoffMinMs, this.backoffMs * 2));
+        this.backoffTimer = setTimeout(() => {
+          this.backoffTimer = null;
+          if (!this.closed && this.waiters.length > 0) this.startAccepting();
+        }, this.backoffMs);
+      }
+      const waiter = this.waiters.shift();
+      if (waiter !== undefined) waiter.reject(err);
+    }
+  }
+
+  private startAccepting(): void {
+    if (this.accepting || this.closed || this.backoffTimer !== null) return;
+    if (this.queue.length >= kAcceptQueue) return;
+    this.accepting = true;
+    this.loop.native.setAccepting(this.id, true);
+  }
+
+  private stopAccepting(): void {
+    if (!this.accepting) return;
+    this.accepting = false;
+    this.loop.native.setAccepting(this.id, false);
+  }
+}

@@ -1,0 +1,73 @@
+// The addon's surface, declared by hand: what lib/ may call and what each call returns.
+
+/** Events of a batch: four int32 each — kind, id, a, b (see native/core/loop.h). */
+export const enum EventKind {
+  Readable = 1,
+  Written = 2,
+  WriteError = 3,
+  Accept = 4,
+  AcceptError = 5,
+  Connected = 6,
+  Deadline = 7,
+  Chunk = 8,
+}
+
+/** Socket options understood by `NativeLoop.setOption`. */
+export const enum SocketOption {
+  NoDelay = 1,
+  KeepAlive = 2,
+  Linger = 3,
+  ReadBuffer = 4,
+  WriteBuffer = 5,
+}
+
+/**
+ * One native loop. Every method returns a number: >= 0 on success, a negative errno on
+ * failure. Ids are small integers, reused only after the batch that closed them.
+ */
+export interface NativeLoop {
+  readonly backend: string;
+  readonly threaded: boolean;
+  readonly edge: boolean;
+  readonly chunkSize: number;
+  readonly chunksPerSlab: number;
+  /** Listener id or -errno. */
+  listen(ip: string, port: number, backlog: number, reuseAddr: boolean, reusePort: boolean,
+         ipv6Only: boolean): number;
+  /** 0 (connected) or -EINPROGRESS (Connected event follows), id in scratch[0]; or -errno. */
+  connect(ip: string, port: number): number;
+  setAccepting(id: number, on: boolean): number;
+  /** Bytes read into buf, 0 at EOF, -EAGAIN (readiness is then reported), or -errno. */
+  read(id: number, buf: Uint8Array): number;
+  /** Report readiness (chunks=false) or deliver pooled chunks (chunks=true) until pauseRead. */
+  wantRead(id: number, chunks: boolean): number;
+  pauseRead(id: number): number;
+  /** Bytes read into a pooled chunk (index in scratch[0]), 0 at EOF, -EAGAIN, -ENOBUFS, -errno. */
+  readChunk(id: number): number;
+  releaseChunk(chunk: number): number;
+  /** The ArrayBuffer of pool slab i, registered once. */
+  slab(i: number): ArrayBuffer | undefined;
+  /** 0 written, 1 queued (Written/WriteError follow), 2 queue at limit, or -errno. */
+  write(id: number, data: Uint8Array, limit: number): number;
+  cancelWrites(id: number): number;
+  shutdown(id: number): number;
+  close(id: number): number;
+  /** delayMs < 0 clears; tag comes back in the Deadline event. */
+  setDeadline(id: number, kind: 1 | 2, delayMs: number, tag: number): number;
+  addr(id: number, peer: boolean): [string, number] | number;
+  setOption(id: number, option: SocketOption, a: number, b?: number, c?: number, d?: number): number;
+}
+
+export interface NativeLoopOptions {
+  backend: string;
+  edge: boolean;
+  threaded: boolean;
+}
+
+/** The addon's exports. */
+export interface NativeAddon {
+  backends(): string[];
+  /** A NativeLoop, or -errno when the backend cannot start. */
+  createLoop(options: NativeLoopOptions, batch: Int32Array, scratch: Int32Array,
+             onBatch: (count: number) => void): NativeLoop | number;
+}

@@ -1,0 +1,226 @@
+// listen and dial: Go's net.Listen and net.Dial for TCP, with validated arguments.
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { constants } from 'node:os';
+import { Addr, splitHostPort } from './addr';
+import { resolveLoopOptions, type LoopOptions } from './backends';
+import { Conn, kDefaultWriteQueueLimit } from './conn';
+import { EINPROGRESS, ErrDeadlineExceeded, OpError, SystemError } from './errors';
+import { Listener } from './listener';
+import { loopFor } from './loop';
+
+/** The stream networks muxnet speaks. */
+export type Network = 'tcp' | 'tcp4' | 'tcp6';
+
+/** Options of {@link listen}. */
+export interface ListenOptions extends LoopOptions {
+  /** Length of the kernel's accept queue (default 511, capped by net.core.somaxconn). */
+  backlog?: number;
+  /** SO_REUSEPORT: several listeners (one per worker) share the port. Default false. */
+  reusePort?: boolean;
+  /** SO_REUSEADDR: rebind while old connections are in TIME_WAIT. Default true. */
+  reuseAddr?: boolean;
+  /** Bytes each accepted connection may queue before write() waits (default 1 MiB). */
+  writeQueueLimit?: number;
+}
+
+/** Options of {@link dial}. */
+export interface DialOptions extends LoopOptions {
+  /** Milliseconds for the whole dial, name resolution included; 0 or absent: no limit. */
+  timeout?: number;
+  /** Aborts the dial; the promise rejects with an AbortError. */
+  signal?: AbortSignal;
+  /** Bytes the connection may queue before write() waits (default 1 MiB). */
+  writeQueueLimit?: number;
+}
+
+/** What a dial rejects with when its signal aborts it, as Node's own APIs do. */
+export class AbortError extends Error {
+  readonly code = 'ABORT_ERR';
+  constructor(cause?: unknown) {
+    super('The operation was aborted', { cause });
+    this.name = 'AbortError';
+  }
+}
+
+const NETWORKS: readonly string[] = ['tcp', 'tcp4', 'tcp6'];
+
+function checkNetwork(network: unknown): Network {
+  if (typeof network !== 'string' || !NETWORKS.includes(network)) {
+    throw new TypeError(`network: expected 'tcp', 'tcp4' or 'tcp6', got ${JSON.stringify(network)}`);
+  }
+  return network as Network;
+}
+
+function checkOptions<T extends object>(options: unknown): T {
+  if (options === undefined) return {} as T;
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`options: expected an object, got ${options === null ? 'null' : typeof options}`);
+  }
+  return options as T;
+}
+
+function checkInteger(name: string, value: unknown, min: number, max: number): number | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`options.${name}: expected an integer from ${min} to ${max}, got ${String(value)}`);
+  }
+  return value;
+}
+
+function checkBoolean(name: string, value: unknown): boolean | undefined {
+  if (value !== undefined && typeof value !== 'boolean') {
+    throw new TypeError(`options.${name}: expected a boolean, got ${typeof value}`);
+  }
+  return value;
+}
+
+function familyOf(network: Network): 0 | 4 | 6 {
+  return network === 'tcp4' ? 4 : network === 'tcp6' ? 6 : 0;
+}
+
+function checkFamily(network: Network, ip: string, address: string): void {
+  const family = isIP(ip);
+  if (familyOf(network) !== 0 && family !== familyOf(network)) {
+    throw new TypeError(`address ${JSON.stringify(address)}: not an IPv${familyOf(network)} address, as network ${network} needs`);
+  }
+}
+
+/**
+ * Listens on a local address, like Go's `net.Listen`. Synchronous: the socket is bound and
+ * listening when it returns. `address` is "host:port", "[ipv6]:port" or ":port" (all
+ * interfaces); the host is an IP address or "localhost" (listen resolves no other names).
+ * Port 0 picks a free port: read it from `addr()`. Throws an {@link OpError} such as
+ * EADDRINUSE, or a TypeError/RangeError naming the bad argument.
+ */
+export function listen(network: Network, address: string, options?: ListenOptions): Listener {
+  const net = checkNetwork(network);
+  if (typeof address !== 'string') throw new TypeError(`address: expected a string "host:port", got ${typeof address}`);
+  const opts = checkOptions<ListenOptions>(options);
+  const backlog = checkInteger('backlog', opts.backlog, 1, 0x7fffffff) ?? 511;
+  const reuseAddr = checkBoolean('reuseAddr', opts.reuseAddr) ?? true;
+  const reusePort = checkBoolean('reusePort', opts.reusePort) ?? false;
+  const limit = checkInteger('writeQueueLimit', opts.writeQueueLimit, 1, Number.MAX_SAFE_INTEGER) ?? kDefaultWriteQueueLimit;
+  const loop = loopFor(resolveLoopOptions(opts));
+  const { host, port } = splitHostPort(address);
+
+  let ip: string;
+  let v6only = false;
+  if (host === '') {
+    ip = net === 'tcp4' ? '0.0.0.0' : '::';
+    v6only = net === 'tcp6';
+  } else if (host === 'localhost') {
+    ip = net === 'tcp6' ? '::1' : '127.0.0.1';
+  } else if (isIP(host) !== 0) {
+    ip = host;
+    checkFamily(net, ip, address);
+    v6only = net === 'tcp6';
+  } else {
+    throw new TypeError(`address ${JSON.stringify(address)}: listen needs an IP address, "localhost" or an empty host (names are resolved by dial only)`);
+  }
+
+  let id = loop.native.listen(ip, port, backlog, reuseAddr, reusePort, v6only);
+  if (id < 0 && host === '' && net === 'tcp') {
+    // No IPv6 on this machine: fall back to every IPv4 interface, as Go does.
+    ip = '0.0.0.0';
+    id = loop.native.listen(ip, port, backlog, reuseAddr, reusePort, false);
+  }
+  if (id < 0) throw new OpError('listen', net, new SystemError(id, 'bind'), undefined, new Addr(net, ip, port));
+  const bound = loop.native.addr(id, false);
+  const addr = typeof bound === 'number' ? new Addr(net, ip, port) : new Addr(net, bound[0], bound[1]);
+  return new Listener(loop, id, net, addr, limit);
+}
+
+/**
+ * Connects to a remote address, like Go's `net.Dial`. `address` is "host:port" or
+ * "[ipv6]:port"; a host name is resolved with Node's `dns.lookup` and each address is tried
+ * in turn. Rejects with an {@link OpError} (ECONNREFUSED, a timeout whose `timeout()` is
+ * true, ...), an AbortError when `signal` aborts, or a TypeError/RangeError naming the bad
+ * argument.
+ */
+export async function dial(network: Network, address: string, options?: DialOptions): Promise<Conn> {
+  const net = checkNetwork(network);
+  if (typeof address !== 'string') throw new TypeError(`address: expected a string "host:port", got ${typeof address}`);
+  const opts = checkOptions<DialOptions>(options);
+  const timeout = checkInteger('timeout', opts.timeout, 0, 0x7fffffff) ?? 0;
+  const limit = checkInteger('writeQueueLimit', opts.writeQueueLimit, 1, Number.MAX_SAFE_INTEGER) ?? kDefaultWriteQueueLimit;
+  const signal = opts.signal;
+  if (signal !== undefined && (signal === null || typeof signal.aborted !== 'boolean')) {
+    throw new TypeError('options.signal: expected an AbortSignal');
+  }
+  const loop = loopFor(resolveLoopOptions(opts));
+  const { host, port } = splitHostPort(address);
+  if (port === 0) throw new RangeError(`address ${JSON.stringify(address)}: dial needs a port from 1 to 65535`);
+  if (signal?.aborted) throw new AbortError(signal.reason);
+
+  const deadline = timeout > 0 ? Date.now() + timeout : 0;
+  let ips: string[];
+  if (isIP(host) !== 0) {
+    checkFamily(net, host, address);
+    ips = [host];
+  } else {
+    const name = host === '' ? 'localhost' : host;
+    try {
+      const found = await lookup(name, { all: true, family: familyOf(net) });
+      ips = found.map((a) => a.address);
+    } catch (err) {
+      throw new OpError('dial', net, err as Error);
+    }
+    if (signal?.aborted) throw new AbortError(signal.reason);
+  }
+
+  let lastError: Error = new OpError('dial', net, new SystemError(-constants.errno.EHOSTUNREACH, 'connect'));
+  for (const ip of ips) {
+    const remote = new Addr(net, ip, port);
+    if (deadline !== 0 && Date.now() >= deadline) break;
+    try {
+      return await connectOne(loop, net, remote, deadline, signal, limit);
+    } catch (err) {
+      if ((err as Error).name === 'AbortError' || (err as OpError).timeout?.()) throw err;
+      lastError = err as Error;
+    }
+  }
+  if (deadline !== 0 && Date.now() >= deadline) {
+    throw new OpError('dial', net, new ErrDeadlineExceeded(), undefined, new Addr(net, ips[0] ?? host, port));
+  }
+  throw lastError;
+}
+
+function connectOne(loop: ReturnType<typeof loopFor>, net: Network, remote: Addr, deadline: number,
+                    signal: AbortSignal | undefined, limit: number): Promise<Conn> {
+  const r = loop.native.connect(remote.ip, remote.port);
+  if (r < 0 && r !== EINPROGRESS) {
+    return Promise.reject(new OpError('dial', net, new SystemError(r, 'connect'), undefined, remote));
+  }
+  const conn = new Conn(loop, loop.scratch[0], net, limit);
+  if (r === 0) return Promise.resolve(conn);
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => {
+      finish();
+      conn.close();
+      reject(new AbortError(signal?.reason));
+    };
+    const finish = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    if (deadline !== 0) {
+      timer = setTimeout(() => {
+        finish();
+        conn.close();
+        reject(new OpError('dial', net, new ErrDeadlineExceeded(), undefined, remote));
+      }, Math.max(0, deadline - Date.now()));
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    conn._waitConnected((errno) => {
+      finish();
+      if (errno === 0) {
+        resolve(conn);
+      } else {
+        conn.close();
+        reject(new OpError('dial', net, new SystemError(errno, 'connect'), undefined, remote));
+      }
+    });
+  });
+}
