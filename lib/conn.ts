@@ -1,7 +1,7 @@
 // Conn: a TCP connection with Go's Read/Write/deadline semantics, as promises.
 import { Addr } from './addr';
 import {
-  EAGAIN, ENOBUFS, ErrClosed, ErrDeadlineExceeded, OpError, SystemError,
+  EAGAIN, EBADF, ENOBUFS, ErrClosed, ErrDeadlineExceeded, OpError, SystemError,
 } from './errors';
 import { EventKind, SocketOption } from './native';
 import type { Loop, LoopHandle } from './loop';
@@ -287,14 +287,12 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
 
   /** The local address. */
   localAddr(): Addr {
-    if (this.local === undefined) this.local = this.fetchAddr(false);
-    return this.local;
+    return this.fetchAddr(false);
   }
 
   /** The remote address. */
   remoteAddr(): Addr {
-    if (this.remote === undefined) this.remote = this.fetchAddr(true);
-    return this.remote;
+    return this.fetchAddr(true);
   }
 
   /** Sets both deadlines: a Date or epoch milliseconds; 0 clears. */
@@ -609,23 +607,27 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   }
 
   private fetchAddr(peer: boolean): Addr {
-    if (this.closed) throw this.opError('set', new ErrClosed());
+    if (this.closed) throw new OpError('set', this.network, new ErrClosed(), this.local, this.remote);
+    const addr = this.tryAddr(peer);
+    if (addr instanceof Addr) return addr;
+    throw new OpError('set', this.network, new SystemError(addr, peer ? 'getpeername' : 'getsockname'), this.local, this.remote);
+  }
+
+  /** The address, cached once known, or -errno (a reset socket has no peer any more). */
+  private tryAddr(peer: boolean): Addr | number {
+    const cached = peer ? this.remote : this.local;
+    if (cached !== undefined || this.closed) return cached ?? EBADF;
     const r = this.loop.native.addr(this.id, peer);
-    if (typeof r === 'number') throw this.opError('set', new SystemError(r, peer ? 'getpeername' : 'getsockname'));
-    return new Addr(this.network, r[0], r[1]);
+    if (typeof r === 'number') return r;
+    const addr = new Addr(this.network, r[0], r[1]);
+    if (peer) this.remote = addr; else this.local = addr;
+    return addr;
   }
 
   private opError(op: string, err: Error): OpError {
-    let source: Addr | undefined = this.local;
-    let addr: Addr | undefined = this.remote;
-    if (!this.closed) {
-      try {
-        source = this.localAddr();
-        addr = this.remoteAddr();
-      } catch {
-        // Not connected (any more): report what is known.
-      }
-    }
-    return new OpError(op, this.network, err, source, addr);
+    const source = this.tryAddr(false);
+    const addr = this.tryAddr(true);
+    return new OpError(op, this.network, err, source instanceof Addr ? source : undefined,
+      addr instanceof Addr ? addr : undefined);
   }
 }

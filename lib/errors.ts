@@ -11,6 +11,7 @@ export const EINPROGRESS = -constants.errno.EINPROGRESS;
 export const ENOBUFS = -constants.errno.ENOBUFS;
 export const ENOENT = -constants.errno.ENOENT;
 export const EINVAL = -constants.errno.EINVAL;
+export const EBADF = -constants.errno.EBADF;
 export const EMFILE = -constants.errno.EMFILE;
 export const ENFILE = -constants.errno.ENFILE;
 
