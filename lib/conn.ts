@@ -88,6 +88,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   private armed: boolean;     // the native side reports readiness
   private chunkMode = false;  // readiness is delivered as pooled chunks
   private eof = false;
+  private peerHungUp = false;  // after the peer's FIN a short read does not mean drained
   private readErr: Error | null = null;
   private reads: PendingRead[] = [];
   private buffered: PooledChunk | null = null;  // a chunk delivered with no reader waiting
@@ -137,7 +138,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
         const n = this.loop.native.read(this.id, buf);
         if (n > 0) {
           // A short read drained the socket: the next read waits for readiness.
-          if (n < buf.length) this.readable = false;
+          if (n < buf.length && !this.peerHungUp) this.readable = false;
           return Promise.resolve(n);
         }
         if (n === 0) {
@@ -173,7 +174,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
       if (this.readable) {
         const n = this.loop.native.readChunk(this.id);
         if (n > 0) {
-          if (n < this.loop.native.chunkSize) this.readable = false;
+          if (n < this.loop.native.chunkSize && !this.peerHungUp) this.readable = false;
           return Promise.resolve(new PooledChunk(this.loop, this.loop.scratch[0], this.loop.chunkView(this.loop.scratch[0], n)));
         }
         if (n === 0) {
@@ -364,7 +365,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   /** @internal */
   _onEvent(kind: EventKind, a: number, b: number): void {
     switch (kind) {
-      case EventKind.Readable: return this.onReadable();
+      case EventKind.Readable: return this.onReadable(a);
       case EventKind.Chunk: return this.onChunk(a, b);
       case EventKind.Written: return this.onWritten(a);
       case EventKind.WriteError: return this.onWriteError(a);
@@ -381,14 +382,17 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     };
   }
 
-  private onReadable(): void {
+  private onReadable(hungUp: number): void {
     this.readable = true;
+    if (hungUp !== 0) this.peerHungUp = true;
     while (this.reads.length > 0 && this.readable && !this.closed) {
       const pending = this.reads[0];
       if (pending.buf === null) {
-        // A chunk read while readiness arrives as plain events (mode switched meanwhile).
-        this.loop.native.wantRead(this.id, true);
-        this.chunkMode = true;
+        // A chunk read: in chunk mode the chunk event follows; otherwise switch to it.
+        if (!this.chunkMode) {
+          this.loop.native.wantRead(this.id, true);
+          this.chunkMode = true;
+        }
         return;
       }
       const n = this.loop.native.read(this.id, pending.buf);
@@ -398,7 +402,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
       }
       this.reads.shift();
       if (n > 0) {
-        if (n < pending.buf.length) this.readable = false;
+        if (n < pending.buf.length && !this.peerHungUp) this.readable = false;
         pending.resolve(n);
       } else if (n === 0) {
         this.eof = true;
@@ -420,7 +424,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     let chunk: PooledChunk | null = null;
     if (index >= 0) {
       chunk = new PooledChunk(this.loop, index, this.loop.chunkView(index, n));
-      this.readable = n === this.loop.native.chunkSize;
+      this.readable = n === this.loop.native.chunkSize || this.peerHungUp;
     } else if (n === 0) {
       this.eof = true;
     } else if (n === ENOBUFS) {

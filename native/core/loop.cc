@@ -468,7 +468,11 @@ void Loop::OnConnReady(Handle* h, uint32_t events) {
     if ((h = Get(id)) == nullptr) return;
   }
   if (!(events & kReadable)) return;
+  bool hangup_now = (events & (kHangup | kReadHangup)) && !h->read_hangup;
+  if (hangup_now) h->read_hangup = true;
   if (h->chunk_wanted) {
+    if (hangup_now) Emit(kEvReadable, id, 1, 0);
+    if ((h = Get(id)) == nullptr || !h->chunk_wanted) return;
     int index = pool_->Acquire();
     if (index < 0) {
       h->chunk_wanted = false;
@@ -493,7 +497,7 @@ void Loop::OnConnReady(Handle* h, uint32_t events) {
     UpdateInterest(h);
     return;
   }
-  Emit(kEvReadable, id, 0, 0);
+  Emit(kEvReadable, id, h->read_hangup ? 1 : 0, 0);
 }
 
 void Loop::FlushWrites(Handle* h) {

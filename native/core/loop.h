@@ -23,7 +23,9 @@ namespace muxnet {
 
 // What the loop reports, four int32 each, in one batch per wake-up.
 enum EventKind : int32_t {
-  kEvReadable = 1,     // id: the socket may have data (or EOF, or an error) to read
+  kEvReadable = 1,     // id, a = 1 once the peer has hung up: the socket may have data,
+                       // EOF or an error to read. After a hang-up a short read does not
+                       // mean drained: an edge-triggered socket reports EOF only once.
   kEvWritten = 2,      // id, a = write requests completed (in order)
   kEvWriteError = 3,   // id, a = -errno: every queued write request failed
   kEvAccept = 4,       // id = listener, a = id of the accepted connection
@@ -136,6 +138,7 @@ class Loop {
     bool read_wanted = false;
     bool chunk_wanted = false;
     bool shutdown_pending = false;
+    bool read_hangup = false;  // the peer hung up: EOF follows the data
     bool registered = false;
     uint32_t interest = 0;
     uint64_t add_no = 0;  // which registration: events from waits before it are stale

@@ -15,6 +15,7 @@ enum : uint32_t {
   kWritable = 1u << 1,
   kHangup = 1u << 2,  // peer hung up or the socket has an error: reads/writes will tell
   kEdge = 1u << 3,    // interest only: report changes of state once (epoll EPOLLET)
+  kReadHangup = 1u << 4,  // fired only: the peer shut down its side (EPOLLRDHUP)
 };
 
 // One fired event, normalized so that dispatch rules live once, in the loop.

@@ -35,7 +35,8 @@ class EpollPoller final : public Poller {
     for (int i = 0; i < n; i++) {
       uint32_t e = fired_[i].events;
       uint32_t fired = 0;
-      if (e & (EPOLLIN | EPOLLPRI | EPOLLRDHUP)) fired |= kReadable;
+      if (e & (EPOLLIN | EPOLLPRI)) fired |= kReadable;
+      if (e & EPOLLRDHUP) fired |= kReadable | kReadHangup;
       if (e & EPOLLOUT) fired |= kWritable;
       if (e & (EPOLLERR | EPOLLHUP)) fired |= kHangup;
       events[i] = PollEvent{fired_[i].data.fd, fired};
