@@ -297,18 +297,18 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   }
 
   /** Sets both deadlines: a Date or epoch milliseconds; 0 clears. */
-  setDeadline(t: Date | number): void {
-    const ms = toDeadline(t, 't');
+  setDeadline(deadline: Date | number): void {
+    const ms = toDeadline(deadline, 'deadline');
     this.setReadDeadline(ms);
     this.setWriteDeadline(ms);
   }
 
   /**
-   * Reads pending now or started later fail with {@link ErrDeadlineExceeded} once `t`
+   * Reads pending now or started later fail with {@link ErrDeadlineExceeded} once `deadline`
    * passes. A later deadline extends it; 0 clears it.
    */
-  setReadDeadline(t: Date | number): void {
-    const ms = toDeadline(t, 't');
+  setReadDeadline(deadline: Date | number): void {
+    const ms = toDeadline(deadline, 'deadline');
     this.checkOpen();
     this.readDeadline = ms;
     this.readTag = (this.readTag + 1) | 0;
@@ -316,8 +316,8 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   }
 
   /** Like {@link setReadDeadline}, for writes. */
-  setWriteDeadline(t: Date | number): void {
-    const ms = toDeadline(t, 't');
+  setWriteDeadline(deadline: Date | number): void {
+    const ms = toDeadline(deadline, 'deadline');
     this.checkOpen();
     this.writeDeadline = ms;
     this.writeTag = (this.writeTag + 1) | 0;
