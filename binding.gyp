@@ -28,6 +28,13 @@
           "ldflags": ["-fsanitize=address,undefined"]
         }]
       ]
+    },
+    {
+      "target_name": "muxnet-loadgen",
+      "type": "executable",
+      "sources": ["bench/loadgen.cc"],
+      "cflags_cc": ["-std=c++17", "-O2", "-Wall"],
+      "cflags_cc!": ["-std=gnu++17", "-std=gnu++14", "-fno-exceptions"]
     }
   ]
 }

@@ -385,6 +385,17 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   private onReadable(hungUp: number): void {
     this.readable = true;
     if (hungUp !== 0) this.peerHungUp = true;
+    if (this.reads.length === 0) {
+      // Level-triggered readiness with nobody waiting would fire again and again. (After
+      // serving a read nothing is needed: a short read drained the socket, and a full one
+      // leaves data that reports again if nobody reads it.)
+      if (!this.loop.edge && this.armed) {
+        this.loop.native.pauseRead(this.id);
+        this.armed = false;
+        this.chunkMode = false;
+      }
+      return;
+    }
     while (this.reads.length > 0 && this.readable && !this.closed) {
       const pending = this.reads[0];
       if (pending.buf === null) {
@@ -411,12 +422,6 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
       } else {
         this.rejectReads(this.failRead(n), pending);
       }
-    }
-    if (this.reads.length === 0 && !this.loop.edge && this.armed && !this.closed) {
-      // Level-triggered readiness with nobody waiting would fire again and again.
-      this.loop.native.pauseRead(this.id);
-      this.armed = false;
-      this.chunkMode = false;
     }
   }
 
@@ -452,12 +457,6 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     }
     pending.resolve(chunk);
     if (chunk === null) this.resolveEof();
-    if (this.reads.length === 0 && !this.loop.edge) {
-      // Keep reading chunks only while a reader waits; one spare chunk would be held otherwise.
-      this.loop.native.pauseRead(this.id);
-      this.armed = false;
-      this.chunkMode = false;
-    }
   }
 
   /** After EOF every waiting read resolves null, as later reads do. */
