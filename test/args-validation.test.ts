@@ -16,6 +16,9 @@ function dialNoThrow(network: unknown, address: unknown, options?: unknown): Pro
   }
 }
 
+/** The deadline argument is `t` in the API; a message may name it so or say "deadline". */
+const kDeadlineArg = /deadline|^t:/i;
+
 function listenBad(network: unknown, address: unknown, options?: unknown): unknown {
   return thrownBy(() => listen(network as Network, address as string, options as ListenOptions).close());
 }
@@ -113,14 +116,14 @@ for (const cfg of loopConfigs()) {
       });
 
       it('setDeadline rejects a string, naming the deadline', () => {
-        assertArgError(thrownBy(() => pair.client.setDeadline('tomorrow' as unknown as number)), /deadline/i);
-        assertArgError(thrownBy(() => pair.client.setReadDeadline('soon' as unknown as number)), /deadline/i);
-        assertArgError(thrownBy(() => pair.client.setWriteDeadline({} as unknown as number)), /deadline/i);
+        assertArgError(thrownBy(() => pair.client.setDeadline('tomorrow' as unknown as number)), kDeadlineArg);
+        assertArgError(thrownBy(() => pair.client.setReadDeadline('soon' as unknown as number)), kDeadlineArg);
+        assertArgError(thrownBy(() => pair.client.setWriteDeadline({} as unknown as number)), kDeadlineArg);
       });
 
       it('setDeadline rejects an invalid Date and NaN', () => {
-        assertArgError(thrownBy(() => pair.client.setDeadline(new Date('not a date'))), /deadline/i);
-        assertArgError(thrownBy(() => pair.client.setDeadline(Number.NaN)), /deadline/i);
+        assertArgError(thrownBy(() => pair.client.setDeadline(new Date('not a date'))), kDeadlineArg);
+        assertArgError(thrownBy(() => pair.client.setDeadline(Number.NaN)), kDeadlineArg);
       });
     });
   });

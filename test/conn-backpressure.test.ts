@@ -37,7 +37,6 @@ for (const cfg of loopConfigs()) {
       global.gc?.();
       const rssBefore = process.memoryUsage().rss;
       let rssPeak = rssBefore;
-      let stuck: Observed<void> | undefined;
       for (let i = 0; i < 4096; i++) {
         writes.push(observe(pair.client.write(chunk)));
         if (i % 64 === 63) {
@@ -47,7 +46,7 @@ for (const cfg of loopConfigs()) {
       }
       await sleep(200);
       rssPeak = Math.max(rssPeak, process.memoryUsage().rss);
-      stuck = writes.find((w) => !w.settled);
+      const stuck = writes.find((w) => !w.settled);
       assert.ok(stuck, 'every write settled although the peer never reads');
       const failed = writes.find((w) => w.settled && !w.fulfilled);
       assert.equal(failed?.error, undefined, 'a write rejected before close');

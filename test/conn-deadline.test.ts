@@ -57,13 +57,13 @@ for (const cfg of loopConfigs()) {
 
       it('lets the pending read succeed when the deadline is extended before it expires', async () => {
         const start = Date.now();
-        pair.client.setReadDeadline(start + 300);
+        pair.client.setReadDeadline(start + 500);
         const buf = new Uint8Array(16);
         const pending = observe(pair.client.read(buf));
         await sleep(20);
         pair.client.setReadDeadline(Date.now() + 60_000);
         // Past the first deadline, with still nothing to read.
-        await sleep(Math.max(0, start + 600 - Date.now()));
+        await sleep(Math.max(0, start + 800 - Date.now()));
         assert.equal(pending.settled, false, `the read settled at the old deadline: ${String(pending.error)}`);
         await pair.server.write('ok');
         const o = await withTimeout(pending.promise, 5000, 'read after extension');
@@ -74,11 +74,11 @@ for (const cfg of loopConfigs()) {
 
       it('does not reject the pending read once the deadline is cleared with 0', async () => {
         const start = Date.now();
-        pair.client.setReadDeadline(start + 300);
+        pair.client.setReadDeadline(start + 500);
         const pending = observe(pair.client.read(new Uint8Array(16)));
         await sleep(20);
         pair.client.setReadDeadline(0);
-        await sleep(Math.max(0, start + 600 - Date.now()));
+        await sleep(Math.max(0, start + 800 - Date.now()));
         assert.equal(pending.settled, false, `the read settled after the deadline was cleared: ${String(pending.error)}`);
         await pair.server.write('x');
         const o = await withTimeout(pending.promise, 5000, 'read after clearing');

@@ -5,7 +5,7 @@ import { dial, listen } from 'muxnet';
 import { loopConfigs } from './helpers/configs';
 import { readExactly, readToEnd } from './helpers/io';
 import { PatternChecker, pattern } from './helpers/pattern';
-import { closableSocket, nodeConnect, startEcho, startNodeServer } from './helpers/servers';
+import { closableSocket, nodeConnect, startEcho, startNodeEcho, startNodeServer } from './helpers/servers';
 import { Resources, assertBytesEqual, withTimeout } from './helpers/util';
 
 const kSize = 4 * 1024 * 1024;
@@ -34,7 +34,7 @@ for (const cfg of loopConfigs()) {
 
     it('muxnet client echoes 4 MiB through a Node net server', async function () {
       this.timeout(30_000);
-      const node = res.add(await startNodeServer());
+      const node = res.add(await startNodeEcho());
       const c = res.add(await dial('tcp', node.address, cfg.options));
       const data = pattern(kSize, 1);
       const reading = readToEnd(c);

@@ -4,7 +4,7 @@ import { OpError, dial, listen } from 'muxnet';
 import type { Conn } from 'muxnet';
 import { loopConfigs } from './helpers/configs';
 import { thrownBy } from './helpers/assert-errors';
-import { startNodeServer } from './helpers/servers';
+import { startNodeEcho } from './helpers/servers';
 import { Resources, describeError, observe, withTimeout } from './helpers/util';
 
 function assertAddrInUse(err: unknown, address: string): void {
@@ -31,7 +31,7 @@ for (const cfg of loopConfigs()) {
     });
 
     it('throws OpError EADDRINUSE for a port a Node net server holds', async () => {
-      const node = res.add(await startNodeServer());
+      const node = res.add(await startNodeEcho());
       assertAddrInUse(thrownBy(() => res.add(listen('tcp', node.address, cfg.options))), node.address);
     });
 

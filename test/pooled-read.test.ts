@@ -51,12 +51,15 @@ for (const cfg of loopConfigs()) {
         await Promise.all(writes);
         pair.server.closeWrite();
       })());
+      // Small kernel buffers, so most of the echo has to wait in muxnet's write queue.
+      pair.client.setReadBuffer(16 * 1024);
+      pair.server.setWriteBuffer(16 * 1024);
       const data = pattern(4 * 1024 * 1024, 11);
-      const reading = readToEnd(pair.client);
-      reading.catch(() => {});
+      // The client reads nothing until all 4 MiB are sent, so the server's echo writes
+      // back up and its queue holds views of chunks while the iteration moves on.
       await withTimeout(pair.client.write(data), 15_000, 'send 4 MiB');
       pair.client.closeWrite();
-      const echoed = await withTimeout(reading, 15_000, 'read the echo');
+      const echoed = await withTimeout(readToEnd(pair.client), 15_000, 'read the echo');
       assertBytesEqual(echoed, data);
       const o = await withTimeout(server.promise, 5000, 'server to finish');
       assert.equal(o.error, undefined, `server failed: ${String(o.error)}`);

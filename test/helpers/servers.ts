@@ -178,3 +178,8 @@ export async function nodeConnect(port: number, host = '127.0.0.1'): Promise<net
 export function closableSocket(s: net.Socket): { close(): void } {
   return { close: () => s.destroy() };
 }
+
+/** A Node `net` echo server on 127.0.0.1 (startNodeServer with its default handler). */
+export function startNodeEcho(): Promise<NodeServer> {
+  return startNodeServer();
+}

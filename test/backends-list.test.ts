@@ -1,4 +1,4 @@
-// backends(): the compiled backends, default first; MUXNET_BACKEND picks the default.
+// backends(): the compiled backends listed once each, default first; MUXNET_BACKEND picks the default.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { backends, listen } from 'muxnet';
