@@ -76,6 +76,10 @@ struct LoopMethods {
     return Num(info, Self(info)->loop_->SetAccepting(Int(info, 0), info[1].ToBoolean()));
   }
 
+  static Napi::Value SetNativeEcho(const Napi::CallbackInfo& info) {
+    return Num(info, Self(info)->loop_->SetNativeEcho(Int(info, 0)));
+  }
+
   static Napi::Value Read(const Napi::CallbackInfo& info) {
     void* data = nullptr;
     size_t length = 0;
@@ -260,6 +264,7 @@ Napi::Object LoopWrap::Methods(Napi::Env env) {
   add("listen", LoopMethods::Listen);
   add("connect", LoopMethods::Connect);
   add("setAccepting", LoopMethods::SetAccepting);
+  add("setNativeEcho", LoopMethods::SetNativeEcho);
   add("read", LoopMethods::Read);
   add("wantRead", LoopMethods::WantRead);
   add("pauseRead", LoopMethods::PauseRead);

@@ -111,6 +111,7 @@ uint32_t Loop::DesiredInterest(const Handle& h) const {
   uint32_t interest = 0;
   if (h.read_wanted || h.chunk_wanted) interest |= kReadable;
   if (h.connecting || !h.writes.empty()) interest |= kWritable;
+  if (h.native_echo) interest = h.echo_pending.empty() ? kReadable : kWritable;
   return interest;
 }
 
@@ -184,6 +185,52 @@ int Loop::SetAccepting(int id, bool on) {
   if (h == nullptr || !h->listener) return -EBADF;
   h->accepting = on;
   return UpdateInterest(h);
+}
+
+int Loop::SetNativeEcho(int id) {
+  Handle* h = Get(id);
+  if (h == nullptr || !h->listener) return -EBADF;
+  h->native_echo = true;
+  return 0;
+}
+
+void Loop::Echo(Handle* h, uint32_t events) {
+  if (echo_buffer_.empty()) echo_buffer_.resize(BufferPool::kChunkSize);
+  if (!h->echo_pending.empty()) {
+    if (!(events & (kWritable | kHangup))) return;
+    iovec iov{h->echo_pending.data(), h->echo_pending.size()};
+    ssize_t n = Writev(h->fd, &iov, 1);
+    if (n == -EAGAIN) return;
+    if (n < 0) {
+      Close(h->id);
+      return;
+    }
+    h->echo_pending.erase(0, n);
+    UpdateInterest(h);
+    if (!h->echo_pending.empty()) return;
+  }
+  for (;;) {
+    ssize_t n = muxnet::Read(h->fd, echo_buffer_.data(), echo_buffer_.size());
+    if (n == -EAGAIN) return;
+    if (n <= 0) {
+      Close(h->id);
+      return;
+    }
+    iovec iov{echo_buffer_.data(), static_cast<size_t>(n)};
+    ssize_t w = Writev(h->fd, &iov, 1);
+    if (w == -EAGAIN) w = 0;
+    if (w < 0) {
+      Close(h->id);
+      return;
+    }
+    if (w < n) {
+      // The peer is not reading: keep the rest, stop reading until it is written.
+      h->echo_pending.assign(echo_buffer_.data() + w, n - w);
+      UpdateInterest(h);
+      return;
+    }
+    if (n < static_cast<ssize_t>(echo_buffer_.size())) return;
+  }
 }
 
 ssize_t Loop::Read(int id, void* data, size_t len) {
@@ -429,8 +476,10 @@ void Loop::OnListenerReady(Handle* h) {
     int err = Accept(h->fd, &fd);
     if (err == 0) {
       int id = NewHandle(fd, false);
-      if (edge_) UpdateInterest(Get(id));
-      Emit(kEvAccept, lid, id, 0);
+      Handle* conn = Get(id);
+      conn->native_echo = h->native_echo;
+      if (edge_ || conn->native_echo) UpdateInterest(conn);
+      if (!conn->native_echo) Emit(kEvAccept, lid, id, 0);
       continue;
     }
     if (err == -EAGAIN) break;
@@ -454,6 +503,10 @@ void Loop::OnListenerReady(Handle* h) {
 void Loop::OnConnReady(Handle* h, uint32_t events) {
   int32_t id = h->id;
   if (events & kHangup) events |= kReadable | kWritable;
+  if (h->native_echo) {
+    Echo(h, events);
+    return;
+  }
   if (h->connecting) {
     if (!(events & kWritable)) return;
     int err = ConnectResult(h->fd);

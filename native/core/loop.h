@@ -88,6 +88,9 @@ class Loop {
   int Connect(const SockAddr& addr, int* id);
   // Accepts on readiness while on. After kEvAcceptError the loop turns it off itself.
   int SetAccepting(int id, bool on);
+  // Benchmark floor: the listener's connections echo what they read in C++, with no
+  // JavaScript and no events; they close at EOF or on error.
+  int SetNativeEcho(int id);
 
   // read(2) into caller memory. -EAGAIN arms readiness: kEvReadable follows.
   ssize_t Read(int id, void* data, size_t len);
@@ -139,6 +142,8 @@ class Loop {
     bool chunk_wanted = false;
     bool shutdown_pending = false;
     bool read_hangup = false;  // the peer hung up: EOF follows the data
+    bool native_echo = false;  // see SetNativeEcho
+    std::string echo_pending;  // echo bytes the kernel did not take yet
     bool registered = false;
     uint32_t interest = 0;
     uint64_t add_no = 0;  // which registration: events from waits before it are stale
@@ -161,6 +166,7 @@ class Loop {
   void OnListenerReady(Handle* h);
   void OnConnReady(Handle* h, uint32_t events);
   void FlushWrites(Handle* h);
+  void Echo(Handle* h, uint32_t events);
   void ReleaseTokens();
   void Emit(int32_t kind, int32_t id, int32_t a, int32_t b);
   void FlushBatch();
@@ -191,6 +197,7 @@ class Loop {
   uint64_t adds_ = 0;
   std::vector<PollEvent> events_;
   std::vector<void*> tokens_;  // scratch for released write tokens
+  std::vector<char> echo_buffer_;
   int reserve_fd_ = -1;         // spare descriptor, given up to shed a connection on EMFILE
 
   // Threaded mode: the helper waits; everything else happens on the loop thread.
