@@ -324,7 +324,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     this.armDeadline(2, ms, this.writeTag);
   }
 
-  /** TCP_NODELAY: send small writes at once instead of coalescing them (Nagle). */
+  /** TCP_NODELAY: send small writes at once instead of coalescing them (Nagle). On by default, as in Go. */
   setNoDelay(on = true): void {
     this.setOption(SocketOption.NoDelay, on ? 1 : 0);
   }

@@ -1,4 +1,5 @@
 // Finds and loads the compiled addon, with a message that says what to do when it is missing.
+import { existsSync } from 'node:fs';
 import * as path from 'node:path';
 import type { NativeAddon } from './native';
 
@@ -7,7 +8,14 @@ let addon: NativeAddon | undefined;
 /** The addon of this thread (each worker loads its own instance). */
 export function native(): NativeAddon {
   if (addon !== undefined) return addon;
-  const root = path.resolve(__dirname, '..');
+  // The package root holds binding.gyp: dist/ in a package, deeper in benchmark builds.
+  let root = path.resolve(__dirname, '..');
+  for (let dir = __dirname, i = 0; i < 4; i++, dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, 'binding.gyp'))) {
+      root = dir;
+      break;
+    }
+  }
   const candidates = [
     path.join(root, 'build', 'Release', 'muxnet.node'),
     path.join(root, 'build', 'Debug', 'muxnet.node'),

@@ -80,6 +80,7 @@ int Accept(int listen_fd, int* fd) {
   for (;;) {
     int s = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (s >= 0) {
+      SetNoDelay(s, true);  // Go's default for TCP: small writes go out at once
       *fd = s;
       return 0;
     }
@@ -92,6 +93,7 @@ int Accept(int listen_fd, int* fd) {
 int Connect(const SockAddr& addr, int* fd) {
   int s = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s < 0) return -errno;
+  SetNoDelay(s, true);  // Go's default for TCP: small writes go out at once
   int rc;
   do {
     rc = connect(s, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len);

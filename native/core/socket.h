@@ -35,11 +35,11 @@ struct ListenOptions {
 // socket + options + bind + listen. On success stores a non-blocking fd in *fd.
 int Listen(const SockAddr& addr, const ListenOptions& options, int* fd);
 
-// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC. Returns 0 with *fd set, -EAGAIN when the
+// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC, and TCP_NODELAY on (as Go does). Returns 0 with *fd set, -EAGAIN when the
 // queue is empty, or another negative errno (EINTR and ECONNABORTED are retried here).
 int Accept(int listen_fd, int* fd);
 
-// Starts a non-blocking connect. Returns 0 (connected at once) or -EINPROGRESS, both with
+// Starts a non-blocking connect, TCP_NODELAY on (as Go does). Returns 0 (connected at once) or -EINPROGRESS, both with
 // *fd set, or another negative errno with no descriptor left open.
 int Connect(const SockAddr& addr, int* fd);
 

@@ -1,0 +1,177 @@
+// Measuring one run: a server process pinned to one CPU, the native load generator pinned
+// to the other, server CPU time read from /proc between the load generator's marks.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { createInterface } from 'node:readline';
+
+export const root = path.resolve(__dirname, '..', '..');
+const loadgenPath = path.join(root, 'build', 'Release', 'muxnet-loadgen');
+const clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+const hasTaskset = (() => {
+  try {
+    execFileSync('taskset', ['-c', '0', 'true']);
+    return true;
+  } catch {
+    return false;
+  }
+})();
+/** Server on CPU 0, load generator on CPU 1, where the machine has two CPUs and taskset. */
+export const pinned = hasTaskset && os.cpus().length >= 2;
+
+function pin(cpu: number, command: string, args: string[]): [string, string[]] {
+  return pinned ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, args];
+}
+
+/** Seconds of CPU (user + system) the process has used. */
+export function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / clockTicks;  // utime, stime
+}
+
+/** Resident set size in KiB. */
+export function rssKiB(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
+}
+
+/** Lines of a child's stdout, one promise per line. */
+function lineReader(child: ChildProcess): () => Promise<string> {
+  const lines: string[] = [];
+  const waiters: ((line: string) => void)[] = [];
+  let ended = false;
+  createInterface({ input: child.stdout! }).on('line', (line) => {
+    const w = waiters.shift();
+    if (w) w(line); else lines.push(line);
+  }).on('close', () => {
+    ended = true;
+    for (const w of waiters.splice(0)) w('');
+  });
+  return () => {
+    const line = lines.shift();
+    if (line !== undefined) return Promise.resolve(line);
+    if (ended) return Promise.resolve('');
+    return new Promise((resolve) => waiters.push(resolve));
+  };
+}
+
+export interface Server {
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Starts `node <script> ...args` on CPU 0 and waits for its {"port","pid"} line. */
+export async function startServer(script: string, args: string[]): Promise<Server> {
+  const [cmd, argv] = pin(0, process.execPath, [script, ...args]);
+  const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
+  const next = lineReader(child);
+  const first = await Promise.race([
+    next(),
+    new Promise<string>((_, reject) => setTimeout(() => reject(new Error(`${script} did not start`)), 10_000)),
+  ]);
+  const { port, pid } = JSON.parse(first) as { port: number; pid: number };
+  return {
+    port,
+    pid,
+    stop: () => new Promise((resolve) => {
+      child.once('exit', () => resolve());
+      child.stdin!.end();
+      setTimeout(() => child.kill('SIGKILL'), 3000).unref();
+    }),
+  };
+}
+
+export interface LoadOptions {
+  connections: number;
+  size: number;
+  duration: number;
+  warmup: number;
+  idle?: number;
+  mode?: 'pingpong' | 'http';
+}
+
+export interface LoadResult {
+  messages: number;
+  seconds: number;
+  rate: number;
+  p50_us: number;
+  p99_us: number;
+  p999_us: number;
+  /** Server CPU microseconds per message over the measured window. */
+  cpu_us_per_msg: number;
+  /** Server CPU use over the window, in CPUs (1 = one core busy). */
+  server_cpu: number;
+  /** Server RSS when measuring began, KiB. */
+  rss_kib: number;
+}
+
+/** Runs the load generator against port and measures the server process `pid`. */
+export async function runLoad(port: number, pid: number, o: LoadOptions): Promise<LoadResult> {
+  const args = ['--port', String(port), '--connections', String(o.connections), '--size', String(o.size),
+    '--duration', String(o.duration), '--warmup', String(o.warmup), '--idle', String(o.idle ?? 0),
+    '--mode', o.mode ?? 'pingpong'];
+  const [cmd, argv] = pin(1, loadgenPath, args);
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+  const next = lineReader(child);
+  let cpu0 = 0;
+  let rss = 0;
+  let wall0 = 0;
+  const limit = setTimeout(() => child.kill('SIGKILL'), (o.duration + o.warmup + 60) * 1000);
+  try {
+    for (;;) {
+      const line = await next();
+      if (line === '') throw new Error('load generator exited early');
+      const event = JSON.parse(line) as { event: string } & Record<string, number>;
+      if (event.event === 'measuring') {
+        cpu0 = cpuSeconds(pid);
+        rss = rssKiB(pid);
+        wall0 = performance.now();
+      } else if (event.event === 'done') {
+        const cpu = cpuSeconds(pid) - cpu0;
+        const wall = (performance.now() - wall0) / 1000;
+        return {
+          messages: event.messages,
+          seconds: event.seconds,
+          rate: event.rate,
+          p50_us: event.p50_us,
+          p99_us: event.p99_us,
+          p999_us: event.p999_us,
+          cpu_us_per_msg: event.messages > 0 ? (cpu * 1e6) / event.messages : NaN,
+          server_cpu: cpu / wall,
+          rss_kib: rss,
+        };
+      }
+    }
+  } finally {
+    clearTimeout(limit);
+  }
+}
+
+export function median(values: number[]): number {
+  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** The machine a result came from. */
+export function machine(): Record<string, string | number | boolean> {
+  const cpuModel = os.cpus()[0]?.model ?? 'unknown';
+  let commit = 'unknown';
+  try {
+    commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8' }).trim();
+  } catch {
+    // not a git checkout
+  }
+  return {
+    cpu: cpuModel,
+    cores: os.cpus().length,
+    kernel: `${os.type()} ${os.release()}`,
+    node: process.version,
+    commit,
+    pinned,
+  };
+}

@@ -1,0 +1,163 @@
+// Renders a benchmark report: an SVG chart (CPU per message against idle connections, one
+// line per backend, muxnet against Node) and a Markdown summary with the ratios.
+import { readFileSync, writeFileSync } from 'node:fs';
+import * as path from 'node:path';
+import type { Result } from './run';
+
+interface Report {
+  machine: Record<string, string | number | boolean>;
+  date: string;
+  quick: boolean;
+  results: Result[];
+}
+
+const root = path.resolve(__dirname, '..', '..');
+const resultsDir = path.join(root, 'bench', 'results');
+const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#17becf', '#7f7f7f'];
+
+function escapeXml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+/** Line chart of cpu_us_per_msg against idle connections; log y axis. */
+export function chartSvg(report: Report): string {
+  const idle = report.results.filter((r) => r.scenario === 'idle');
+  const series = new Map<string, { x: number; y: number }[]>();
+  for (const r of idle) {
+    if (r.form !== 'go' && r.form !== 'node') continue;
+    const name = r.form === 'node' ? "Node's net" : `muxnet ${r.config}`;
+    const points = series.get(name) ?? [];
+    points.push({ x: r.idle, y: r.median.cpu_us_per_msg });
+    series.set(name, points);
+  }
+  const W = 760, H = 420, left = 70, right = 190, top = 40, bottom = 60;
+  const xs = [...new Set(idle.map((r) => r.idle))].sort((a, b) => a - b);
+  const ys = [...series.values()].flat().map((p) => p.y).filter((y) => y > 0);
+  if (xs.length === 0 || ys.length === 0) return '';
+  const yMin = Math.pow(10, Math.floor(Math.log10(Math.min(...ys))));
+  const yMax = Math.pow(10, Math.ceil(Math.log10(Math.max(...ys))));
+  const xMax = Math.max(...xs, 1);
+  const px = (x: number): number => left + (x / xMax) * (W - left - right);
+  const py = (y: number): number => top + (1 - (Math.log10(y) - Math.log10(yMin)) / (Math.log10(yMax) - Math.log10(yMin))) * (H - top - bottom);
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`);
+  out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  out.push(`<text x="${left}" y="22" font-size="15" font-weight="bold">Server CPU per 64-byte echo, 50 active connections</text>`);
+  for (let d = yMin; d <= yMax; d *= 10) {
+    for (const m of [1, 2, 5]) {
+      const v = d * m;
+      if (v > yMax) break;
+      out.push(`<line x1="${left}" x2="${W - right}" y1="${py(v)}" y2="${py(v)}" stroke="#e5e5e5"/>`);
+      out.push(`<text x="${left - 6}" y="${py(v) + 4}" text-anchor="end">${v}</text>`);
+    }
+  }
+  for (const x of xs) {
+    out.push(`<line x1="${px(x)}" x2="${px(x)}" y1="${top}" y2="${H - bottom}" stroke="#f0f0f0"/>`);
+    out.push(`<text x="${px(x)}" y="${H - bottom + 18}" text-anchor="middle">${x.toLocaleString('en-US')}</text>`);
+  }
+  out.push(`<text x="${(left + W - right) / 2}" y="${H - 15}" text-anchor="middle">idle connections held open</text>`);
+  out.push(`<text transform="translate(18 ${(top + H - bottom) / 2}) rotate(-90)" text-anchor="middle">µs of server CPU per message (log)</text>`);
+  let i = 0;
+  for (const [name, points] of series) {
+    const color = COLORS[i % COLORS.length];
+    const sorted = points.sort((a, b) => a.x - b.x).filter((p) => p.y > 0);
+    out.push(`<polyline fill="none" stroke="${color}" stroke-width="2"${name.startsWith('Node') ? ' stroke-dasharray="6 4"' : ''} points="${sorted.map((p) => `${px(p.x)},${py(p.y)}`).join(' ')}"/>`);
+    for (const p of sorted) out.push(`<circle cx="${px(p.x)}" cy="${py(p.y)}" r="3" fill="${color}"/>`);
+    out.push(`<text x="${W - right + 12}" y="${top + 14 + i * 18}" fill="${color}">${escapeXml(name)}</text>`);
+    i++;
+  }
+  const m = report.machine;
+  out.push(`<text x="${left}" y="${H - 2}" font-size="10" fill="#666">${escapeXml(`${m.cpu}, ${m.cores} cores, ${m.kernel}, Node ${m.node}, muxnet ${m.commit}, ${report.date.slice(0, 10)}`)}</text>`);
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}
+
+function find(report: Report, scenario: string, config: string, form: string, connections: number, idle = 0): Result | undefined {
+  return report.results.find((r) => r.scenario === scenario && r.config === config && r.form === form &&
+    r.connections === connections && r.idle === idle);
+}
+
+function f(v: number | undefined, digits = 2): string {
+  return v !== undefined && Number.isFinite(v) ? v.toFixed(digits) : '–';
+}
+
+/** Markdown summary: per backend, CPU per message and the ratios the targets speak of. */
+export function summaryMarkdown(report: Report): string {
+  const m = report.machine;
+  const lines: string[] = [];
+  lines.push(`Measured ${report.date.slice(0, 10)} on ${m.cpu}, ${m.cores} cores, ${m.kernel}, Node ${m.node}, muxnet ${m.commit}` +
+    `${m.pinned ? ' (server pinned to CPU 0, load generator to CPU 1)' : ''}${report.quick ? ', quick run' : ''}; medians of ` +
+    `${report.results[0]?.runs.length ?? 0} run(s). Command: \`npm run bench${report.quick ? ' -- --quick' : ''}\`.`);
+  lines.push('');
+  const node = find(report, 'pingpong', 'node-net', 'node', 50);
+  const configs = [...new Set(report.results.filter((r) => r.scenario === 'pingpong' && r.form !== 'node').map((r) => r.config))];
+  if (configs.length > 0) {
+    lines.push('Echo ping-pong, 64 bytes, 50 connections — server CPU µs per message (lower is better):');
+    lines.push('');
+    lines.push(`| backend | native floor | Go-style TS | pooled TS | Go-style / floor | Go-style / Node's net (${f(node?.median.cpu_us_per_msg)} µs) | msg/s (Go-style) | p99 µs |`);
+    lines.push('|---|---|---|---|---|---|---|---|');
+    for (const c of configs) {
+      const floor = find(report, 'pingpong', c, 'native', 50)?.median;
+      const go = find(report, 'pingpong', c, 'go', 50)?.median;
+      const pooled = find(report, 'pingpong', c, 'pooled', 50)?.median;
+      lines.push(`| ${c} | ${f(floor?.cpu_us_per_msg)} | ${f(go?.cpu_us_per_msg)} | ${f(pooled?.cpu_us_per_msg)} | ` +
+        `${f(go && floor ? go.cpu_us_per_msg / floor.cpu_us_per_msg : undefined)}× | ` +
+        `${f(go && node ? go.cpu_us_per_msg / node.median.cpu_us_per_msg : undefined)}× | ${f(go?.rate, 0)} | ${f(go?.p99_us, 0)} |`);
+    }
+    lines.push('');
+  }
+  const idleValues = [...new Set(report.results.filter((r) => r.scenario === 'idle').map((r) => r.idle))].sort((a, b) => a - b);
+  if (idleValues.length > 1) {
+    const maxIdle = idleValues[idleValues.length - 1];
+    lines.push(`Idle connections (50 active, Go-style server) — CPU µs per message, and growth from 0 to ${maxIdle.toLocaleString('en-US')} idle:`);
+    lines.push('');
+    lines.push(`| backend | ${idleValues.map((v) => `${v.toLocaleString('en-US')} idle`).join(' | ')} | growth |`);
+    lines.push(`|---|${idleValues.map(() => '---').join('|')}|---|`);
+    const idleConfigs = [...new Set(report.results.filter((r) => r.scenario === 'idle').map((r) => r.config))];
+    for (const c of idleConfigs) {
+      const form = c === 'node-net' ? 'node' : 'go';
+      const vals = idleValues.map((v) => find(report, 'idle', c, form, 50, v)?.median.cpu_us_per_msg);
+      const growth = vals[0] && vals[vals.length - 1] ? (vals[vals.length - 1]! / vals[0]! - 1) * 100 : undefined;
+      lines.push(`| ${c === 'node-net' ? "Node's net" : c} | ${vals.map((v) => f(v)).join(' | ')} | ${growth === undefined ? '–' : `${growth >= 0 ? '+' : ''}${growth.toFixed(0)}%`} |`);
+    }
+    lines.push('');
+  }
+  const rss = report.results.filter((r) => r.scenario === 'rss');
+  if (rss.length > 0) {
+    lines.push(`Server memory per idle connection (${rss[0].idle.toLocaleString('en-US')} idle): ` +
+      rss.map((r) => `${r.form === 'node' ? "Node's net" : `${r.form} (${r.config})`} ${f(r.median.rss_kib / r.idle)} KiB`).join(', ') + '.');
+    lines.push('');
+  }
+  return lines.join('\n');
+}
+
+/** Writes chart.svg and summary.md next to the results; returns the files written. */
+export function renderReport(report: Report): string[] {
+  const written: string[] = [];
+  const svg = chartSvg(report);
+  if (svg !== '') {
+    writeFileSync(path.join(resultsDir, 'chart.svg'), svg);
+    written.push('bench/results/chart.svg');
+  }
+  writeFileSync(path.join(resultsDir, 'summary.md'), `${summaryMarkdown(report)}\n`);
+  written.push('bench/results/summary.md');
+  return written;
+}
+
+/** `npm run bench:report`: re-render from latest.json and put the summary into the README. */
+function main(): void {
+  const report = JSON.parse(readFileSync(path.join(resultsDir, 'latest.json'), 'utf8')) as Report;
+  renderReport(report);
+  const readmePath = path.join(root, 'README.md');
+  const readme = readFileSync(readmePath, 'utf8');
+  const start = '<!-- bench:start -->';
+  const end = '<!-- bench:end -->';
+  const i = readme.indexOf(start);
+  const j = readme.indexOf(end);
+  if (i < 0 || j < i) throw new Error(`README.md has no ${start} … ${end} section`);
+  const block = `${start}\n![CPU per message against idle connections](bench/results/chart.svg)\n\n${summaryMarkdown(report)}\n${end}`;
+  writeFileSync(readmePath, readme.slice(0, i) + block + readme.slice(j + end.length));
+  console.log('README.md benchmark section updated from bench/results/latest.json');
+}
+
+if (require.main === module) main();

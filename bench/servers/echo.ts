@@ -1,0 +1,76 @@
+// Echo servers for the benchmark, one process each: `node echo.js <form> <json loop options>`.
+// Forms: native (C++ echo, the floor), go (read/write loop), pooled (for await chunks),
+// node (Node's net). Prints {"port","pid"} once listening; exits when stdin closes.
+import * as net from 'node:net';
+import { listen } from '../../lib/index';
+import { resolveLoopOptions, type LoopOptions } from '../../lib/backends';
+import { loopFor } from '../../lib/loop';
+
+const [form = 'go', optionsJson = '{}'] = process.argv.slice(2);
+const options = JSON.parse(optionsJson) as LoopOptions;
+
+function ready(port: number): void {
+  process.stdout.write(`${JSON.stringify({ port, pid: process.pid })}\n`);
+}
+
+async function serveGo(): Promise<void> {
+  const ln = listen('tcp', '127.0.0.1:0', { ...options, backlog: 4096 });
+  ready(ln.addr().port);
+  for await (const c of ln) {
+    void (async () => {
+      const buf = new Uint8Array(64 * 1024);
+      try {
+        for (;;) {
+          const n = await c.read(buf);
+          if (n === null) break;
+          await c.write(buf.subarray(0, n));
+        }
+      } catch {
+        // a reset at the end of a run
+      }
+      c.close();
+    })();
+  }
+}
+
+async function servePooled(): Promise<void> {
+  const ln = listen('tcp', '127.0.0.1:0', { ...options, backlog: 4096 });
+  ready(ln.addr().port);
+  for await (const c of ln) {
+    void (async () => {
+      try {
+        for await (const data of c) await c.write(data);
+      } catch {
+        // a reset at the end of a run
+      }
+      c.close();
+    })();
+  }
+}
+
+function serveNative(): void {
+  const loop = loopFor(resolveLoopOptions(options));
+  const id = loop.native.listen('127.0.0.1', 0, 4096, true, false, false);
+  if (id < 0) throw new Error(`listen failed: ${id}`);
+  loop.native.setNativeEcho(id);
+  loop.native.setAccepting(id, true);
+  const addr = loop.native.addr(id, false);
+  ready(typeof addr === 'number' ? 0 : addr[1]);
+}
+
+function serveNode(): void {
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    socket.on('data', (data) => socket.write(data));
+    socket.on('error', () => socket.destroy());
+  });
+  server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
+    ready((server.address() as net.AddressInfo).port);
+  });
+}
+
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+if (form === 'native') serveNative();
+else if (form === 'node') serveNode();
+else if (form === 'pooled') void servePooled();
+else void serveGo();
