@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { dial } from 'muxnet';
 import { loopConfigs } from './helpers/configs';
+import { socketFds } from './helpers/fds';
 import { roundTrip } from './helpers/io';
 import type { WorkerJob, WorkerReport } from './helpers/net-worker';
 import { pattern } from './helpers/pattern';
@@ -77,25 +78,39 @@ for (const cfg of loopConfigs()) {
       assert.deepEqual(codes, [0, 0]);
     });
 
-    it('a worker that exits with open conns and listeners ends with code 0', async function () {
+    it('a worker that exits with open conns and listeners ends with code 0 and releases its sockets', async function () {
       this.timeout(20_000);
+      const before = socketFds();
       const r = startWorker({ kind: 'exit-with-open', options: cfg.options });
       workers.push(r.worker);
       const report = await withTimeout(r.firstReport, 10_000, 'worker ready');
       assert.equal(report.kind, 'ready', report.kind === 'failed' ? report.error : '');
       assert.equal(await withTimeout(r.exited, 10_000, 'worker exit'), 0);
+      if (before !== null) {
+        const leaked = [...socketFds()!].filter((fd) => !before.has(fd));
+        assert.deepEqual(leaked, [], 'sockets left open by the exited worker');
+      }
       await mainThreadEchoes(cfg.options, res);
     });
 
     it('terminate() on a worker with open conns ends it, and the main thread keeps working', async function () {
       this.timeout(20_000);
+      const before = socketFds();
       const r = startWorker({ kind: 'hold-open', options: cfg.options });
       workers.push(r.worker);
       const report = await withTimeout(r.firstReport, 10_000, 'worker ready');
       assert.equal(report.kind, 'ready', report.kind === 'failed' ? report.error : '');
+      const during = socketFds();
+      if (before !== null && during !== null) {
+        assert.ok(during.size >= before.size + 4, `the worker holds its sockets (${during.size} vs ${before.size})`);
+      }
       await withTimeout(r.worker.terminate(), 10_000, 'terminate');
       // Node reports code 1 for a terminated worker; what matters is that it ended.
       assert.equal(typeof (await withTimeout(r.exited, 10_000, 'worker exit')), 'number');
+      if (before !== null) {
+        const leaked = [...socketFds()!].filter((fd) => !before.has(fd));
+        assert.deepEqual(leaked, [], 'sockets left open by the terminated worker');
+      }
       await mainThreadEchoes(cfg.options, res);
     });
   });
