@@ -1,11 +1,15 @@
 // muxnet-loadgen: the benchmark suite's native load generator, in its own process.
 // pingpong: each connection sends a message, waits for the whole echo, repeats.
 // http: each connection sends a keep-alive GET, waits for the whole response, repeats.
-// Bounded by a duration and a message count; prints one JSON line on stdout.
+// stream: each connection sends --size-byte chunks as fast as the server reads them (one way).
+// stream-echo: the same, and reads back what the server echoes.
+// Bounded by a duration and a message count (chunks, in the stream modes); prints JSON lines
+// on stdout. In the stream modes `rate` is bytes per second, `messages` is whole chunks, and
+// `bytes` is the bytes sent (stream) or received back (stream-echo) while measuring.
 //
 //   muxnet-loadgen --port 8080 [--host 127.0.0.1] [--connections 50] [--size 64]
-//                  [--duration 5] [--warmup 1] [--max-messages N] [--mode pingpong|http]
-//                  [--idle N]
+//                  [--duration 5] [--warmup 1] [--max-messages N]
+//                  [--mode pingpong|http|stream|stream-echo] [--idle N]
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -41,7 +45,7 @@ struct Options {
 
 struct Conn {
   int fd = -1;
-  size_t sent = 0;
+  size_t sent = 0;      // stream modes: bytes of the current chunk already sent
   size_t received = 0;
   Clock::time_point started;
 };
@@ -85,6 +89,80 @@ size_t HttpResponseLength(const char* buf, size_t len) {
   return len >= header + body ? header + body : 0;
 }
 
+// A stream run reads or writes this many times per ready connection before it looks at the
+// others, so that one fast connection cannot starve the rest.
+constexpr int kStreamBurst = 16;
+
+// The stream modes: returns the exit status. Every connection is already connected and
+// non-blocking, and registered in ep with data.u32 = its index.
+int RunStream(const Options& o, std::vector<Conn>& conns, int ep, Clock::time_point measure_from,
+              Clock::time_point stop) {
+  const bool echo = o.mode == "stream-echo";
+  std::vector<char> chunk(o.size, 'x');
+  std::vector<char> buf(1 << 16);
+  for (size_t i = 0; i < conns.size(); i++) {
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT;
+    ev.data.u32 = i;
+    epoll_ctl(ep, EPOLL_CTL_MOD, conns[i].fd, &ev);
+  }
+  uint64_t total = 0, measured = 0;  // bytes: sent (stream) or echoed back (stream-echo)
+  const uint64_t max_bytes = static_cast<uint64_t>(o.max_messages) * o.size;
+  printf("{\"event\":\"started\"}\n");
+  fflush(stdout);
+  std::vector<epoll_event> events(1024);
+  bool measuring = false;
+  while (true) {
+    auto now = Clock::now();
+    if (now >= stop || total >= max_bytes) break;
+    if (!measuring && now >= measure_from) {
+      measuring = true;
+      printf("{\"event\":\"measuring\"}\n");
+      fflush(stdout);
+    }
+    int n = epoll_wait(ep, events.data(), events.size(), 100);
+    for (int i = 0; i < n; i++) {
+      Conn& c = conns[events[i].data.u32];
+      if (events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        for (int k = 0; k < kStreamBurst; k++) {
+          ssize_t r = read(c.fd, buf.data(), buf.size());
+          if (r < 0 && errno == EAGAIN) break;
+          if (r <= 0 || !echo) {
+            fprintf(stderr, "muxnet-loadgen: %s\n", r <= 0 ? "connection closed by the server"
+                                                           : "the server sent data in one-way mode");
+            return 3;
+          }
+          total += r;
+          if (measuring) measured += r;
+          if (static_cast<size_t>(r) < buf.size()) break;
+        }
+      }
+      if (events[i].events & EPOLLOUT) {
+        for (int k = 0; k < kStreamBurst; k++) {
+          ssize_t w = ::send(c.fd, chunk.data() + c.sent, chunk.size() - c.sent, MSG_NOSIGNAL);
+          if (w < 0 && errno == EAGAIN) break;
+          if (w < 0) {
+            fprintf(stderr, "muxnet-loadgen: send: %s\n", strerror(errno));
+            return 3;
+          }
+          c.sent = (c.sent + w) % chunk.size();
+          if (!echo) {
+            total += w;
+            if (measuring) measured += w;
+          }
+        }
+      }
+    }
+  }
+  // Zero when the count bound ended the run before measuring began.
+  double seconds = measuring ? std::chrono::duration<double>(Clock::now() - measure_from).count() : 0;
+  printf("{\"event\":\"done\",\"messages\":%llu,\"seconds\":%.6f,\"rate\":%.1f,"
+         "\"p50_us\":0,\"p99_us\":0,\"p999_us\":0,\"errors\":0,\"bytes\":%llu}\n",
+         static_cast<unsigned long long>(measured / o.size), seconds, seconds > 0 ? measured / seconds : 0,
+         static_cast<unsigned long long>(measured));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -102,10 +180,11 @@ int main(int argc, char** argv) {
     else if (k == "--idle") o.idle = atoi(v.c_str());
     else { fprintf(stderr, "muxnet-loadgen: unknown option %s\n", k.c_str()); return 2; }
   }
+  const bool stream = o.mode == "stream" || o.mode == "stream-echo";
   if (o.port <= 0 || o.connections <= 0 || o.size <= 0 || o.duration <= 0 ||
-      (o.mode != "pingpong" && o.mode != "http")) {
+      (o.mode != "pingpong" && o.mode != "http" && !stream)) {
     fprintf(stderr, "muxnet-loadgen: --port, --connections, --size, --duration must be > 0; "
-                    "--mode pingpong|http\n");
+                    "--mode pingpong|http|stream|stream-echo\n");
     return 2;
   }
   sockaddr_in addr{};
@@ -144,6 +223,12 @@ int main(int argc, char** argv) {
                                   std::chrono::duration<double>(o.warmup));
   auto stop = measure_from + std::chrono::duration_cast<Clock::duration>(
                                  std::chrono::duration<double>(o.duration));
+  if (stream) {
+    int status = RunStream(o, conns, ep, measure_from, stop);
+    for (auto& c : conns) close(c.fd);
+    for (int fd : idle) close(fd);
+    return status;
+  }
   auto send = [&](Conn& c) {
     c.started = Clock::now();
     c.received = 0;

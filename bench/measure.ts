@@ -20,7 +20,8 @@ const hasTaskset = (() => {
 /** Server on CPU 0, load generator on CPU 1, where the machine has two CPUs and taskset. */
 export const pinned = hasTaskset && os.cpus().length >= 2;
 
-function pin(cpu: number, command: string, args: string[]): [string, string[]] {
+/** The command line that runs `command` on `cpu` (as is when not pinning). */
+export function pin(cpu: number, command: string, args: string[]): [string, string[]] {
   return pinned ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, args];
 }
 
@@ -37,8 +38,8 @@ export function rssKiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0);
 }
 
-/** Lines of a child's stdout, one promise per line. */
-function lineReader(child: ChildProcess): () => Promise<string> {
+/** Lines of a child's stdout, one promise per line; '' once it has closed. */
+export function lineReader(child: ChildProcess): () => Promise<string> {
   const lines: string[] = [];
   const waiters: ((line: string) => void)[] = [];
   let ended = false;
@@ -90,7 +91,7 @@ export interface LoadOptions {
   duration: number;
   warmup: number;
   idle?: number;
-  mode?: 'pingpong' | 'http';
+  mode?: 'pingpong' | 'http' | 'stream' | 'stream-echo';
 }
 
 export interface LoadResult {
@@ -106,43 +107,58 @@ export interface LoadResult {
   server_cpu: number;
   /** Server RSS when measuring began, KiB. */
   rss_kib: number;
+  /** stream: bytes moved while measuring (sent one way, or received back echoed). */
+  bytes?: number;
+  /** stream: MiB (2^20 bytes) per second. */
+  mib_per_s?: number;
+  /** stream: server CPU microseconds per MiB. */
+  cpu_us_per_mib?: number;
+  /** http (autocannon, wrk): connection errors, timeouts and wrong bodies; answers other than 2xx. */
+  errors?: number;
+  non2xx?: number;
+  /** micro: operations per second, nanoseconds per operation, the relative margin of error (%, 95%) and samples taken. */
+  ops_per_s?: number;
+  ns_per_op?: number;
+  rme_pct?: number;
+  samples?: number;
+  /** micro write-64: the fraction of writes the kernel did not take at once (queued or refused). */
+  not_written?: number;
 }
 
-/** Runs the load generator against port and measures the server process `pid`. */
-export async function runLoad(port: number, pid: number, o: LoadOptions): Promise<LoadResult> {
-  const args = ['--port', String(port), '--connections', String(o.connections), '--size', String(o.size),
-    '--duration', String(o.duration), '--warmup', String(o.warmup), '--idle', String(o.idle ?? 0),
-    '--mode', o.mode ?? 'pingpong'];
-  const [cmd, argv] = pin(1, loadgenPath, args);
+/** What a load process reported on its "done" line, with the server's CPU between its marks. */
+export interface Measured {
+  done: Record<string, number>;
+  /** Server CPU seconds and wall seconds between "measuring" and "done". */
+  cpu: number;
+  wall: number;
+  /** Server RSS at "measuring", KiB. */
+  rss: number;
+}
+
+/**
+ * Runs a load process on CPU 1 that prints the load generator's JSON lines ("measuring", then
+ * "done"), and samples the server process `pid` between them. Killed after `limitSeconds`.
+ */
+export async function runMeasured(command: string, args: string[], pid: number, limitSeconds: number): Promise<Measured> {
+  const [cmd, argv] = pin(1, command, args);
   const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   const next = lineReader(child);
   let cpu0 = 0;
   let rss = 0;
   let wall0 = 0;
-  const limit = setTimeout(() => child.kill('SIGKILL'), (o.duration + o.warmup + 60) * 1000);
+  const limit = setTimeout(() => child.kill('SIGKILL'), limitSeconds * 1000);
   try {
     for (;;) {
       const line = await next();
-      if (line === '') throw new Error('load generator exited early');
+      if (line === '') throw new Error(`${path.basename(command)} exited early`);
       const event = JSON.parse(line) as { event: string } & Record<string, number>;
       if (event.event === 'measuring') {
         cpu0 = cpuSeconds(pid);
         rss = rssKiB(pid);
         wall0 = performance.now();
       } else if (event.event === 'done') {
-        const cpu = cpuSeconds(pid) - cpu0;
-        const wall = (performance.now() - wall0) / 1000;
-        return {
-          messages: event.messages,
-          seconds: event.seconds,
-          rate: event.rate,
-          p50_us: event.p50_us,
-          p99_us: event.p99_us,
-          p999_us: event.p999_us,
-          cpu_us_per_msg: event.messages > 0 ? (cpu * 1e6) / event.messages : NaN,
-          server_cpu: cpu / wall,
-          rss_kib: rss,
-        };
+        if (wall0 === 0) throw new Error(`${path.basename(command)} reported done before measuring`);
+        return { done: event, cpu: cpuSeconds(pid) - cpu0, wall: (performance.now() - wall0) / 1000, rss };
       }
     }
   } finally {
@@ -150,11 +166,49 @@ export async function runLoad(port: number, pid: number, o: LoadOptions): Promis
   }
 }
 
+/** Runs the load generator against port and measures the server process `pid`. */
+export async function runLoad(port: number, pid: number, o: LoadOptions): Promise<LoadResult> {
+  const mode = o.mode ?? 'pingpong';
+  const args = ['--port', String(port), '--connections', String(o.connections), '--size', String(o.size),
+    '--duration', String(o.duration), '--warmup', String(o.warmup), '--idle', String(o.idle ?? 0),
+    '--mode', mode];
+  const { done, cpu, wall, rss } = await runMeasured(loadgenPath, args, pid, o.duration + o.warmup + 60);
+  const result: LoadResult = {
+    messages: done.messages,
+    seconds: done.seconds,
+    rate: done.rate,
+    p50_us: done.p50_us,
+    p99_us: done.p99_us,
+    p999_us: done.p999_us,
+    cpu_us_per_msg: done.messages > 0 ? (cpu * 1e6) / done.messages : NaN,
+    server_cpu: cpu / wall,
+    rss_kib: rss,
+  };
+  if (mode === 'http') result.errors = done.errors;  // requests the socket did not take whole
+  if (mode === 'stream' || mode === 'stream-echo') {
+    // No per-message latency in a bulk transfer; rate is bytes per second, messages whole chunks.
+    const mib = done.bytes / 2 ** 20;
+    Object.assign(result, {
+      p50_us: NaN, p99_us: NaN, p999_us: NaN,
+      bytes: done.bytes,
+      mib_per_s: mib / done.seconds,
+      cpu_us_per_mib: mib > 0 ? (cpu * 1e6) / mib : NaN,
+    });
+  }
+  return result;
+}
+
 export function median(values: number[]): number {
   const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
   if (sorted.length === 0) return NaN;
   const mid = sorted.length >> 1;
   return sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+}
+
+/** The median of each field over repeated runs. */
+export function medianOf(runs: LoadResult[]): LoadResult {
+  const keys = Object.keys(runs[0]) as (keyof LoadResult)[];
+  return Object.fromEntries(keys.map((k) => [k, median(runs.map((x) => x[k] as number))])) as unknown as LoadResult;
 }
 
 /** The machine a result came from. */

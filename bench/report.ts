@@ -122,6 +122,7 @@ export function summaryMarkdown(report: Report): string {
     }
     lines.push('');
   }
+  lines.push(...httpSection(report), ...streamSection(report), ...microSection(report));
   const rss = report.results.filter((r) => r.scenario === 'rss');
   if (rss.length > 0) {
     lines.push(`Server memory per idle connection (${rss[0].idle.toLocaleString('en-US')} idle): ` +
@@ -129,6 +130,89 @@ export function summaryMarkdown(report: Report): string {
     lines.push('');
   }
   return lines.join('\n');
+}
+
+function httpSection(report: Report): string[] {
+  const http = report.results.filter((r) => r.scenario === 'http');
+  if (http.length === 0) return [];
+  const lines: string[] = [];
+  const mux = http.find((r) => r.form !== 'node');
+  const connections = http[0].connections;
+  lines.push(`HTTP/1.1 keep-alive hello world, ${connections} connections — server CPU µs per request (lower is better; target: muxnet at most 0.5× Node's http):`);
+  lines.push('');
+  lines.push(`| load | muxnet ${mux?.config ?? ''} µs/req | Node's http µs/req | muxnet / Node | req/s muxnet | req/s Node | p50 / p99 µs muxnet | p50 / p99 µs Node |`);
+  lines.push('|---|---|---|---|---|---|---|---|');
+  for (const tool of [...new Set(http.map((r) => r.tool ?? 'loadgen'))]) {
+    const go = http.find((r) => (r.tool ?? 'loadgen') === tool && r.form !== 'node');
+    const node = http.find((r) => (r.tool ?? 'loadgen') === tool && r.form === 'node');
+    const name = tool === 'loadgen' ? 'muxnet-loadgen' : tool;
+    const skipped = go?.skipped ?? node?.skipped;
+    if (skipped !== undefined) {
+      lines.push(`| ${name} | skipped: ${skipped} | | | | | | |`);
+      continue;
+    }
+    const a = go?.median;
+    const b = node?.median;
+    const failed = [a, b].some((m) => (m?.errors ?? 0) + (m?.non2xx ?? 0) > 0);
+    lines.push(`| ${name}${failed ? ' (had errors: see the JSON)' : ''} | ${f(a?.cpu_us_per_msg)} | ${f(b?.cpu_us_per_msg)} | ` +
+      `${f(a && b ? a.cpu_us_per_msg / b.cpu_us_per_msg : undefined)}× | ${f(a?.rate, 0)} | ${f(b?.rate, 0)} | ` +
+      `${f(a?.p50_us, 0)} / ${f(a?.p99_us, 0)} | ${f(b?.p50_us, 0)} / ${f(b?.p99_us, 0)} |`);
+  }
+  lines.push('');
+  lines.push('autocannon runs in its own process on the load CPU; its latency histogram counts whole milliseconds. ' +
+    'wrk has no warm-up mark, so the server is sampled over its whole run.');
+  lines.push('');
+  return lines;
+}
+
+function streamSection(report: Report): string[] {
+  const stream = report.results.filter((r) => r.scenario === 'stream');
+  if (stream.length === 0) return [];
+  const lines: string[] = [];
+  const form = (direction: string, connections: number, name: string): Result | undefined =>
+    stream.find((r) => r.direction === direction && r.connections === connections && r.form === name);
+  const cell = (r: Result | undefined): string => (r === undefined ? '–' : `${f(r.median.mib_per_s, 0)} (${f(r.median.cpu_us_per_mib, 0)})`);
+  lines.push(`Stream, ${(stream[0].size / 1024).toFixed(0)} KiB chunks — MiB/s, and in brackets server CPU µs per MiB (one way: the server ` +
+    'discards; there is no native discard handler, so no floor):');
+  lines.push('');
+  lines.push(`| direction | conns | native floor (${stream.find((r) => r.form === 'native')?.config ?? '–'}) | Go-style TS | pooled TS | Node's net | Go-style / floor, MiB/s |`);
+  lines.push('|---|---|---|---|---|---|---|');
+  const keys = [...new Set(stream.map((r) => `${r.direction}|${r.connections}`))];
+  for (const key of keys) {
+    const [direction, c] = key.split('|');
+    const connections = Number(c);
+    const floor = form(direction, connections, 'native');
+    const go = form(direction, connections, 'go');
+    const ratio = floor && go ? (go.median.mib_per_s ?? NaN) / (floor.median.mib_per_s ?? NaN) : undefined;
+    lines.push(`| ${direction} | ${connections} | ${cell(floor)} | ${cell(go)} | ${cell(form(direction, connections, 'pooled'))} | ` +
+      `${cell(form(direction, connections, 'node'))} | ${ratio === undefined ? '–' : `${f(ratio)}×`} |`);
+  }
+  lines.push('');
+  return lines;
+}
+
+function microSection(report: Report): string[] {
+  const micro = report.results.filter((r) => r.scenario === 'micro');
+  if (micro.length === 0) return [];
+  const lines: string[] = [];
+  const configs = [...new Set(micro.map((r) => r.config))];
+  lines.push('Micro benchmarks (Benchmark.js; batch delivery timed by hand, per event) — ns per operation, ± relative margin of error:');
+  lines.push('');
+  lines.push(`| case | ${configs.join(' | ')} |`);
+  lines.push(`|---|${configs.map(() => '---').join('|')}|`);
+  for (const name of [...new Set(micro.map((r) => r.case ?? ''))]) {
+    const cells = configs.map((c) => {
+      const r = micro.find((x) => x.case === name && x.config === c);
+      return r === undefined ? '–' : `${f(r.median.ns_per_op, 0)} ±${f(r.median.rme_pct, 0)}%`;
+    });
+    lines.push(`| ${name} | ${cells.join(' | ')} |`);
+  }
+  lines.push('');
+  lines.push('read-eagain: native `read` on an idle socket (JS→native→read(2)→EAGAIN); write-64: native `write` of 64 bytes ' +
+    'to a peer in another process that drains; conn-write-read: `Conn.write` on one end, `Conn.read` on the other, through the loop; ' +
+    'batch-delivery: many connections made readable at once, time from the last write until every pending `Conn.read` resolved, per event.');
+  lines.push('');
+  return lines;
 }
 
 /** Writes chart.svg and summary.md next to the results; returns the files written. */

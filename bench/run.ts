@@ -1,10 +1,13 @@
-// npm run bench [-- --quick] [-- --only pingpong,idle,rss]: runs the scenarios, prints a
-// table, writes bench/results/<date>.json and latest.json, and renders the chart.
+// npm run bench [-- --quick] [-- --only pingpong,idle,rss,http,stream,micro]: runs the scenarios,
+// prints tables, writes bench/results/<date>.json and latest.json, and renders the chart.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backends } from '../lib/backends';
-import { machine, median, pinned, root, runLoad, startServer, type LoadResult } from './measure';
+import { machine, medianOf, pinned, root, runLoad, startServer, type LoadResult } from './measure';
+import { microPlan, microTasks } from './micro';
 import { renderReport } from './report';
+import { httpPlan, httpTasks } from './scenario-http';
+import { streamPlan, streamTasks } from './scenario-stream';
 
 interface Config {
   name: string;
@@ -18,18 +21,43 @@ export interface Result {
   connections: number;
   idle: number;
   size: number;
+  /** What made the load, where not the native load generator: 'autocannon', 'wrk', 'benchmark', ... */
+  tool?: string;
+  /** stream: 'one-way' (the server discards) or 'echo'. */
+  direction?: string;
+  /** micro: which cost was measured. */
+  case?: string;
+  /** Why nothing was measured (runs is then empty), e.g. a tool that is not installed. */
+  skipped?: string;
   runs: LoadResult[];
   median: LoadResult;
 }
 
+/** One step of a run, for the progress bar: what it measures, and the results it adds. */
+export interface Task {
+  label: string;
+  run(): Promise<Result[]>;
+}
+
+const SCENARIOS = ['pingpong', 'idle', 'rss', 'http', 'stream', 'micro'];
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const onlyArg = args[args.indexOf('--only') + 1];
-const only = args.includes('--only') && onlyArg ? onlyArg.split(',') : ['pingpong', 'idle', 'rss'];
+const only = args.includes('--only') && onlyArg ? onlyArg.split(',') : SCENARIOS;
+const unknown = only.filter((name) => !SCENARIOS.includes(name));
+if (unknown.length > 0) {
+  console.error(`--only: unknown scenario ${unknown.join(', ')}; expected some of ${SCENARIOS.join(', ')}`);
+  process.exit(2);
+}
 
-const plan = quick
-  ? { repeats: 1, duration: 2, warmup: 0.5, connections: [50], idle: [0, 5000], forms: ['native', 'go'] }
-  : { repeats: 3, duration: 4, warmup: 1, connections: [1, 50, 200], idle: [0, 1000, 5000, 10000], forms: ['native', 'go', 'pooled'] };
+const plan = {
+  ...(quick
+    ? { repeats: 1, duration: 2, warmup: 0.5, connections: [50], idle: [0, 5000], forms: ['native', 'go'] }
+    : { repeats: 3, duration: 4, warmup: 1, connections: [1, 50, 200], idle: [0, 1000, 5000, 10000], forms: ['native', 'go', 'pooled'] }),
+  http: httpPlan(quick),
+  stream: streamPlan(quick),
+  micro: microPlan(quick),
+};
 
 function configs(): Config[] {
   const out: Config[] = [];
@@ -79,6 +107,17 @@ function jobs(): Job[] {
   return list;
 }
 
+function tasks(): Task[] {
+  const list: Task[] = jobs().map((job) => ({
+    label: `${job.scenario} ${job.config?.name ?? 'node-net'} ${job.form} c=${job.connections} idle=${job.idle}`,
+    run: async () => [await runJob(job)],
+  }));
+  if (only.includes('http')) list.push(...httpTasks(plan.http));
+  if (only.includes('stream')) list.push(...streamTasks(plan.stream));
+  if (only.includes('micro')) list.push(...microTasks(plan.micro, configs()));
+  return list;
+}
+
 function progress(done: number, total: number, label: string): void {
   const width = 30;
   const filled = Math.round((done / total) * width);
@@ -107,8 +146,7 @@ async function runJob(job: Job): Promise<Result> {
       await server.stop();
     }
   }
-  const keys = Object.keys(runs[0]) as (keyof LoadResult)[];
-  const med = Object.fromEntries(keys.map((k) => [k, median(runs.map((x) => x[k]))])) as unknown as LoadResult;
+  const med = medianOf(runs);
   return {
     scenario: job.scenario,
     config: job.config?.name ?? 'node-net',
@@ -126,31 +164,75 @@ function fmt(v: number, digits = 2): string {
 }
 
 function printTable(results: Result[]): void {
-  const rows = results.map((r) => ({
-    scenario: r.scenario,
-    backend: r.config,
-    form: r.form,
-    conns: r.connections,
-    idle: r.idle,
-    'cpu µs/msg': fmt(r.median.cpu_us_per_msg),
-    'msg/s': Math.round(r.median.rate),
-    'p50 µs': r.median.p50_us,
-    'p99 µs': r.median.p99_us,
-    'p99.9 µs': r.median.p999_us,
-    ...(r.scenario === 'rss' ? { 'KiB/idle conn': fmt(r.median.rss_kib / r.idle, 3) } : {}),
-  }));
-  console.table(rows);
+  const echo = results.filter((r) => ['pingpong', 'idle', 'rss'].includes(r.scenario));
+  if (echo.length > 0) {
+    console.table(echo.map((r) => ({
+      scenario: r.scenario,
+      backend: r.config,
+      form: r.form,
+      conns: r.connections,
+      idle: r.idle,
+      'cpu µs/msg': fmt(r.median.cpu_us_per_msg),
+      'msg/s': Math.round(r.median.rate),
+      'p50 µs': r.median.p50_us,
+      'p99 µs': r.median.p99_us,
+      'p99.9 µs': r.median.p999_us,
+      ...(r.scenario === 'rss' ? { 'KiB/idle conn': fmt(r.median.rss_kib / r.idle, 3) } : {}),
+    })));
+  }
+  const http = results.filter((r) => r.scenario === 'http');
+  if (http.length > 0) {
+    console.log('\nhttp: HTTP/1.1 keep-alive hello world');
+    console.table(http.map((r) => ({
+      server: r.form === 'node' ? "Node's http" : `muxnet ${r.config}`,
+      tool: r.tool,
+      conns: r.connections,
+      ...(r.skipped !== undefined ? { 'cpu µs/req': `skipped: ${r.skipped}` } : {
+        'cpu µs/req': fmt(r.median.cpu_us_per_msg),
+        'req/s': Math.round(r.median.rate),
+        'p50 µs': fmt(r.median.p50_us, 0),
+        'p99 µs': fmt(r.median.p99_us, 0),
+        'errors': (r.median.errors ?? 0) + (r.median.non2xx ?? 0),
+      }),
+    })));
+  }
+  const stream = results.filter((r) => r.scenario === 'stream');
+  if (stream.length > 0) {
+    console.log(`\nstream: bulk transfer in ${(stream[0].size / 1024).toFixed(0)} KiB chunks`);
+    console.table(stream.map((r) => ({
+      direction: r.direction,
+      backend: r.config,
+      form: r.form,
+      conns: r.connections,
+      'MiB/s': fmt(r.median.mib_per_s ?? NaN, 0),
+      'cpu µs/MiB': fmt(r.median.cpu_us_per_mib ?? NaN, 0),
+      'server CPUs': fmt(r.median.server_cpu),
+    })));
+  }
+  const micro = results.filter((r) => r.scenario === 'micro');
+  if (micro.length > 0) {
+    console.log('\nmicro: internals (batch-delivery: per event)');
+    console.table(micro.map((r) => ({
+      case: r.case,
+      backend: r.config,
+      tool: r.tool,
+      'ops/s': Math.round(r.median.ops_per_s ?? NaN),
+      'ns/op': fmt(r.median.ns_per_op ?? NaN, 0),
+      '±%': fmt(r.median.rme_pct ?? NaN, 1),
+      samples: r.median.samples,
+      ...(r.median.not_written !== undefined ? { 'not written': `${(r.median.not_written * 100).toFixed(1)}%` } : {}),
+    })));
+  }
 }
 
 async function main(): Promise<void> {
-  const list = jobs();
+  const list = tasks();
   const results: Result[] = [];
   const started = new Date();
   console.error(`muxnet bench: ${list.length} runs${quick ? ' (quick)' : ''}, ${pinned ? 'server on CPU 0, load on CPU 1' : 'not pinned'}`);
   for (let i = 0; i < list.length; i++) {
-    const job = list[i];
-    progress(i, list.length, `${job.scenario} ${job.config?.name ?? 'node-net'} ${job.form} c=${job.connections} idle=${job.idle}`);
-    results.push(await runJob(job));
+    progress(i, list.length, list[i].label);
+    results.push(...await list[i].run());
   }
   progress(list.length, list.length, 'done');
   process.stderr.write('\n');

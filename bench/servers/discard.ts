@@ -1,0 +1,62 @@
+// Discard servers for the stream benchmark, one process each: `node discard.js <form> <json loop options>`.
+// Forms: go (read loop into one buffer), pooled (for await chunks), node (Node's net). There is
+// no native discard handler, so no floor here: the echoed stream has one (echo.js native).
+// Prints {"port","pid"} once listening; exits when stdin closes.
+import * as net from 'node:net';
+import { listen } from '../../lib/index';
+import type { LoopOptions } from '../../lib/backends';
+
+const [form = 'go', optionsJson = '{}'] = process.argv.slice(2);
+const options = JSON.parse(optionsJson) as LoopOptions;
+
+function ready(port: number): void {
+  process.stdout.write(`${JSON.stringify({ port, pid: process.pid })}\n`);
+}
+
+async function serveGo(): Promise<void> {
+  const ln = listen('tcp', '127.0.0.1:0', { ...options, backlog: 4096 });
+  ready(ln.addr().port);
+  for await (const c of ln) {
+    void (async () => {
+      // 64 KiB, as the echo server: several 16 KiB chunks per read when the socket holds them.
+      const buf = new Uint8Array(64 * 1024);
+      try {
+        while ((await c.read(buf)) !== null) { /* discard */ }
+      } catch {
+        // a reset at the end of a run
+      }
+      c.close();
+    })();
+  }
+}
+
+async function servePooled(): Promise<void> {
+  const ln = listen('tcp', '127.0.0.1:0', { ...options, backlog: 4096 });
+  ready(ln.addr().port);
+  for await (const c of ln) {
+    void (async () => {
+      try {
+        for await (const data of c) void data;  // released at the next iteration
+      } catch {
+        // a reset at the end of a run
+      }
+      c.close();
+    })();
+  }
+}
+
+function serveNode(): void {
+  const server = net.createServer({ noDelay: true }, (socket) => {
+    socket.on('data', () => { /* discard */ });
+    socket.on('error', () => socket.destroy());
+  });
+  server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
+    ready((server.address() as net.AddressInfo).port);
+  });
+}
+
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
+if (form === 'node') serveNode();
+else if (form === 'pooled') void servePooled();
+else void serveGo();
