@@ -1,4 +1,5 @@
 // The JS side of one native loop: its handle table, the batch dispatcher and the chunk pool.
+import { markAsUntransferable } from 'node:worker_threads';
 import { native } from './load';
 import { EventKind, type NativeLoop } from './native';
 import { opErrorFromErrno } from './errors';
@@ -53,6 +54,8 @@ export class Loop {
     let slab = this.slabs[slabIndex];
     if (slab === undefined) {
       slab = this.native.slab(slabIndex) as ArrayBuffer;
+      // Transferring a slab would free memory the native pool still reads into.
+      markAsUntransferable(slab);
       this.slabs[slabIndex] = slab;
     }
     this.chunkRefs[index] = 1;

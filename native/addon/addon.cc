@@ -6,25 +6,41 @@
 
 namespace muxnet {
 
+namespace {
+
+// backends() -> the backends compiled into this build, default first.
+napi_value Backends(napi_env env, napi_callback_info) {
+  const auto& names = AvailableBackends();
+  napi_value out, name;
+  if (napi_create_array_with_length(env, names.size(), &out) != napi_ok) return nullptr;
+  for (size_t i = 0; i < names.size(); i++) {
+    if (napi_create_string_utf8(env, names[i].data(), names[i].size(), &name) != napi_ok ||
+        napi_set_element(env, out, static_cast<uint32_t>(i), name) != napi_ok) {
+      return nullptr;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+// node-addon-api makes the module context-aware (an instance per environment). The
+// functions it exports are raw Node-API callbacks: node-addon-api built without C++
+// exceptions aborts the process when a call fails, and calls do fail while a worker is
+// being terminated.
 class MuxnetAddon : public Napi::Addon<MuxnetAddon> {
  public:
   MuxnetAddon(Napi::Env env, Napi::Object exports) {
-    DefineAddon(exports, {
-        InstanceMethod("backends", &MuxnetAddon::Backends),
-        InstanceMethod("createLoop", &MuxnetAddon::CreateLoop),
-    });
+    Export(env, exports, "backends", Backends);
+    Export(env, exports, "createLoop", LoopWrap::Create);
   }
 
  private:
-  // The backends compiled into this build, default first.
-  Napi::Value Backends(const Napi::CallbackInfo& info) {
-    const auto& names = AvailableBackends();
-    Napi::Array out = Napi::Array::New(info.Env(), names.size());
-    for (size_t i = 0; i < names.size(); i++) out.Set(i, Napi::String::New(info.Env(), names[i]));
-    return out;
+  static void Export(Napi::Env env, Napi::Object exports, const char* name, napi_callback fn) {
+    napi_value value;
+    NAPI_THROW_IF_FAILED_VOID(env, napi_create_function(env, name, NAPI_AUTO_LENGTH, fn, nullptr, &value));
+    exports.Set(name, Napi::Value(env, value));
   }
-
-  Napi::Value CreateLoop(const Napi::CallbackInfo& info) { return LoopWrap::Create(info); }
 };
 
 }  // namespace muxnet

@@ -1,8 +1,10 @@
 // LoopWrap: see loop_wrap.h. Every method returns a number: >= 0 on success, -errno on
-// failure; lib/ turns errnos into errors, so the hot path never builds an exception.
+// failure (-EINVAL for arguments of the wrong type); lib/ turns errnos into errors, so the
+// hot path never builds an exception.
 #include "loop_wrap.h"
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 
 namespace muxnet {
@@ -19,9 +21,58 @@ enum Option : int32_t {
   kOptWriteBuffer = 5,
 };
 
-int32_t Int(const Napi::CallbackInfo& info, size_t i) {
-  return info[i].As<Napi::Number>().Int32Value();
-}
+// The arguments of one call. Each getter returns false instead of throwing.
+class Args {
+ public:
+  static constexpr size_t kMax = 6;
+
+  Args(napi_env env, napi_callback_info info) : env_(env) {
+    size_t argc = kMax;
+    void* data = nullptr;
+    ok_ = napi_get_cb_info(env, info, &argc, argv_, nullptr, &data) == napi_ok;
+    self_ = static_cast<LoopWrap*>(data);
+  }
+
+  bool ok() const { return ok_; }
+  LoopWrap* self() const { return self_; }
+  napi_value arg(size_t i) const { return argv_[i]; }
+
+  bool Int(size_t i, int32_t* out) const {
+    return napi_get_value_int32(env_, argv_[i], out) == napi_ok;
+  }
+  bool Double(size_t i, double* out) const {
+    return napi_get_value_double(env_, argv_[i], out) == napi_ok;
+  }
+  bool Bool(size_t i, bool* out) const {
+    napi_value b;
+    return napi_coerce_to_bool(env_, argv_[i], &b) == napi_ok &&
+           napi_get_value_bool(env_, b, out) == napi_ok;
+  }
+  // A short string (an IP address).
+  bool String(size_t i, std::string* out) const {
+    char buf[128];
+    size_t len = 0;
+    if (napi_get_value_string_utf8(env_, argv_[i], buf, sizeof buf, &len) != napi_ok) return false;
+    out->assign(buf, len);
+    return true;
+  }
+  bool Bytes(size_t i, void** data, size_t* len) const {
+    napi_typedarray_type type;
+    return napi_get_typedarray_info(env_, argv_[i], &type, len, data, nullptr, nullptr) == napi_ok &&
+           type == napi_uint8_array;
+  }
+  napi_value Number(double v) const {
+    napi_value out = nullptr;
+    napi_create_double(env_, v, &out);
+    return out;
+  }
+
+ private:
+  napi_env env_;
+  napi_value argv_[kMax] = {};
+  LoopWrap* self_ = nullptr;
+  bool ok_;
+};
 
 struct WriteContext {
   napi_env env;
@@ -35,273 +86,339 @@ void* MakeWriteToken(void* context) {
   return ref;
 }
 
+bool SetNamed(napi_env env, napi_value object, const char* name, napi_value value) {
+  return value != nullptr && napi_set_named_property(env, object, name, value) == napi_ok;
+}
+
 }  // namespace
 
-// The JS-visible methods of one loop; info.Data() is the LoopWrap.
+// The JS-visible methods of one loop; the callback data is the LoopWrap.
 struct LoopMethods {
-  static LoopWrap* Self(const Napi::CallbackInfo& info) {
-    return static_cast<LoopWrap*>(info.Data());
-  }
-  static Napi::Number Num(const Napi::CallbackInfo& info, double v) {
-    return Napi::Number::New(info.Env(), v);
-  }
+  // Reads the loop and argument i as an id, or returns -EINVAL/-EBADF from the method.
+#define MUXNET_LOOP_AND_ID(a, loop, id)                    \
+  Args a(env, info);                                       \
+  int32_t id = -1;                                         \
+  if (!a.ok() || !a.Int(0, &id)) return a.Number(-EINVAL); \
+  Loop* loop = a.self()->loop_.get();                      \
+  if (loop == nullptr) return a.Number(-EBADF)
 
-  static Napi::Value Listen(const Napi::CallbackInfo& info) {
-    LoopWrap* w = Self(info);
-    SockAddr addr;
-    int err = SockAddr::FromIp(info[0].As<Napi::String>().Utf8Value(), Int(info, 1), &addr);
-    if (err != 0) return Num(info, err);
+  static napi_value Listen(napi_env env, napi_callback_info info) {
+    Args a(env, info);
+    std::string ip;
+    int32_t port, backlog;
     ListenOptions options;
-    options.backlog = Int(info, 2);
-    options.reuse_addr = info[3].ToBoolean();
-    options.reuse_port = info[4].ToBoolean();
-    options.ipv6_only = info[5].ToBoolean();
-    int id;
-    err = w->loop_->Listen(addr, options, &id);
-    return Num(info, err != 0 ? err : id);
-  }
-
-  static Napi::Value Connect(const Napi::CallbackInfo& info) {
-    LoopWrap* w = Self(info);
+    if (!a.ok() || !a.String(0, &ip) || !a.Int(1, &port) || !a.Int(2, &backlog) ||
+        !a.Bool(3, &options.reuse_addr) || !a.Bool(4, &options.reuse_port) ||
+        !a.Bool(5, &options.ipv6_only)) {
+      return a.Number(-EINVAL);
+    }
+    options.backlog = backlog;
     SockAddr addr;
-    int err = SockAddr::FromIp(info[0].As<Napi::String>().Utf8Value(), Int(info, 1), &addr);
-    if (err != 0) return Num(info, err);
+    int err = SockAddr::FromIp(ip, port, &addr);
+    if (err != 0) return a.Number(err);
+    int id;
+    err = a.self()->loop_->Listen(addr, options, &id);
+    return a.Number(err != 0 ? err : id);
+  }
+
+  static napi_value Connect(napi_env env, napi_callback_info info) {
+    Args a(env, info);
+    std::string ip;
+    int32_t port;
+    if (!a.ok() || !a.String(0, &ip) || !a.Int(1, &port)) return a.Number(-EINVAL);
+    SockAddr addr;
+    int err = SockAddr::FromIp(ip, port, &addr);
+    if (err != 0) return a.Number(err);
     int id = -1;
-    err = w->loop_->Connect(addr, &id);
-    w->scratch_[0] = id;
-    return Num(info, err);
+    err = a.self()->loop_->Connect(addr, &id);
+    a.self()->scratch_[0] = id;
+    return a.Number(err);
   }
 
-  static Napi::Value SetAccepting(const Napi::CallbackInfo& info) {
-    return Num(info, Self(info)->loop_->SetAccepting(Int(info, 0), info[1].ToBoolean()));
+  static napi_value SetAccepting(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    bool on;
+    if (!a.Bool(1, &on)) return a.Number(-EINVAL);
+    return a.Number(loop->SetAccepting(id, on));
   }
 
-  static Napi::Value SetNativeEcho(const Napi::CallbackInfo& info) {
-    return Num(info, Self(info)->loop_->SetNativeEcho(Int(info, 0)));
+  static napi_value SetNativeEcho(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    return a.Number(loop->SetNativeEcho(id));
   }
 
-  static Napi::Value Read(const Napi::CallbackInfo& info) {
-    void* data = nullptr;
-    size_t length = 0;
-    napi_typedarray_type type;
-    if (napi_get_typedarray_info(info.Env(), info[1], &type, &length, &data, nullptr,
-                                 nullptr) != napi_ok ||
-        type != napi_uint8_array) {
-      return Num(info, -EINVAL);
-    }
-    return Num(info, static_cast<double>(Self(info)->loop_->Read(Int(info, 0), data, length)));
+  static napi_value Read(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    void* data;
+    size_t len;
+    if (!a.Bytes(1, &data, &len)) return a.Number(-EINVAL);
+    return a.Number(static_cast<double>(loop->Read(id, data, len)));
   }
 
-  static Napi::Value WantRead(const Napi::CallbackInfo& info) {
-    return Num(info, Self(info)->loop_->WantRead(Int(info, 0), info[1].ToBoolean()));
+  static napi_value WantRead(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    bool chunks;
+    if (!a.Bool(1, &chunks)) return a.Number(-EINVAL);
+    return a.Number(loop->WantRead(id, chunks));
   }
 
-  static Napi::Value PauseRead(const Napi::CallbackInfo& info) {
-    return Num(info, Self(info)->loop_->PauseRead(Int(info, 0)));
+  static napi_value PauseRead(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    return a.Number(loop->PauseRead(id));
   }
 
-  static Napi::Value ReadChunk(const Napi::CallbackInfo& info) {
-    LoopWrap* w = Self(info);
+  static napi_value ReadChunk(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
     int chunk = -1;
-    ssize_t n = w->loop_->ReadChunk(Int(info, 0), &chunk);
-    w->scratch_[0] = chunk;
-    return Num(info, static_cast<double>(n));
+    ssize_t n = loop->ReadChunk(id, &chunk);
+    a.self()->scratch_[0] = chunk;
+    return a.Number(static_cast<double>(n));
   }
 
-  static Napi::Value ReleaseChunk(const Napi::CallbackInfo& info) {
-    LoopWrap* w = Self(info);
-    int chunk = Int(info, 0);
-    BufferPool* pool = w->loop_->pool();
-    if (chunk < 0 || chunk >= pool->slabs() * BufferPool::kChunksPerSlab) return Num(info, -EINVAL);
-    pool->Release(chunk);
-    return Num(info, 0);
+  static napi_value ReleaseChunk(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, chunk);
+    return a.Number(loop->pool()->Release(chunk));
   }
 
-  static Napi::Value Slab(const Napi::CallbackInfo& info) {
-    LoopWrap* w = Self(info);
-    int slab = Int(info, 0);
-    if (slab < 0 || slab >= static_cast<int>(w->slabs_.size())) return info.Env().Undefined();
-    napi_value value;
-    napi_get_reference_value(info.Env(), w->slabs_[slab], &value);
-    return Napi::Value(info.Env(), value);
-  }
-
-  static Napi::Value Write(const Napi::CallbackInfo& info) {
-    void* data = nullptr;
-    size_t length = 0;
-    napi_typedarray_type type;
-    if (napi_get_typedarray_info(info.Env(), info[1], &type, &length, &data, nullptr,
-                                 nullptr) != napi_ok ||
-        type != napi_uint8_array) {
-      return Num(info, -EINVAL);
+  static napi_value Slab(napi_env env, napi_callback_info info) {
+    Args a(env, info);
+    int32_t slab;
+    LoopWrap* w = a.self();
+    if (!a.ok() || !a.Int(0, &slab) || slab < 0 || slab >= static_cast<int>(w->slabs_.size())) {
+      return nullptr;
     }
-    WriteContext context{info.Env(), info[1]};
-    double limit = info[2].As<Napi::Number>().DoubleValue();
-    int r = Self(info)->loop_->Write(Int(info, 0), static_cast<const char*>(data), length,
-                                     static_cast<size_t>(limit), MakeWriteToken, &context);
-    return Num(info, r);
+    napi_value value = nullptr;
+    napi_get_reference_value(env, w->slabs_[slab], &value);
+    return value;
   }
 
-  static Napi::Value CancelWrites(const Napi::CallbackInfo& info) {
-    return Num(info, Self(info)->loop_->CancelWrites(Int(info, 0)));
+  static napi_value Write(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    void* data;
+    size_t len;
+    double limit;
+    if (!a.Bytes(1, &data, &len) || !a.Double(2, &limit) || !(limit >= 0)) return a.Number(-EINVAL);
+    WriteContext context{env, a.arg(1)};
+    return a.Number(loop->Write(id, static_cast<const char*>(data), len, static_cast<size_t>(limit),
+                                MakeWriteToken, &context));
   }
 
-  static Napi::Value Shutdown(const Napi::CallbackInfo& info) {
-    return Num(info, Self(info)->loop_->ShutdownWrite(Int(info, 0)));
+  static napi_value CancelWrites(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    return a.Number(loop->CancelWrites(id));
   }
 
-  static Napi::Value Close(const Napi::CallbackInfo& info) {
-    return Num(info, Self(info)->loop_->Close(Int(info, 0)));
+  static napi_value Shutdown(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    return a.Number(loop->ShutdownWrite(id));
   }
 
-  static Napi::Value SetDeadline(const Napi::CallbackInfo& info) {
-    int64_t delay = info[2].As<Napi::Number>().Int64Value();
-    return Num(info, Self(info)->loop_->SetDeadline(Int(info, 0), Int(info, 1), delay, Int(info, 3)));
+  static napi_value Close(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    return a.Number(loop->Close(id));
+  }
+
+  static napi_value SetDeadline(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    int32_t kind, tag;
+    double delay;
+    if (!a.Int(1, &kind) || !a.Double(2, &delay) || !a.Int(3, &tag)) return a.Number(-EINVAL);
+    return a.Number(loop->SetDeadline(id, kind, static_cast<int64_t>(delay), tag));
   }
 
   // addr(id, peer) -> [ip, port] or -errno.
-  static Napi::Value Addr(const Napi::CallbackInfo& info) {
-    int fd = Self(info)->loop_->Fd(Int(info, 0));
-    if (fd < 0) return Num(info, fd);
+  static napi_value Addr(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    bool peer;
+    if (!a.Bool(1, &peer)) return a.Number(-EINVAL);
+    int fd = loop->Fd(id);
+    if (fd < 0) return a.Number(fd);
     SockAddr addr;
-    int err = info[1].ToBoolean() ? PeerAddr(fd, &addr) : LocalAddr(fd, &addr);
-    if (err != 0) return Num(info, err);
-    Napi::Array out = Napi::Array::New(info.Env(), 2);
-    out.Set(0u, Napi::String::New(info.Env(), addr.Ip()));
-    out.Set(1u, Napi::Number::New(info.Env(), addr.Port()));
+    int err = peer ? PeerAddr(fd, &addr) : LocalAddr(fd, &addr);
+    if (err != 0) return a.Number(err);
+    std::string ip = addr.Ip();
+    napi_value out, ip_value;
+    if (napi_create_array_with_length(env, 2, &out) != napi_ok ||
+        napi_create_string_utf8(env, ip.data(), ip.size(), &ip_value) != napi_ok ||
+        napi_set_element(env, out, 0, ip_value) != napi_ok ||
+        napi_set_element(env, out, 1, a.Number(addr.Port())) != napi_ok) {
+      return nullptr;
+    }
     return out;
   }
 
   // setOption(id, option, a, b, c, d) -> 0 or -errno.
-  static Napi::Value SetOption(const Napi::CallbackInfo& info) {
-    int fd = Self(info)->loop_->Fd(Int(info, 0));
-    if (fd < 0) return Num(info, fd);
-    int a = Int(info, 2);
-    switch (Int(info, 1)) {
-      case kOptNoDelay: return Num(info, SetNoDelay(fd, a != 0));
-      case kOptKeepAlive:
-        return Num(info, SetKeepAlive(fd, a != 0, Int(info, 3), Int(info, 4), Int(info, 5)));
-      case kOptLinger: return Num(info, SetLinger(fd, a));
-      case kOptReadBuffer: return Num(info, SetBufferSize(fd, true, a));
-      case kOptWriteBuffer: return Num(info, SetBufferSize(fd, false, a));
-      default: return Num(info, -EINVAL);
+  static napi_value SetOption(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    int32_t option, v[4] = {0, 0, 0, 0};
+    if (!a.Int(1, &option) || !a.Int(2, &v[0])) return a.Number(-EINVAL);
+    for (int i = 1; i < 4; i++) a.Int(2 + i, &v[i]);  // optional: 0 when absent
+    int fd = loop->Fd(id);
+    if (fd < 0) return a.Number(fd);
+    switch (option) {
+      case kOptNoDelay: return a.Number(SetNoDelay(fd, v[0] != 0));
+      case kOptKeepAlive: return a.Number(SetKeepAlive(fd, v[0] != 0, v[1], v[2], v[3]));
+      case kOptLinger: return a.Number(SetLinger(fd, v[0]));
+      case kOptReadBuffer: return a.Number(SetBufferSize(fd, true, v[0]));
+      case kOptWriteBuffer: return a.Number(SetBufferSize(fd, false, v[0]));
+      default: return a.Number(-EINVAL);
     }
   }
+#undef MUXNET_LOOP_AND_ID
 };
 
-LoopWrap::LoopWrap(napi_env env, uv_loop_t* uv_loop) : env_(env), uv_loop_(uv_loop) {}
-
-Napi::Value LoopWrap::Create(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  Napi::Object opts = info[0].As<Napi::Object>();
+napi_value LoopWrap::Create(napi_env env, napi_callback_info info) {
+  Args a(env, info);
+  napi_value opts = a.arg(0);
   LoopOptions options;
-  options.backend = opts.Get("backend").As<Napi::String>().Utf8Value();
-  options.edge_triggered = opts.Get("edge").ToBoolean();
-  options.threaded = opts.Get("threaded").ToBoolean();
-  Napi::Int32Array batch = info[1].As<Napi::Int32Array>();
-  Napi::Int32Array scratch = info[2].As<Napi::Int32Array>();
+  napi_value backend, edge, threaded, on_batch = a.arg(3);
+  void* batch_data = nullptr;
+  void* scratch_data = nullptr;
+  size_t batch_len = 0, scratch_len = 0;
+  napi_typedarray_type type;
+  napi_valuetype fn_type;
+  char name[32];
+  size_t name_len = 0;
+  if (!a.ok() || napi_get_named_property(env, opts, "backend", &backend) != napi_ok ||
+      napi_get_value_string_utf8(env, backend, name, sizeof name, &name_len) != napi_ok ||
+      napi_get_named_property(env, opts, "edge", &edge) != napi_ok ||
+      napi_get_named_property(env, opts, "threaded", &threaded) != napi_ok ||
+      napi_get_typedarray_info(env, a.arg(1), &type, &batch_len, &batch_data, nullptr, nullptr) != napi_ok ||
+      type != napi_int32_array ||
+      napi_get_typedarray_info(env, a.arg(2), &type, &scratch_len, &scratch_data, nullptr, nullptr) != napi_ok ||
+      type != napi_int32_array || scratch_len < 1 ||
+      napi_typeof(env, on_batch, &fn_type) != napi_ok || fn_type != napi_function) {
+    return a.Number(-EINVAL);
+  }
+  options.backend.assign(name, name_len);
+  napi_value b;
+  napi_coerce_to_bool(env, edge, &b);
+  napi_get_value_bool(env, b, &options.edge_triggered);
+  napi_coerce_to_bool(env, threaded, &b);
+  napi_get_value_bool(env, b, &options.threaded);
+  int capacity = static_cast<int>(batch_len / kEventInts);
+  if (capacity < 1) return a.Number(-EINVAL);
+
   uv_loop_t* uv_loop = nullptr;
   // Never uv_default_loop(): each worker thread has a loop of its own.
-  if (napi_get_uv_event_loop(env, &uv_loop) != napi_ok) {
-    Napi::Error::New(env, "muxnet: cannot get the event loop of this thread")
-        .ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
+  if (napi_get_uv_event_loop(env, &uv_loop) != napi_ok) return a.Number(-EINVAL);
   auto* w = new LoopWrap(env, uv_loop);
-  w->batch_ = Napi::Persistent(batch);
-  w->scratch_ref_ = Napi::Persistent(scratch);
-  w->scratch_ = scratch.Data();
-  w->on_batch_ = Napi::Persistent(info[3].As<Napi::Function>());
-  napi_value resource_name = Napi::String::New(env, "muxnet:loop");
-  napi_async_init(env, nullptr, resource_name, &w->async_context_);
-  int err = w->Start(options, reinterpret_cast<Event*>(batch.Data()),
-                     static_cast<int>(batch.ElementLength() / kEventInts));
-  if (err != 0) {
-    // Nothing was started: no uv handle exists yet, so the wrap can go at once.
-    napi_async_destroy(env, w->async_context_);
+  napi_value resource_name;
+  napi_create_string_utf8(env, "muxnet:loop", NAPI_AUTO_LENGTH, &resource_name);
+  if (napi_create_reference(env, a.arg(1), 1, &w->batch_ref_) != napi_ok ||
+      napi_create_reference(env, a.arg(2), 1, &w->scratch_ref_) != napi_ok ||
+      napi_create_reference(env, on_batch, 1, &w->on_batch_) != napi_ok ||
+      napi_async_init(env, nullptr, resource_name, &w->async_context_) != napi_ok) {
+    w->ReleaseRefs();
     delete w;
-    return Napi::Number::New(env, err);
+    return a.Number(-ENOMEM);
+  }
+  w->scratch_ = static_cast<int32_t*>(scratch_data);
+  int err = w->Start(options, static_cast<Event*>(batch_data), capacity);
+  if (err != 0) {
+    // Nothing was started: no uv handle is open, so the wrap can go at once.
+    w->ReleaseRefs();
+    delete w;
+    return a.Number(err);
   }
   napi_add_async_cleanup_hook(env, Cleanup, w, &w->cleanup_);
-  return w->Methods(env);
+  return w->Methods();
 }
 
 int LoopWrap::Start(const LoopOptions& options, Event* batch, int capacity) {
   loop_ = std::make_unique<Loop>(this, batch, capacity);
   int err = loop_->Init(options);
+  // The waker first: if it cannot start, no uv handle is open and the wrap can go at once.
+  if (err == 0 && loop_->threaded()) {
+    err = uv_async_init(uv_loop_, &async_, [](uv_async_t* a) {
+      static_cast<LoopWrap*>(a->data)->loop_->RunReady();
+    });
+    async_.data = this;
+  } else if (err == 0) {
+    inline_ = true;
+    err = uv_poll_init(uv_loop_, &poll_, loop_->PollableFd());
+    poll_.data = this;
+    if (err == 0) {
+      uv_poll_start(&poll_, UV_READABLE, [](uv_poll_t* p, int status, int events) {
+        static_cast<LoopWrap*>(p->data)->loop_->RunInline();
+      });
+    }
+  }
   if (err != 0) {
     loop_.reset();
     return err;
   }
-  uv_timer_init(uv_loop_, &timer_);
+  uv_unref(inline_ ? reinterpret_cast<uv_handle_t*>(&poll_) : reinterpret_cast<uv_handle_t*>(&async_));
+  uv_timer_init(uv_loop_, &timer_);  // cannot fail
   timer_.data = this;
   uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
-  open_uv_handles_++;
-  if (loop_->threaded()) {
-    uv_async_init(uv_loop_, &async_, [](uv_async_t* a) {
-      static_cast<LoopWrap*>(a->data)->loop_->RunReady();
-    });
-    async_.data = this;
-    uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
-  } else {
-    inline_ = true;
-    uv_poll_init(uv_loop_, &poll_, loop_->PollableFd());
-    poll_.data = this;
-    uv_poll_start(&poll_, UV_READABLE, [](uv_poll_t* p, int status, int events) {
-      static_cast<LoopWrap*>(p->data)->loop_->RunInline();
-    });
-    uv_unref(reinterpret_cast<uv_handle_t*>(&poll_));
-  }
-  open_uv_handles_++;
+  open_uv_handles_ = 2;
   return 0;
 }
 
-Napi::Object LoopWrap::Methods(Napi::Env env) {
-  Napi::Object o = Napi::Object::New(env);
-  auto add = [&](const char* name, Napi::Function::Callback fn) {
-    o.Set(name, Napi::Function::New(env, fn, name, this));
+napi_value LoopWrap::Methods() {
+  napi_value o;
+  if (napi_create_object(env_, &o) != napi_ok) return nullptr;
+  struct Method {
+    const char* name;
+    napi_callback fn;
   };
-  add("listen", LoopMethods::Listen);
-  add("connect", LoopMethods::Connect);
-  add("setAccepting", LoopMethods::SetAccepting);
-  add("setNativeEcho", LoopMethods::SetNativeEcho);
-  add("read", LoopMethods::Read);
-  add("wantRead", LoopMethods::WantRead);
-  add("pauseRead", LoopMethods::PauseRead);
-  add("readChunk", LoopMethods::ReadChunk);
-  add("releaseChunk", LoopMethods::ReleaseChunk);
-  add("slab", LoopMethods::Slab);
-  add("write", LoopMethods::Write);
-  add("cancelWrites", LoopMethods::CancelWrites);
-  add("shutdown", LoopMethods::Shutdown);
-  add("close", LoopMethods::Close);
-  add("setDeadline", LoopMethods::SetDeadline);
-  add("addr", LoopMethods::Addr);
-  add("setOption", LoopMethods::SetOption);
-  o.Set("backend", Napi::String::New(env, loop_->BackendName()));
-  o.Set("threaded", Napi::Boolean::New(env, loop_->threaded()));
-  o.Set("edge", Napi::Boolean::New(env, loop_->edge_triggered()));
-  o.Set("chunkSize", Napi::Number::New(env, BufferPool::kChunkSize));
-  o.Set("chunksPerSlab", Napi::Number::New(env, BufferPool::kChunksPerSlab));
+  static const Method methods[] = {
+      {"listen", LoopMethods::Listen},
+      {"connect", LoopMethods::Connect},
+      {"setAccepting", LoopMethods::SetAccepting},
+      {"setNativeEcho", LoopMethods::SetNativeEcho},
+      {"read", LoopMethods::Read},
+      {"wantRead", LoopMethods::WantRead},
+      {"pauseRead", LoopMethods::PauseRead},
+      {"readChunk", LoopMethods::ReadChunk},
+      {"releaseChunk", LoopMethods::ReleaseChunk},
+      {"slab", LoopMethods::Slab},
+      {"write", LoopMethods::Write},
+      {"cancelWrites", LoopMethods::CancelWrites},
+      {"shutdown", LoopMethods::Shutdown},
+      {"close", LoopMethods::Close},
+      {"setDeadline", LoopMethods::SetDeadline},
+      {"addr", LoopMethods::Addr},
+      {"setOption", LoopMethods::SetOption},
+  };
+  for (const Method& m : methods) {
+    napi_value fn;
+    if (napi_create_function(env_, m.name, NAPI_AUTO_LENGTH, m.fn, this, &fn) != napi_ok ||
+        !SetNamed(env_, o, m.name, fn)) {
+      return nullptr;
+    }
+  }
+  napi_value v;
+  napi_create_string_utf8(env_, loop_->BackendName(), NAPI_AUTO_LENGTH, &v);
+  SetNamed(env_, o, "backend", v);
+  napi_get_boolean(env_, loop_->threaded(), &v);
+  SetNamed(env_, o, "threaded", v);
+  napi_get_boolean(env_, loop_->edge_triggered(), &v);
+  SetNamed(env_, o, "edge", v);
+  napi_create_double(env_, BufferPool::kChunkSize, &v);
+  SetNamed(env_, o, "chunkSize", v);
+  napi_create_double(env_, BufferPool::kChunksPerSlab, &v);
+  SetNamed(env_, o, "chunksPerSlab", v);
   return o;
 }
 
 void LoopWrap::DeliverBatch(int count) {
-  Napi::Env env(env_);
-  Napi::HandleScope scope(env);
-  napi_value argv[1] = {Napi::Number::New(env, count)};
-  napi_value result;
-  napi_value recv;  // napi_make_callback wants an object as `this`
-  napi_get_global(env_, &recv);
-  // One call per batch, as a top-level callback: microtasks (promise reactions) run when
-  // it returns, before the next batch.
-  napi_status status =
-      napi_make_callback(env_, async_context_, recv, on_batch_.Value(), 1, argv, &result);
-  if (status == napi_pending_exception) {
-    napi_value error;
-    napi_get_and_clear_last_exception(env_, &error);
-    napi_fatal_exception(env_, error);
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
+  napi_value argv[1], fn, recv, result;
+  if (napi_create_int32(env_, count, &argv[0]) == napi_ok &&
+      napi_get_reference_value(env_, on_batch_, &fn) == napi_ok && fn != nullptr &&
+      napi_get_global(env_, &recv) == napi_ok) {  // napi_make_callback wants an object as `this`
+    // One call per batch, as a top-level callback: microtasks (promise reactions) run when
+    // it returns, before the next batch.
+    napi_status status = napi_make_callback(env_, async_context_, recv, fn, 1, argv, &result);
+    if (status == napi_pending_exception) {
+      napi_value error;
+      if (napi_get_and_clear_last_exception(env_, &error) == napi_ok) napi_fatal_exception(env_, error);
+    }
   }
+  napi_close_handle_scope(env_, scope);
 }
 
 void LoopWrap::ReleaseToken(void* token) {
@@ -309,18 +426,21 @@ void LoopWrap::ReleaseToken(void* token) {
 }
 
 char* LoopWrap::AllocateSlab(int slab) {
-  Napi::HandleScope scope(Napi::Env{env_});
+  napi_handle_scope scope;
+  if (napi_open_handle_scope(env_, &scope) != napi_ok) return nullptr;
   void* data = nullptr;
   napi_value buffer;
-  if (napi_create_arraybuffer(env_, BufferPool::kSlabSize, &data, &buffer) != napi_ok) {
-    return nullptr;
-  }
+  napi_ref ref = nullptr;
   // An ordinary (not external) ArrayBuffer: its memory never moves, and runtimes that
   // forbid external buffers (Electron) accept it, so no copying fallback is needed.
-  napi_ref ref;
-  napi_create_reference(env_, buffer, 1, &ref);
-  if (static_cast<int>(slabs_.size()) <= slab) slabs_.resize(slab + 1, nullptr);
-  slabs_[slab] = ref;
+  if (napi_create_arraybuffer(env_, BufferPool::kSlabSize, &data, &buffer) != napi_ok ||
+      napi_create_reference(env_, buffer, 1, &ref) != napi_ok) {
+    data = nullptr;
+  } else {
+    if (static_cast<int>(slabs_.size()) <= slab) slabs_.resize(slab + 1, nullptr);
+    slabs_[slab] = ref;
+  }
+  napi_close_handle_scope(env_, scope);
   return static_cast<char*>(data);
 }
 
@@ -343,20 +463,26 @@ void LoopWrap::SetActive(bool active) {
 
 void LoopWrap::WakeFromHelper() { uv_async_send(&async_); }
 
+void LoopWrap::ReleaseRefs() {
+  for (napi_ref* ref : {&batch_ref_, &scratch_ref_, &on_batch_}) {
+    if (*ref != nullptr) napi_delete_reference(env_, *ref);
+    *ref = nullptr;
+  }
+  for (napi_ref ref : slabs_) {
+    if (ref != nullptr) napi_delete_reference(env_, ref);
+  }
+  slabs_.clear();
+  if (async_context_ != nullptr) napi_async_destroy(env_, async_context_);
+  async_context_ = nullptr;
+}
+
 void LoopWrap::Cleanup(napi_async_cleanup_hook_handle, void* arg) {
   auto* w = static_cast<LoopWrap*>(arg);
   // The environment is going away (worker exit or process exit): close every socket, stop
   // the helper thread, then close the uv handles; the wrap is freed when they are closed.
   if (w->inline_) uv_poll_stop(&w->poll_);
   w->loop_.reset();
-  for (napi_ref ref : w->slabs_) {
-    if (ref != nullptr) napi_delete_reference(w->env_, ref);
-  }
-  w->slabs_.clear();
-  w->batch_.Reset();
-  w->scratch_ref_.Reset();
-  w->on_batch_.Reset();
-  napi_async_destroy(w->env_, w->async_context_);
+  w->ReleaseRefs();
   uv_close(reinterpret_cast<uv_handle_t*>(&w->timer_), OnHandleClosed);
   uv_close(w->inline_ ? reinterpret_cast<uv_handle_t*>(&w->poll_)
                       : reinterpret_cast<uv_handle_t*>(&w->async_),

@@ -3,7 +3,7 @@
 #ifndef MUXNET_ADDON_LOOP_WRAP_H_
 #define MUXNET_ADDON_LOOP_WRAP_H_
 
-#include <napi.h>
+#include <node_api.h>
 #include <uv.h>
 
 #include <memory>
@@ -13,11 +13,14 @@
 
 namespace muxnet {
 
+// Raw Node-API throughout: a failing call returns a status here, whereas node-addon-api
+// (built without C++ exceptions) aborts the process when a call fails while a worker
+// terminates.
 class LoopWrap final : public LoopHost {
  public:
   // createLoop({ backend, edge, threaded }, batch: Int32Array, scratch: Int32Array,
-  //            onBatch: (count) => void) -> an object of bound methods.
-  static Napi::Value Create(const Napi::CallbackInfo& info);
+  //            onBatch: (count) => void) -> an object of bound methods, or -errno.
+  static napi_value Create(napi_env env, napi_callback_info info);
 
   void DeliverBatch(int count) override;
   void ReleaseToken(void* token) override;
@@ -27,19 +30,20 @@ class LoopWrap final : public LoopHost {
   void WakeFromHelper() override;
 
  private:
-  LoopWrap(napi_env env, uv_loop_t* uv_loop);
+  LoopWrap(napi_env env, uv_loop_t* uv_loop) : env_(env), uv_loop_(uv_loop) {}
   int Start(const LoopOptions& options, Event* batch, int capacity);
-  Napi::Object Methods(Napi::Env env);
+  napi_value Methods();
+  void ReleaseRefs();
   static void Cleanup(napi_async_cleanup_hook_handle handle, void* arg);
   static void OnHandleClosed(uv_handle_t* handle);
 
   napi_env env_;
   uv_loop_t* uv_loop_;
   std::unique_ptr<Loop> loop_;
-  Napi::Reference<Napi::Int32Array> batch_;
-  Napi::Reference<Napi::Int32Array> scratch_ref_;
+  napi_ref batch_ref_ = nullptr;    // keeps the shared event array alive
+  napi_ref scratch_ref_ = nullptr;
   int32_t* scratch_ = nullptr;
-  Napi::FunctionReference on_batch_;
+  napi_ref on_batch_ = nullptr;
   napi_async_context async_context_ = nullptr;
   std::vector<napi_ref> slabs_;
   napi_async_cleanup_hook_handle cleanup_ = nullptr;

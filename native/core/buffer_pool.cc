@@ -1,7 +1,7 @@
 // Buffer pool: see buffer_pool.h.
 #include "buffer_pool.h"
 
-#include <cstdlib>
+#include <cerrno>
 
 namespace muxnet {
 
@@ -25,11 +25,12 @@ int BufferPool::Acquire() {
   return index;
 }
 
-void BufferPool::Release(int index) {
-  if (index < 0 || index >= static_cast<int>(out_.size()) || !out_[index]) abort();
+int BufferPool::Release(int index) {
+  if (index < 0 || index >= static_cast<int>(out_.size()) || !out_[index]) return -EINVAL;
   out_[index] = false;
   in_use_--;
   free_.push_back(index);
+  return 0;
 }
 
 char* BufferPool::Data(int index) const {

@@ -24,8 +24,8 @@ class BufferPool {
 
   // A free chunk's index, or -1 when the pool is exhausted. Valid until Release(index).
   int Acquire();
-  // Returns a chunk. Releasing a chunk that is not out is a broken invariant and aborts.
-  void Release(int index);
+  // Returns a chunk: 0, or -EINVAL for an index that is not out (nothing changes).
+  int Release(int index);
   char* Data(int index) const;
   int slabs() const { return static_cast<int>(slabs_.size()); }
   int in_use() const { return in_use_; }

@@ -229,7 +229,9 @@ void Loop::Echo(Handle* h, uint32_t events) {
       UpdateInterest(h);
       return;
     }
-    if (n < static_cast<ssize_t>(echo_buffer_.size())) return;
+    // Level-triggered: a short read drained the socket. Edge-triggered: read on to EAGAIN,
+    // or a FIN that came with the data would never be seen.
+    if (!edge_ && n < static_cast<ssize_t>(echo_buffer_.size())) return;
   }
 }
 
@@ -284,6 +286,7 @@ int Loop::Write(int id, const char* data, size_t len, size_t limit, MakeToken ma
   Handle* h = Get(id);
   if (h == nullptr || h->listener) return -EBADF;
   if (h->shutdown_pending) return -EPIPE;
+  if (len == 0) return 0;  // an empty request would never complete in the queue
   if (!h->writes.empty()) {
     if (h->writes.bytes() >= limit) return 2;
     h->writes.Push(data, len, make_token(context));
@@ -312,6 +315,10 @@ int Loop::CancelWrites(int id) {
   if (h == nullptr || h->listener) return -EBADF;
   h->writes.Clear(&tokens_);
   ReleaseTokens();
+  if (h->shutdown_pending && !h->connecting) {
+    h->shutdown_pending = false;
+    muxnet::ShutdownWrite(h->fd);
+  }
   return UpdateInterest(h);
 }
 
@@ -330,9 +337,11 @@ int Loop::Close(int id) {
   if (h == nullptr) return -EBADF;
   // Deregister before close(2): the fd number may be reused at once, and a backend must
   // never keep watching a number that now belongs to someone else.
-  if (h->registered) {
-    Change c{h->fd, 0, false, 0};
-    if (threaded_) Stage(c); else ApplyChange(c);
+  if (threaded_) {
+    CloseWatched(h->fd);
+  } else {
+    if (h->registered) ApplyChange(Change{h->fd, 0, false, 0});
+    muxnet::Close(h->fd);
   }
   h->registered = false;
   h->closed = true;
@@ -340,7 +349,6 @@ int Loop::Close(int id) {
   timers_.Cancel(id, kReadDeadline);
   timers_.Cancel(id, kWriteDeadline);
   fd_to_id_[h->fd] = -1;
-  muxnet::Close(h->fd);
   h->fd = -1;
   ReleaseTokens();
   UpdateTimer();
@@ -483,6 +491,7 @@ void Loop::OnListenerReady(Handle* h) {
       continue;
     }
     if (err == -EAGAIN) break;
+    if (reserve_fd_ < 0) reserve_fd_ = OpenReserve();  // lost to another thread last time
     if ((err == -EMFILE || err == -ENFILE) && reserve_fd_ >= 0) {
       // Out of descriptors: the pending connection would keep the listener readable and
       // spin the loop. Give up the spare descriptor, accept and close what is queued
@@ -568,22 +577,53 @@ void Loop::FlushWrites(Handle* h) {
   if (err != 0 && err != -EAGAIN) Emit(kEvWriteError, id, err, 0);
 }
 
+void Loop::ApplyStagedLocked() {
+  for (const Change& c : staged_) {
+    // Errors here are for descriptors already gone: nothing to undo.
+    ApplyChange(c);
+    if (c.add) applied_adds_ = c.add_no;
+  }
+  staged_.clear();
+}
+
+void Loop::CloseWatched(int fd) {
+  std::unique_lock<std::mutex> lock(mu_);
+  // The helper touches the poller only while it holds mu_ or while helper_waiting_ is
+  // set; get it out of Wait() (a wake-up) and keep it out until the fd is removed, so a
+  // close never races a wait that still watches the number.
+  poller_users_++;
+  while (helper_waiting_) {
+    if (!wake_pending_) {
+      wake_pending_ = true;
+      uint64_t one = 1;
+      ssize_t ignored = write(wake_fd_, &one, sizeof one);
+      (void)ignored;
+    }
+    cv_.wait(lock);
+  }
+  ApplyStagedLocked();
+  poller_->Remove(fd);  // -ENOENT when it was not watched
+  muxnet::Close(fd);
+  poller_users_--;
+  lock.unlock();
+  cv_.notify_all();
+}
+
 void Loop::HelperMain() {
   std::vector<PollEvent> events(kMaxEvents);
   std::unique_lock<std::mutex> lock(mu_);
   while (!stop_) {
-    for (const Change& c : staged_) {
-      // Errors here are for descriptors the loop thread already closed: nothing to undo.
-      ApplyChange(c);
-      if (c.add) applied_adds_ = c.add_no;
-    }
-    staged_.clear();
+    // The loop thread is closing a descriptor: let it use the poller first.
+    cv_.wait(lock, [this] { return poller_users_ == 0 || stop_; });
+    if (stop_) break;
+    ApplyStagedLocked();
     uint64_t adds = applied_adds_;
     helper_waiting_ = true;
     lock.unlock();
     int n = poller_->Wait(-1, events.data(), kMaxEvents);
     lock.lock();
     helper_waiting_ = false;
+    cv_.notify_all();
     if (stop_) break;
     int kept = 0;
     for (int i = 0; i < n; i++) {
@@ -596,8 +636,12 @@ void Loop::HelperMain() {
       }
       events[kept++] = events[i];
     }
-    // n < 0 (EBADF from select when the loop thread closed a watched fd): the staged
-    // removal is applied on the next round.
+    if (n < 0) {
+      // Not expected (descriptors are removed before they close); back off instead of
+      // spinning if the kernel keeps refusing.
+      cv_.wait_for(lock, std::chrono::milliseconds(10));
+      continue;
+    }
     if (kept == 0) continue;
     ready_.assign(events.begin(), events.begin() + kept);
     ready_adds_ = adds;

@@ -102,7 +102,6 @@ class Loop {
   // Reads into a pooled chunk. Returns bytes (> 0) with *chunk set, 0 at EOF, -EAGAIN
   // (then chunks arrive as kEvChunk until PauseRead), -ENOBUFS (pool exhausted) or -errno.
   ssize_t ReadChunk(int id, int* chunk);
-  void ReleaseChunk(int chunk) { pool_->Release(chunk); }
   BufferPool* pool() { return pool_.get(); }
 
   // Makes the token that keeps a write's memory alive while it is queued.
@@ -174,6 +173,8 @@ class Loop {
   void Leave();
   void UpdateTimer();
   void HelperMain();
+  void ApplyStagedLocked();       // mu_ held, helper out of Wait()
+  void CloseWatched(int fd);      // threaded: remove fd from the poller, then close it
   int64_t NowMs() const;
 
   LoopHost* host_;
@@ -212,6 +213,7 @@ class Loop {
   bool helper_waiting_ = false;
   bool wake_pending_ = false;
   bool stop_ = false;
+  int poller_users_ = 0;  // loop-thread callers waiting to use the poller directly
   int wake_fd_ = -1;
 };
 

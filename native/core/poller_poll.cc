@@ -45,10 +45,16 @@ class PollPoller final : public Poller {
     int n = poll(fds_.data(), fds_.size(), timeout_ms);
     if (n < 0) return errno == EINTR ? 0 : -errno;
     int count = 0;
-    for (size_t i = 0; i < fds_.size() && count < max && n > 0; i++) {
+    size_t size = fds_.size();
+    // When more are ready than fit, start the next scan where this one stopped: a fixed
+    // start would report the same first `max` descriptors forever.
+    size_t start = size > 0 ? next_ % size : 0;
+    for (size_t k = 0; k < size && count < max && n > 0; k++) {
+      size_t i = (start + k) % size;
       short revents = fds_[i].revents;
       if (revents == 0) continue;
       n--;
+      next_ = i + 1;
       uint32_t fired = 0;
       if (revents & (POLLIN | POLLPRI)) fired |= kReadable;
       if (revents & POLLOUT) fired |= kWritable;
@@ -72,6 +78,7 @@ class PollPoller final : public Poller {
 
   std::vector<pollfd> fds_;  // dense: what the kernel scans
   std::vector<int> index_;   // fd -> position in fds_, or -1
+  size_t next_ = 0;          // where the next scan of revents starts
 };
 
 }  // namespace

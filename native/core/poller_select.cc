@@ -67,13 +67,19 @@ class SelectPoller final : public Poller {
                    reinterpret_cast<fd_set*>(write_out_.data()), nullptr, tvp);
     if (n < 0) return errno == EINTR ? 0 : -errno;
     int count = 0;
-    for (int fd = 0; fd <= max_fd_ && count < max && n > 0; fd++) {
+    // When more are ready than fit, start the next scan where this one stopped: a fixed
+    // start would report the same first `max` descriptors forever.
+    int span = max_fd_ + 1;
+    int start = span > 0 ? next_ % span : 0;
+    for (int k = 0; k < span && count < max && n > 0; k++) {
+      int fd = (start + k) % span;
       uint32_t fired = 0;
       if (TestBit(read_out_, fd)) fired |= kReadable;
       if (TestBit(write_out_, fd)) fired |= kWritable;
       if (fired == 0) continue;
       events[count++] = PollEvent{fd, fired};
       n--;
+      next_ = fd + 1;
     }
     return count;
   }
@@ -99,6 +105,7 @@ class SelectPoller final : public Poller {
   std::vector<Word> read_set_, write_set_;
   std::vector<Word> read_out_, write_out_;
   int max_fd_ = -1;
+  int next_ = 0;  // where the next scan of the result sets starts
 };
 
 }  // namespace

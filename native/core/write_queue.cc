@@ -15,25 +15,30 @@ constexpr int kMaxIov = 1024;
 }  // namespace
 
 void WriteQueue::Push(const char* data, size_t len, void* token) {
+  // Drop written requests once they are half the vector: bounded memory, O(1) amortized.
+  if (head_ > 0 && head_ * 2 >= requests_.size()) {
+    requests_.erase(requests_.begin(), requests_.begin() + head_);
+    head_ = 0;
+  }
   requests_.push_back(Request{data, len, token});
   bytes_ += len;
 }
 
 int WriteQueue::Flush(int fd, std::vector<void*>* done) {
   iovec iov[kMaxIov];
-  while (!requests_.empty()) {
+  while (!empty()) {
     int count = 0;
-    for (auto it = requests_.begin(); it != requests_.end() && count < kMaxIov; ++it, ++count) {
+    for (size_t i = head_; i < requests_.size() && count < kMaxIov; i++, count++) {
       size_t skip = count == 0 ? head_offset_ : 0;
-      iov[count].iov_base = const_cast<char*>(it->data + skip);
-      iov[count].iov_len = it->len - skip;
+      iov[count].iov_base = const_cast<char*>(requests_[i].data + skip);
+      iov[count].iov_len = requests_[i].len - skip;
     }
     ssize_t n = Writev(fd, iov, count);
     if (n < 0) return static_cast<int>(n);
     size_t left = static_cast<size_t>(n);
     bytes_ -= left;
     while (left > 0) {
-      Request& front = requests_.front();
+      Request& front = requests_[head_];
       size_t remaining = front.len - head_offset_;
       if (left < remaining) {
         head_offset_ += left;
@@ -42,15 +47,20 @@ int WriteQueue::Flush(int fd, std::vector<void*>* done) {
       left -= remaining;
       head_offset_ = 0;
       done->push_back(front.token);
-      requests_.pop_front();
+      head_++;
+    }
+    if (empty()) {
+      requests_.clear();
+      head_ = 0;
     }
   }
   return 0;
 }
 
 void WriteQueue::Clear(std::vector<void*>* dropped) {
-  for (const Request& r : requests_) dropped->push_back(r.token);
+  for (size_t i = head_; i < requests_.size(); i++) dropped->push_back(requests_[i].token);
   requests_.clear();
+  head_ = 0;
   head_offset_ = 0;
   bytes_ = 0;
 }

@@ -6,7 +6,6 @@
 #include <sys/types.h>
 
 #include <cstddef>
-#include <deque>
 #include <vector>
 
 namespace muxnet {
@@ -21,7 +20,7 @@ class WriteQueue {
     void* token;
   };
 
-  bool empty() const { return requests_.empty(); }
+  bool empty() const { return head_ == requests_.size(); }
   // Bytes still to be written.
   size_t bytes() const { return bytes_; }
 
@@ -35,8 +34,11 @@ class WriteQueue {
   void Clear(std::vector<void*>* dropped);
 
  private:
-  std::deque<Request> requests_;
-  size_t head_offset_ = 0;  // bytes of requests_.front() already written
+  // A vector consumed from head_ rather than a deque: an empty std::deque allocates about
+  // 600 bytes up front, which every idle connection would pay.
+  std::vector<Request> requests_;
+  size_t head_ = 0;         // first unwritten request
+  size_t head_offset_ = 0;  // bytes of requests_[head_] already written
   size_t bytes_ = 0;
 };
 
