@@ -4,9 +4,9 @@
 # addon. Leak detection is off here: Node frees little at exit; leaks are checked apart.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-restore() { npx node-gyp rebuild >/dev/null; }
+restore() { npx node-gyp rebuild >/dev/null 2>&1; }
 trap restore EXIT
-MUXNET_SANITIZE=address npx node-gyp rebuild >/dev/null
+MUXNET_SANITIZE=address npx node-gyp rebuild >/dev/null 2>&1
 preload="$(g++ -print-file-name=libasan.so):$(g++ -print-file-name=libubsan.so)"
 LD_PRELOAD="$preload" \
 ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1" \
