@@ -229,7 +229,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   /**
    * Writes all of `data` (a string is sent as UTF-8). Resolves when every byte is in the
    * kernel; what the kernel does not take at once is queued by reference, so do not modify
-   * `data` until the promise settles. When `writeQueueLimit` bytes are queued, further
+   * `data` (or transfer its ArrayBuffer) until the promise settles. When `writeQueueLimit` bytes are queued, further
    * writes wait: that is the backpressure.
    */
   write(data: Uint8Array | string): Promise<void> {
