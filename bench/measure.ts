@@ -166,14 +166,9 @@ export async function runMeasured(command: string, args: string[], pid: number, 
   }
 }
 
-/** Runs the load generator against port and measures the server process `pid`. */
-export async function runLoad(port: number, pid: number, o: LoadOptions): Promise<LoadResult> {
-  const mode = o.mode ?? 'pingpong';
-  const args = ['--port', String(port), '--connections', String(o.connections), '--size', String(o.size),
-    '--duration', String(o.duration), '--warmup', String(o.warmup), '--idle', String(o.idle ?? 0),
-    '--mode', mode];
-  const { done, cpu, wall, rss } = await runMeasured(loadgenPath, args, pid, o.duration + o.warmup + 60);
-  const result: LoadResult = {
+/** The fields every load tool reports, from its "done" line and the server's CPU. */
+export function loadResult({ done, cpu, wall, rss }: Measured): LoadResult {
+  return {
     messages: done.messages,
     seconds: done.seconds,
     rate: done.rate,
@@ -184,6 +179,17 @@ export async function runLoad(port: number, pid: number, o: LoadOptions): Promis
     server_cpu: cpu / wall,
     rss_kib: rss,
   };
+}
+
+/** Runs the load generator against port and measures the server process `pid`. */
+export async function runLoad(port: number, pid: number, o: LoadOptions): Promise<LoadResult> {
+  const mode = o.mode ?? 'pingpong';
+  const args = ['--port', String(port), '--connections', String(o.connections), '--size', String(o.size),
+    '--duration', String(o.duration), '--warmup', String(o.warmup), '--idle', String(o.idle ?? 0),
+    '--mode', mode];
+  const measured = await runMeasured(loadgenPath, args, pid, o.duration + o.warmup + 60);
+  const { done, cpu } = measured;
+  const result = loadResult(measured);
   if (mode === 'http') result.errors = done.errors;  // requests the socket did not take whole
   if (mode === 'stream' || mode === 'stream-echo') {
     // No per-message latency in a bulk transfer; rate is bytes per second, messages whole chunks.

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { backends } from '../lib/backends';
 import { checkHttpFixture } from './http-fixture-check';
 import {
-  cpuSeconds, medianOf, pin, root, rssKiB, runLoad, runMeasured, startServer, type LoadResult, type Server,
+  cpuSeconds, loadResult, medianOf, pin, root, rssKiB, runLoad, runMeasured, startServer, type LoadResult, type Server,
 } from './measure';
 import type { Result, Task } from './run';
 
@@ -54,21 +54,9 @@ async function runAutocannon(server: Server, plan: HttpPlan): Promise<LoadResult
     maxRequests: kMaxRequests,
     expectBody: kBody,
   };
-  const { done, cpu, wall, rss } = await runMeasured(process.execPath, [autocannonScript(), JSON.stringify(options)],
+  const measured = await runMeasured(process.execPath, [autocannonScript(), JSON.stringify(options)],
     server.pid, plan.warmup + plan.duration + 60);
-  return {
-    messages: done.messages,
-    seconds: done.seconds,
-    rate: done.rate,
-    p50_us: done.p50_us,
-    p99_us: done.p99_us,
-    p999_us: done.p999_us,
-    cpu_us_per_msg: done.messages > 0 ? (cpu * 1e6) / done.messages : NaN,
-    server_cpu: cpu / wall,
-    rss_kib: rss,
-    errors: done.errors,
-    non2xx: done.non2xx,
-  };
+  return { ...loadResult(measured), errors: measured.done.errors, non2xx: measured.done.non2xx };
 }
 
 /** A wrk duration ("612.34us", "1.20ms", "2.00s") in microseconds. */

@@ -4,14 +4,10 @@
 // Prints {"port","pid"} once listening; exits when stdin closes.
 import * as net from 'node:net';
 import { listen } from '../../lib/index';
-import type { LoopOptions } from '../../lib/backends';
+import { ready, serverArgs } from './common';
 
-const [form = 'go', optionsJson = '{}'] = process.argv.slice(2);
-const options = JSON.parse(optionsJson) as LoopOptions;
+const { form, options } = serverArgs();
 
-function ready(port: number): void {
-  process.stdout.write(`${JSON.stringify({ port, pid: process.pid })}\n`);
-}
 
 async function serveGo(): Promise<void> {
   const ln = listen('tcp', '127.0.0.1:0', { ...options, backlog: 4096 });

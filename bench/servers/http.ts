@@ -7,10 +7,9 @@
 // requests split across reads, and answers everything else with 400 and closes.
 import * as http from 'node:http';
 import { listen, type Conn } from '../../lib/index';
-import type { LoopOptions } from '../../lib/backends';
+import { ready, serverArgs } from './common';
 
-const [form = 'go', optionsJson = '{}'] = process.argv.slice(2);
-const options = JSON.parse(optionsJson) as LoopOptions;
+const { form, options } = serverArgs();
 
 const BODY = 'Hello, World!';
 const CR = 13, LF = 10, SP = 32, HT = 9, COLON = 58, COMMA = 44;
@@ -24,9 +23,6 @@ const kBufferSize = 2 * kMaxHeader;
 const kLingerMs = 1000;
 const kLingerBytes = 64 * 1024;
 
-function ready(port: number): void {
-  process.stdout.write(`${JSON.stringify({ port, pid: process.pid })}\n`);
-}
 
 // Results of parse(): the offset after a complete request (> 0), or one of these.
 const INCOMPLETE = -1;
