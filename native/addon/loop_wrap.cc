@@ -300,7 +300,7 @@ napi_value LoopWrap::Create(napi_env env, napi_callback_info info) {
   if (capacity < 1) return a.Number(-EINVAL);
 
   uv_loop_t* uv_loop = nullptr;
-  // Never uv_default_loop(): each worker thread has a loop of its own.
+  // Each worker thread has a loop of its own: always ask Node for this environment's loop.
   if (napi_get_uv_event_loop(env, &uv_loop) != napi_ok) return a.Number(-EINVAL);
   auto* w = new LoopWrap(env, uv_loop);
   napi_value resource_name;
