@@ -90,7 +90,10 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   private eof = false;
   private peerHungUp = false;  // after the peer's FIN a short read does not mean drained
   private readErr: Error | null = null;
-  private reads: PendingRead[] = [];
+  // Pending reads, oldest first: the first inline (the common case allocates no array),
+  // later concurrent ones in `moreReads`.
+  private read0: PendingRead | null = null;
+  private moreReads: PendingRead[] | null = null;
   private buffered: PooledChunk | null = null;  // a chunk delivered with no reader waiting
   private bufferedOffset = 0;
   private writes: PendingWrite[] = [];  // queued natively, in order
@@ -129,7 +132,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     }
     const fail = this.readFailure();
     if (fail !== null) return Promise.reject(fail);
-    if (this.reads.length === 0) {
+    if (this.read0 === null) {
       if (this.buffered !== null) return Promise.resolve(this.copyBuffered(buf));
       if (this.eof) return Promise.resolve(null);
       if (buf.length === 0) return Promise.resolve(0);
@@ -154,7 +157,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
       }
     }
     return new Promise((resolve, reject) => {
-      this.reads.push({ buf, resolve, reject });
+      this.pushRead({ buf, resolve, reject });
     });
   }
 
@@ -165,7 +168,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   readChunk(): Promise<Chunk | null> {
     const fail = this.readFailure();
     if (fail !== null) return Promise.reject(fail);
-    if (this.reads.length === 0) {
+    if (this.read0 === null) {
       if (this.buffered !== null) {
         const chunk = this.takeBuffered();
         return Promise.resolve(chunk);
@@ -193,7 +196,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
       }
     }
     return new Promise((resolve, reject) => {
-      this.reads.push({ buf: null, resolve, reject });
+      this.pushRead({ buf: null, resolve, reject });
     });
   }
 
@@ -385,7 +388,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   private onReadable(hungUp: number): void {
     this.readable = true;
     if (hungUp !== 0) this.peerHungUp = true;
-    if (this.reads.length === 0) {
+    if (this.read0 === null) {
       // Level-triggered readiness with nobody waiting would fire again and again. (After
       // serving a read nothing is needed: a short read drained the socket, and a full one
       // leaves data that reports again if nobody reads it.)
@@ -396,8 +399,8 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
       }
       return;
     }
-    while (this.reads.length > 0 && this.readable && !this.closed) {
-      const pending = this.reads[0];
+    while (this.read0 !== null && this.readable && !this.closed) {
+      const pending = this.read0;
       if (pending.buf === null) {
         // A chunk read: in chunk mode the chunk event follows; otherwise switch to it.
         if (!this.chunkMode) {
@@ -411,7 +414,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
         this.readable = false;
         return;
       }
-      this.reads.shift();
+      this.shiftRead();
       if (n > 0) {
         if (n < pending.buf.length && !this.peerHungUp) this.readable = false;
         pending.resolve(n);
@@ -437,22 +440,22 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
       this.armed = false;
       this.chunkMode = false;
       this.readable = true;
-      const pending = this.reads.shift();
-      if (pending !== undefined) this.readUnpooled().then(pending.resolve, pending.reject);
+      const pending = this.shiftRead();
+      if (pending !== null) this.readUnpooled().then(pending.resolve, pending.reject);
       return;
     } else {
       this.rejectReads(this.failRead(n));
       return;
     }
-    const pending = this.reads.shift();
-    if (pending === undefined || pending.buf !== null) {
+    const pending = this.shiftRead();
+    if (pending === null || pending.buf !== null) {
       // Nobody takes chunks right now: keep this one, stop reading until someone does.
-      if (pending !== undefined) this.reads.unshift(pending);
+      if (pending !== null) this.unshiftRead(pending);
       if (chunk !== null) this.buffered = chunk;
       this.loop.native.pauseRead(this.id);
       this.armed = false;
       this.chunkMode = false;
-      if (pending !== undefined) this.serveBuffered();
+      if (pending !== null) this.serveBuffered();
       return;
     }
     pending.resolve(chunk);
@@ -461,12 +464,12 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
 
   /** After EOF every waiting read resolves null, as later reads do. */
   private resolveEof(): void {
-    for (const pending of this.reads.splice(0)) pending.resolve(null);
+    for (const pending of this.takeReads()) pending.resolve(null);
   }
 
   private serveBuffered(): void {
-    while (this.reads.length > 0 && this.buffered !== null) {
-      const pending = this.reads.shift()!;
+    while (this.read0 !== null && this.buffered !== null) {
+      const pending = this.shiftRead()!;
       if (pending.buf === null) pending.resolve(this.takeBuffered());
       else pending.resolve(this.copyBuffered(pending.buf));
     }
@@ -573,9 +576,33 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     return this.readErr;
   }
 
+  private pushRead(pending: PendingRead): void {
+    if (this.read0 === null) this.read0 = pending;
+    else (this.moreReads ??= []).push(pending);
+  }
+
+  private shiftRead(): PendingRead | null {
+    const first = this.read0;
+    this.read0 = this.moreReads?.shift() ?? null;
+    return first;
+  }
+
+  private unshiftRead(pending: PendingRead): void {
+    if (this.read0 !== null) (this.moreReads ??= []).unshift(this.read0);
+    this.read0 = pending;
+  }
+
+  /** Removes and returns every pending read, oldest first. */
+  private takeReads(): PendingRead[] {
+    const all = this.read0 === null ? [] : [this.read0];
+    if (this.moreReads !== null) all.push(...this.moreReads.splice(0));
+    this.read0 = null;
+    return all;
+  }
+
   private rejectReads(err: Error, first?: PendingRead): void {
     if (first !== undefined) first.reject(err);
-    for (const pending of this.reads.splice(0)) pending.reject(err);
+    for (const pending of this.takeReads()) pending.reject(err);
   }
 
   private rejectWrites(err: Error): void {
