@@ -173,7 +173,7 @@ function streamSection(report: Report): string[] {
     stream.find((r) => r.direction === direction && r.connections === connections && r.form === name);
   const cell = (r: Result | undefined): string => (r === undefined ? '–' : `${f(r.median.mib_per_s, 0)} (${f(r.median.cpu_us_per_mib, 0)})`);
   lines.push(`Stream, ${(stream[0].size / 1024).toFixed(0)} KiB chunks — MiB/s, and in brackets server CPU µs per MiB (one way: the server ` +
-    'discards; there is no native discard handler, so no floor):');
+    'discards; the floor is a C++ discard handler):');
   lines.push('');
   lines.push(`| direction | conns | native floor (${stream.find((r) => r.form === 'native')?.config ?? '–'}) | Go-style TS | pooled TS | Node's net | Go-style / floor, MiB/s |`);
   lines.push('|---|---|---|---|---|---|---|');

@@ -37,8 +37,8 @@ export interface NativeLoop {
   /** 0 (connected) or -EINPROGRESS (Connected event follows), id in scratch[0]; or -errno. */
   connect(ip: string, port: number): number;
   setAccepting(id: number, on: boolean): number;
-  /** Benchmark floor: the listener's connections echo in C++, invisible to JS. */
-  setNativeEcho(id: number): number;
+  /** Benchmark floors: the listener's connections echo (or discard) in C++, invisible to JS. */
+  setNativeEcho(id: number, discard: boolean): number;
   /** Bytes read into buf, 0 at EOF, -EAGAIN (readiness is then reported), or -errno. */
   read(id: number, buf: Uint8Array): number;
   /** Report readiness (chunks=false) or deliver pooled chunks (chunks=true) until pauseRead. */

@@ -1,5 +1,6 @@
 // What every benchmark server process shares: its command line and its "ready" line.
-import type { LoopOptions } from '../../lib/backends';
+import { resolveLoopOptions, type LoopOptions } from '../../lib/backends';
+import { loopFor } from '../../lib/loop';
 
 /** `node <server>.js <form> <json loop options>`. */
 export function serverArgs(): { form: string; options: LoopOptions } {
@@ -10,4 +11,15 @@ export function serverArgs(): { form: string; options: LoopOptions } {
 /** Tells the orchestrator the server listens: one JSON line {"port","pid"}. */
 export function ready(port: number): void {
   process.stdout.write(`${JSON.stringify({ port, pid: process.pid })}\n`);
+}
+
+/** The floor of a backend: a listener whose connections echo or discard in C++. */
+export function serveNative(options: LoopOptions, discard: boolean): void {
+  const loop = loopFor(resolveLoopOptions(options));
+  const id = loop.native.listen('127.0.0.1', 0, 4096, true, false, false);
+  if (id < 0) throw new Error(`listen failed: ${id}`);
+  loop.native.setNativeEcho(id, discard);
+  loop.native.setAccepting(id, true);
+  const addr = loop.native.addr(id, false);
+  ready(typeof addr === 'number' ? 0 : addr[1]);
 }

@@ -1,10 +1,10 @@
 // Discard servers for the stream benchmark, one process each: `node discard.js <form> <json loop options>`.
-// Forms: go (read loop into one buffer), pooled (for await chunks), node (Node's net). There is
-// no native discard handler, so no floor here: the echoed stream has one (echo.js native).
+// Forms: native (C++ discard, the floor), go (read loop into one buffer), pooled (for await
+// chunks), node (Node's net).
 // Prints {"port","pid"} once listening; exits when stdin closes.
 import * as net from 'node:net';
 import { listen } from '../../lib/index';
-import { ready, serverArgs } from './common';
+import { ready, serveNative, serverArgs } from './common';
 
 const { form, options } = serverArgs();
 
@@ -53,6 +53,7 @@ function serveNode(): void {
 
 process.stdin.on('end', () => process.exit(0));
 process.stdin.resume();
-if (form === 'node') serveNode();
+if (form === 'native') serveNative(options, true);
+else if (form === 'node') serveNode();
 else if (form === 'pooled') void servePooled();
 else void serveGo();

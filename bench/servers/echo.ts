@@ -3,9 +3,7 @@
 // node (Node's net). Prints {"port","pid"} once listening; exits when stdin closes.
 import * as net from 'node:net';
 import { listen } from '../../lib/index';
-import { resolveLoopOptions } from '../../lib/backends';
-import { ready, serverArgs } from './common';
-import { loopFor } from '../../lib/loop';
+import { ready, serveNative, serverArgs } from './common';
 
 const { form, options } = serverArgs();
 
@@ -45,15 +43,6 @@ async function servePooled(): Promise<void> {
   }
 }
 
-function serveNative(): void {
-  const loop = loopFor(resolveLoopOptions(options));
-  const id = loop.native.listen('127.0.0.1', 0, 4096, true, false, false);
-  if (id < 0) throw new Error(`listen failed: ${id}`);
-  loop.native.setNativeEcho(id);
-  loop.native.setAccepting(id, true);
-  const addr = loop.native.addr(id, false);
-  ready(typeof addr === 'number' ? 0 : addr[1]);
-}
 
 function serveNode(): void {
   const server = net.createServer({ noDelay: true }, (socket) => {
@@ -67,7 +56,7 @@ function serveNode(): void {
 
 process.stdin.on('end', () => process.exit(0));
 process.stdin.resume();
-if (form === 'native') serveNative();
+if (form === 'native') serveNative(options, false);
 else if (form === 'node') serveNode();
 else if (form === 'pooled') void servePooled();
 else void serveGo();

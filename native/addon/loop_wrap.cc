@@ -142,9 +142,12 @@ struct LoopMethods {
     return a.Number(loop->SetAccepting(id, on));
   }
 
+  // setNativeEcho(id, discard)
   static napi_value SetNativeEcho(napi_env env, napi_callback_info info) {
     MUXNET_LOOP_AND_ID(a, loop, id);
-    return a.Number(loop->SetNativeEcho(id));
+    bool discard;
+    if (!a.Bool(1, &discard)) return a.Number(-EINVAL);
+    return a.Number(loop->SetNativeEcho(id, discard));
   }
 
   static napi_value Read(napi_env env, napi_callback_info info) {

@@ -187,10 +187,11 @@ int Loop::SetAccepting(int id, bool on) {
   return UpdateInterest(h);
 }
 
-int Loop::SetNativeEcho(int id) {
+int Loop::SetNativeEcho(int id, bool discard) {
   Handle* h = Get(id);
   if (h == nullptr || !h->listener) return -EBADF;
   h->native_echo = true;
+  h->native_discard = discard;
   return 0;
 }
 
@@ -215,6 +216,10 @@ void Loop::Echo(Handle* h, uint32_t events) {
     if (n <= 0) {
       Close(h->id);
       return;
+    }
+    if (h->native_discard) {
+      if (!edge_ && n < static_cast<ssize_t>(echo_buffer_.size())) return;
+      continue;
     }
     iovec iov{echo_buffer_.data(), static_cast<size_t>(n)};
     ssize_t w = Writev(h->fd, &iov, 1);
@@ -486,6 +491,7 @@ void Loop::OnListenerReady(Handle* h) {
       int id = NewHandle(fd, false);
       Handle* conn = Get(id);
       conn->native_echo = h->native_echo;
+      conn->native_discard = h->native_discard;
       if (edge_ || conn->native_echo) UpdateInterest(conn);
       if (!conn->native_echo) Emit(kEvAccept, lid, id, 0);
       continue;

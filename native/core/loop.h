@@ -88,9 +88,9 @@ class Loop {
   int Connect(const SockAddr& addr, int* id);
   // Accepts on readiness while on. After kEvAcceptError the loop turns it off itself.
   int SetAccepting(int id, bool on);
-  // Benchmark floor: the listener's connections echo what they read in C++, with no
-  // JavaScript and no events; they close at EOF or on error.
-  int SetNativeEcho(int id);
+  // Benchmark floors: the listener's connections echo (discard = false) or drop what they
+  // read, in C++, with no JavaScript and no events; they close at EOF or on error.
+  int SetNativeEcho(int id, bool discard);
 
   // read(2) into caller memory. -EAGAIN arms readiness: kEvReadable follows.
   ssize_t Read(int id, void* data, size_t len);
@@ -142,6 +142,7 @@ class Loop {
     bool shutdown_pending = false;
     bool read_hangup = false;  // the peer hung up: EOF follows the data
     bool native_echo = false;  // see SetNativeEcho
+    bool native_discard = false;
     std::string echo_pending;  // echo bytes the kernel did not take yet
     bool registered = false;
     uint32_t interest = 0;
