@@ -25,6 +25,8 @@ export interface KeepAliveOptions {
 export const kDefaultWriteQueueLimit = 1024 * 1024;
 
 const RESOLVED: Promise<void> = Promise.resolve();
+/** readNow's answer when the socket has nothing now. */
+const AGAIN = Symbol('again');
 
 class PooledChunk implements Chunk {
   private view: Uint8Array | null;
@@ -86,7 +88,6 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   private closed = false;
   private readable = true;   // readiness seen since the last EAGAIN
   private armed: boolean;     // the native side reports readiness
-  private chunkMode = false;  // readiness is delivered as pooled chunks
   private eof = false;
   private peerHungUp = false;  // after the peer's FIN a short read does not mean drained
   private readErr: Error | null = null;
@@ -94,8 +95,6 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   // later concurrent ones in `moreReads`.
   private read0: PendingRead | null = null;
   private moreReads: PendingRead[] | null = null;
-  private buffered: PooledChunk | null = null;  // a chunk delivered with no reader waiting
-  private bufferedOffset = 0;
   private writes: PendingWrite[] = [];  // queued natively, in order
   private held: HeldWrite[] = [];       // waiting for room in the native queue
   private readDeadline = 0;
@@ -125,40 +124,13 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
    * Reads into `buf`. Resolves with the number of bytes read (at least 1, possibly fewer
    * than `buf.length`), or `null` at end of stream. Rejects with an {@link OpError}:
    * {@link ErrClosed} after `close()`, {@link ErrDeadlineExceeded} after the read deadline.
+   * Concurrent reads complete in the order they were made.
    */
   read(buf: Uint8Array): Promise<number | null> {
     if (!(buf instanceof Uint8Array)) {
       return Promise.reject(new TypeError(`buf: expected a Uint8Array or Buffer, got ${typeof buf}`));
     }
-    const fail = this.readFailure();
-    if (fail !== null) return Promise.reject(fail);
-    if (this.read0 === null) {
-      if (this.buffered !== null) return Promise.resolve(this.copyBuffered(buf));
-      if (this.eof) return Promise.resolve(null);
-      if (buf.length === 0) return Promise.resolve(0);
-      if (this.chunkMode) this.leaveChunkMode();
-      if (this.readable) {
-        const n = this.loop.native.read(this.id, buf);
-        if (n > 0) {
-          // A short read drained the socket: the next read waits for readiness.
-          if (n < buf.length && !this.peerHungUp) this.readable = false;
-          return Promise.resolve(n);
-        }
-        if (n === 0) {
-          this.eof = true;
-          return Promise.resolve(null);
-        }
-        if (n !== EAGAIN) return Promise.reject(this.failRead(n));
-        this.readable = false;
-        this.armed = true;  // the native side armed readiness on EAGAIN
-      } else if (!this.armed) {
-        this.loop.native.wantRead(this.id, false);
-        this.armed = true;
-      }
-    }
-    return new Promise((resolve, reject) => {
-      this.pushRead({ buf, resolve, reject });
-    });
+    return this.startRead(buf) as Promise<number | null>;
   }
 
   /**
@@ -166,38 +138,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
    * with a {@link Chunk} (release it when done) or `null` at end of stream.
    */
   readChunk(): Promise<Chunk | null> {
-    const fail = this.readFailure();
-    if (fail !== null) return Promise.reject(fail);
-    if (this.read0 === null) {
-      if (this.buffered !== null) {
-        const chunk = this.takeBuffered();
-        return Promise.resolve(chunk);
-      }
-      if (this.eof) return Promise.resolve(null);
-      if (this.readable) {
-        const n = this.loop.native.readChunk(this.id);
-        if (n > 0) {
-          if (n < this.loop.native.chunkSize && !this.peerHungUp) this.readable = false;
-          return Promise.resolve(new PooledChunk(this.loop, this.loop.scratch[0], this.loop.chunkView(this.loop.scratch[0], n)));
-        }
-        if (n === 0) {
-          this.eof = true;
-          return Promise.resolve(null);
-        }
-        if (n === ENOBUFS) return this.readUnpooled();
-        if (n !== EAGAIN) return Promise.reject(this.failRead(n));
-        this.readable = false;
-        this.armed = true;
-        this.chunkMode = true;
-      } else if (!this.armed || !this.chunkMode) {
-        this.loop.native.wantRead(this.id, true);
-        this.armed = true;
-        this.chunkMode = true;
-      }
-    }
-    return new Promise((resolve, reject) => {
-      this.pushRead({ buf: null, resolve, reject });
-    });
+    return this.startRead(null) as Promise<Chunk | null>;
   }
 
   /**
@@ -279,10 +220,6 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     this.closed = true;
     this.loop.handles[this.id] = undefined;
     this.loop.native.close(this.id);
-    if (this.buffered !== null) {
-      this.buffered.release();
-      this.buffered = null;
-    }
     const err = new ErrClosed();
     this.rejectReads(this.opError('read', err));
     this.rejectWrites(this.opError('write', err));
@@ -369,7 +306,6 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   _onEvent(kind: EventKind, a: number, b: number): void {
     switch (kind) {
       case EventKind.Readable: return this.onReadable(a);
-      case EventKind.Chunk: return this.onChunk(a, b);
       case EventKind.Written: return this.onWritten(a);
       case EventKind.WriteError: return this.onWriteError(a);
       case EventKind.Connected: if (this.connectWaiter !== null) this.connectWaiter(a); return;
@@ -385,130 +321,100 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     };
   }
 
+  /** read() and readChunk(): at once when the socket may hold data, else when it is ready. */
+  private startRead(buf: Uint8Array | null): Promise<unknown> {
+    const fail = this.readFailure();
+    if (fail !== null) return Promise.reject(fail);
+    if (this.read0 === null) {
+      if (this.eof) return Promise.resolve(null);
+      if (buf !== null && buf.length === 0) return Promise.resolve(0);
+      if (this.readable) {
+        const result = this.readNow(buf);
+        if (result !== AGAIN) return result instanceof Error ? Promise.reject(result) : Promise.resolve(result);
+      } else if (!this.armed) {
+        this.loop.native.wantRead(this.id);
+        this.armed = true;
+      }
+    }
+    return new Promise((resolve, reject) => {
+      this.pushRead({ buf, resolve, reject });
+    });
+  }
+
+  /**
+   * One read(2) for `buf` (null: into a pooled chunk). Returns the bytes read, a Chunk, null
+   * at EOF, an Error, or AGAIN when the socket is drained (readiness is then reported).
+   */
+  private readNow(buf: Uint8Array | null): number | Chunk | null | Error | typeof AGAIN {
+    const native = this.loop.native;
+    let n: number;
+    let chunk = -1;
+    if (buf !== null) {
+      if (buf.length === 0) return 0;
+      n = native.read(this.id, buf);
+    } else {
+      n = native.readChunk(this.id);
+      chunk = this.loop.scratch[0];
+      if (n === ENOBUFS) {
+        // Pool exhausted: read into memory of our own instead (no waiting, order kept).
+        const own = Buffer.allocUnsafe(native.chunkSize);
+        const result = this.readNow(own);
+        return typeof result === 'number' ? new PooledChunk(null, -1, own.subarray(0, result)) : result;
+      }
+    }
+    if (n > 0) {
+      // A short read drained the socket (unless the peer hung up: then EOF is still to
+      // come, and an edge-triggered socket will not report it again).
+      const size = buf !== null ? buf.length : native.chunkSize;
+      if (n < size && !this.peerHungUp) this.readable = false;
+      return buf !== null ? n : new PooledChunk(this.loop, chunk, this.loop.chunkView(chunk, n));
+    }
+    if (n === 0) {
+      this.eof = true;
+      return null;
+    }
+    if (n === EAGAIN) {
+      this.readable = false;
+      this.armed = true;  // the native side armed readiness on EAGAIN
+      return AGAIN;
+    }
+    return this.failRead(n);
+  }
+
   private onReadable(hungUp: number): void {
     this.readable = true;
     if (hungUp !== 0) this.peerHungUp = true;
     if (this.read0 === null) {
       // Level-triggered readiness with nobody waiting would fire again and again. (After
-      // serving a read nothing is needed: a short read drained the socket, and a full one
+      // serving reads nothing is needed: a short read drained the socket, and a full one
       // leaves data that reports again if nobody reads it.)
       if (!this.loop.edge && this.armed) {
         this.loop.native.pauseRead(this.id);
         this.armed = false;
-        this.chunkMode = false;
       }
       return;
     }
+    // Serve the waiting reads in order while the socket has data: an edge-triggered socket
+    // reports this readiness once.
     while (this.read0 !== null && this.readable && !this.closed) {
-      const pending = this.read0;
-      if (pending.buf === null) {
-        // A chunk read: in chunk mode the chunk event follows; otherwise switch to it.
-        if (!this.chunkMode) {
-          this.loop.native.wantRead(this.id, true);
-          this.chunkMode = true;
-        }
+      const result = this.readNow(this.read0.buf);
+      if (result === AGAIN) return;
+      const pending = this.shiftRead()!;
+      if (result instanceof Error) {
+        this.rejectReads(result, pending);
         return;
       }
-      const n = this.loop.native.read(this.id, pending.buf);
-      if (n === EAGAIN) {
-        this.readable = false;
-        return;
-      }
-      this.shiftRead();
-      if (n > 0) {
-        if (n < pending.buf.length && !this.peerHungUp) this.readable = false;
-        pending.resolve(n);
-      } else if (n === 0) {
-        this.eof = true;
-        pending.resolve(null);
+      pending.resolve(result);
+      if (result === null) {
         this.resolveEof();
-      } else {
-        this.rejectReads(this.failRead(n), pending);
+        return;
       }
     }
-  }
-
-  private onChunk(index: number, n: number): void {
-    let chunk: PooledChunk | null = null;
-    if (index >= 0) {
-      chunk = new PooledChunk(this.loop, index, this.loop.chunkView(index, n));
-      this.readable = n === this.loop.native.chunkSize || this.peerHungUp;
-    } else if (n === 0) {
-      this.eof = true;
-    } else if (n === ENOBUFS) {
-      this.loop.native.pauseRead(this.id);
-      this.armed = false;
-      this.chunkMode = false;
-      this.readable = true;
-      const pending = this.shiftRead();
-      if (pending !== null) this.readUnpooled().then(pending.resolve, pending.reject);
-      return;
-    } else {
-      this.rejectReads(this.failRead(n));
-      return;
-    }
-    const pending = this.shiftRead();
-    if (pending === null || pending.buf !== null) {
-      // Nobody takes chunks right now: keep this one, stop reading until someone does.
-      if (pending !== null) this.unshiftRead(pending);
-      if (chunk !== null) this.buffered = chunk;
-      this.loop.native.pauseRead(this.id);
-      this.armed = false;
-      this.chunkMode = false;
-      if (pending !== null) this.serveBuffered();
-      return;
-    }
-    pending.resolve(chunk);
-    if (chunk === null) this.resolveEof();
   }
 
   /** After EOF every waiting read resolves null, as later reads do. */
   private resolveEof(): void {
     for (const pending of this.takeReads()) pending.resolve(null);
-  }
-
-  private serveBuffered(): void {
-    while (this.read0 !== null && this.buffered !== null) {
-      const pending = this.shiftRead()!;
-      if (pending.buf === null) pending.resolve(this.takeBuffered());
-      else pending.resolve(this.copyBuffered(pending.buf));
-    }
-    if (this.eof) this.resolveEof();
-  }
-
-  private takeBuffered(): Chunk {
-    const chunk = this.buffered!;
-    this.buffered = null;
-    if (this.bufferedOffset === 0) return chunk;
-    const rest = new PooledChunk(null, -1, chunk.bytes.slice(this.bufferedOffset));
-    chunk.release();
-    this.bufferedOffset = 0;
-    return rest;
-  }
-
-  private copyBuffered(buf: Uint8Array): number {
-    const bytes = this.buffered!.bytes;
-    const n = Math.min(buf.length, bytes.length - this.bufferedOffset);
-    buf.set(bytes.subarray(this.bufferedOffset, this.bufferedOffset + n));
-    this.bufferedOffset += n;
-    if (this.bufferedOffset === bytes.length) {
-      this.buffered!.release();
-      this.buffered = null;
-      this.bufferedOffset = 0;
-    }
-    return n;
-  }
-
-  private leaveChunkMode(): void {
-    this.loop.native.pauseRead(this.id);
-    this.armed = this.loop.edge;
-    this.chunkMode = false;
-  }
-
-  /** Pool exhausted: read into memory of our own instead (one allocation, no waiting). */
-  private readUnpooled(): Promise<Chunk | null> {
-    const buf = Buffer.allocUnsafe(this.loop.native.chunkSize);
-    return this.read(buf).then((n) => (n === null ? null : new PooledChunk(null, -1, buf.subarray(0, n))));
   }
 
   private onWritten(count: number): void {
@@ -587,10 +493,6 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     return first;
   }
 
-  private unshiftRead(pending: PendingRead): void {
-    if (this.read0 !== null) (this.moreReads ??= []).unshift(this.read0);
-    this.read0 = pending;
-  }
 
   /** Removes and returns every pending read, oldest first. */
   private takeReads(): PendingRead[] {

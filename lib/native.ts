@@ -9,7 +9,6 @@ export const enum EventKind {
   AcceptError = 5,
   Connected = 6,
   Deadline = 7,
-  Chunk = 8,
 }
 
 /** Socket options understood by `NativeLoop.setOption`. */
@@ -41,8 +40,8 @@ export interface NativeLoop {
   setNativeEcho(id: number, discard: boolean): number;
   /** Bytes read into buf, 0 at EOF, -EAGAIN (readiness is then reported), or -errno. */
   read(id: number, buf: Uint8Array): number;
-  /** Report readiness (chunks=false) or deliver pooled chunks (chunks=true) until pauseRead. */
-  wantRead(id: number, chunks: boolean): number;
+  /** Report readiness (Readable events) until pauseRead. */
+  wantRead(id: number): number;
   pauseRead(id: number): number;
   /** Bytes read into a pooled chunk (index in scratch[0]), 0 at EOF, -EAGAIN, -ENOBUFS, -errno. */
   readChunk(id: number): number;

@@ -160,9 +160,7 @@ struct LoopMethods {
 
   static napi_value WantRead(napi_env env, napi_callback_info info) {
     MUXNET_LOOP_AND_ID(a, loop, id);
-    bool chunks;
-    if (!a.Bool(1, &chunks)) return a.Number(-EINVAL);
-    return a.Number(loop->WantRead(id, chunks));
+    return a.Number(loop->WantRead(id));
   }
 
   static napi_value PauseRead(napi_env env, napi_callback_info info) {

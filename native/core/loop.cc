@@ -109,7 +109,7 @@ uint32_t Loop::DesiredInterest(const Handle& h) const {
   // never missed, and no epoll_ctl is needed when an operation starts or ends.
   if (edge_) return kReadable | kWritable | kEdge;
   uint32_t interest = 0;
-  if (h.read_wanted || h.chunk_wanted) interest |= kReadable;
+  if (h.read_wanted) interest |= kReadable;
   if (h.connecting || !h.writes.empty()) interest |= kWritable;
   if (h.native_echo) interest = h.echo_pending.empty() ? kReadable : kWritable;
   return interest;
@@ -252,10 +252,10 @@ ssize_t Loop::Read(int id, void* data, size_t len) {
   return n;
 }
 
-int Loop::WantRead(int id, bool chunks) {
+int Loop::WantRead(int id) {
   Handle* h = Get(id);
   if (h == nullptr || h->listener) return -EBADF;
-  if (chunks) h->chunk_wanted = true; else h->read_wanted = true;
+  h->read_wanted = true;
   return UpdateInterest(h);
 }
 
@@ -263,7 +263,6 @@ int Loop::PauseRead(int id) {
   Handle* h = Get(id);
   if (h == nullptr || h->listener) return -EBADF;
   h->read_wanted = false;
-  h->chunk_wanted = false;
   return UpdateInterest(h);
 }
 
@@ -278,8 +277,8 @@ ssize_t Loop::ReadChunk(int id, int* chunk) {
     return n;
   }
   pool_->Release(index);
-  if (n == -EAGAIN && !h->chunk_wanted) {
-    h->chunk_wanted = true;
+  if (n == -EAGAIN && !h->read_wanted) {
+    h->read_wanted = true;
     int err = UpdateInterest(h);
     if (err != 0) return err;
   }
@@ -536,30 +535,7 @@ void Loop::OnConnReady(Handle* h, uint32_t events) {
     if ((h = Get(id)) == nullptr) return;
   }
   if (!(events & kReadable)) return;
-  bool hangup_now = (events & (kHangup | kReadHangup)) && !h->read_hangup;
-  if (hangup_now) h->read_hangup = true;
-  if (h->chunk_wanted) {
-    if (hangup_now) Emit(kEvReadable, id, 1, 0);
-    if ((h = Get(id)) == nullptr || !h->chunk_wanted) return;
-    int index = pool_->Acquire();
-    if (index < 0) {
-      h->chunk_wanted = false;
-      UpdateInterest(h);
-      Emit(kEvChunk, id, -1, -ENOBUFS);
-      return;
-    }
-    ssize_t n = muxnet::Read(h->fd, pool_->Data(index), BufferPool::kChunkSize);
-    if (n == -EAGAIN) {
-      pool_->Release(index);
-      return;
-    }
-    if (n <= 0) {
-      pool_->Release(index);
-      index = -1;
-    }
-    Emit(kEvChunk, id, index, static_cast<int32_t>(n));
-    return;
-  }
+  if (events & (kHangup | kReadHangup)) h->read_hangup = true;
   // Level-triggered readiness that nobody asked for: stop watching, or it fires forever.
   if (!edge_ && !h->read_wanted) {
     UpdateInterest(h);

@@ -32,7 +32,6 @@ enum EventKind : int32_t {
   kEvAcceptError = 5,  // id = listener, a = -errno (EMFILE: the connection was shed)
   kEvConnected = 6,    // id, a = 0 or -errno
   kEvDeadline = 7,     // id, a = 1 (read) or 2 (write), b = tag: that deadline has passed
-  kEvChunk = 8,        // id, a = chunk index or -1, b = bytes (> 0), 0 at EOF, or -errno
 };
 
 struct Event {
@@ -94,13 +93,13 @@ class Loop {
 
   // read(2) into caller memory. -EAGAIN arms readiness: kEvReadable follows.
   ssize_t Read(int id, void* data, size_t len);
-  // Reports readiness with kEvReadable, or (chunks) reads into pooled chunks delivered as
-  // kEvChunk; sticky until PauseRead.
-  int WantRead(int id, bool chunks);
-  // Stops reporting readiness and delivering chunks.
+  // Reports readiness with kEvReadable, sticky until PauseRead. The reads themselves
+  // (Read or ReadChunk) are the owner's: one place decides which pending read gets data.
+  int WantRead(int id);
+  // Stops reporting readiness.
   int PauseRead(int id);
   // Reads into a pooled chunk. Returns bytes (> 0) with *chunk set, 0 at EOF, -EAGAIN
-  // (then chunks arrive as kEvChunk until PauseRead), -ENOBUFS (pool exhausted) or -errno.
+  // (readiness is then reported, as for Read), -ENOBUFS (pool exhausted) or -errno.
   ssize_t ReadChunk(int id, int* chunk);
   BufferPool* pool() { return pool_.get(); }
 
@@ -138,7 +137,6 @@ class Loop {
     bool accepting = false;
     bool connecting = false;
     bool read_wanted = false;
-    bool chunk_wanted = false;
     bool shutdown_pending = false;
     bool read_hangup = false;  // the peer hung up: EOF follows the data
     bool native_echo = false;  // see SetNativeEcho
