@@ -1,7 +1,7 @@
 // Conn: a TCP connection with Go's Read/Write/deadline semantics, as promises.
 import { Addr } from './addr';
 import {
-  EAGAIN, EBADF, ENOBUFS, ErrClosed, ErrDeadlineExceeded, OpError, SystemError,
+  EAGAIN, EBADF, ENOBUFS, EPIPE, ErrClosed, ErrDeadlineExceeded, OpError, SystemError,
 } from './errors';
 import { EventKind, SocketOption } from './native';
 import type { Loop, LoopHandle } from './loop';
@@ -89,6 +89,8 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   private readable = true;   // readiness seen since the last EAGAIN
   private armed: boolean;     // the native side reports readiness
   private eof = false;
+  private writeShut = false;       // closeWrite() was called
+  private shutdownHeld = false;    // ... while writes were held: shut down once they are handed over
   private peerHungUp = false;  // after the peer's FIN a short read does not mean drained
   private readErr: Error | null = null;
   // Pending reads, oldest first: the first inline (the common case allocates no array),
@@ -182,6 +184,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
       return Promise.reject(new TypeError(`data: expected a Uint8Array, Buffer or string, got ${typeof data}`));
     }
     if (this.closed) return Promise.reject(this.opError('write', new ErrClosed()));
+    if (this.writeShut) return Promise.reject(this.opError('write', new SystemError(EPIPE, 'write')));
     if (this.writeDeadline !== 0 && Date.now() >= this.writeDeadline) {
       return Promise.reject(this.opError('write', new ErrDeadlineExceeded()));
     }
@@ -207,6 +210,14 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   /** Shuts down the sending side (after queued writes); the peer reads end of stream. */
   closeWrite(): void {
     if (this.closed) throw this.opError('close', new ErrClosed());
+    if (this.writeShut) return;
+    this.writeShut = true;
+    // Writes waiting for room in the queue go first; the native side shuts down after the
+    // ones already queued.
+    if (this.held.length > 0) {
+      this.shutdownHeld = true;
+      return;
+    }
     const r = this.loop.native.shutdown(this.id);
     if (r < 0) throw this.opError('close', new SystemError(r, 'shutdown'));
   }
@@ -434,10 +445,18 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
         if (w.chunk >= 0) this.loop.releaseChunk(w.chunk);
         w.resolve();
       } else {
-        this.held.unshift(w);
-        this.rejectWrites(this.opError('write', new SystemError(r, 'write')));
+        // Only the writes not yet handed over fail here; queued ones report for themselves.
+        const err = this.opError('write', new SystemError(r, 'write'));
+        for (const h of [w, ...this.held.splice(0)]) {
+          if (h.chunk >= 0) this.loop.releaseChunk(h.chunk);
+          h.reject(err);
+        }
         return;
       }
+    }
+    if (this.shutdownHeld && !this.closed) {
+      this.shutdownHeld = false;
+      this.loop.native.shutdown(this.id);
     }
   }
 

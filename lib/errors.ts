@@ -12,6 +12,7 @@ export const ENOBUFS = -constants.errno.ENOBUFS;
 export const ENOENT = -constants.errno.ENOENT;
 export const EINVAL = -constants.errno.EINVAL;
 export const EBADF = -constants.errno.EBADF;
+export const EPIPE = -constants.errno.EPIPE;
 export const EMFILE = -constants.errno.EMFILE;
 export const ENFILE = -constants.errno.ENFILE;
 

@@ -25,7 +25,7 @@ export class Listener implements AsyncIterable<Conn>, LoopHandle {
   private readonly writeQueueLimit: number;
   private readonly address: Addr;
   private closed = false;
-  private accepting = false;
+  private granted = 0;  // connections the native side may still accept before it stops
   private backoffMs = 0;
   private backoffTimer: NodeJS.Timeout | null = null;
   private warned = false;
@@ -114,17 +114,15 @@ export class Listener implements AsyncIterable<Conn>, LoopHandle {
     if (kind === EventKind.Accept) {
       const conn = new Conn(this.loop, a, this.network, this.writeQueueLimit);
       this.backoffMs = 0;
+      this.granted--;
       const waiter = this.waiters.shift();
-      if (waiter !== undefined) {
-        waiter.resolve(conn);
-        return;
-      }
-      this.queue.push(conn);
-      if (this.queue.length >= kAcceptQueue) this.stopAccepting();
+      if (waiter !== undefined) waiter.resolve(conn);
+      else this.queue.push(conn);
+      if (this.granted === 0) this.startAccepting();
     } else if (kind === EventKind.AcceptError) {
       // The native side stopped accepting; resume after a back-off so a full descriptor
       // table does not turn into a busy loop.
-      this.accepting = false;
+      this.granted = 0;
       const err = new OpError('accept', this.network, new SystemError(a, 'accept'), undefined, this.address);
       if (a === EMFILE || a === ENFILE || err.temporary()) {
         this.backoffMs = Math.min(kBackoffMaxMs, Math.max(kBackoffMinMs, this.backoffMs * 2));
@@ -138,16 +136,12 @@ export class Listener implements AsyncIterable<Conn>, LoopHandle {
     }
   }
 
+  /** Lets the native side accept as many as the queue has room for; it stops by itself. */
   private startAccepting(): void {
-    if (this.accepting || this.closed || this.backoffTimer !== null) return;
-    if (this.queue.length >= kAcceptQueue) return;
-    this.accepting = true;
-    this.loop.native.setAccepting(this.id, true);
-  }
-
-  private stopAccepting(): void {
-    if (!this.accepting) return;
-    this.accepting = false;
-    this.loop.native.setAccepting(this.id, false);
+    if (this.granted > 0 || this.closed || this.backoffTimer !== null) return;
+    const room = kAcceptQueue - this.queue.length;
+    if (room <= 0) return;
+    this.granted = room;
+    this.loop.native.setAccepting(this.id, room);
   }
 }

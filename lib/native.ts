@@ -35,7 +35,8 @@ export interface NativeLoop {
          ipv6Only: boolean): number;
   /** 0 (connected) or -EINPROGRESS (Connected event follows), id in scratch[0]; or -errno. */
   connect(ip: string, port: number): number;
-  setAccepting(id: number, on: boolean): number;
+  /** Accept at most `budget` connections (0 stops), then stop: bounds the JS accept queue. */
+  setAccepting(id: number, budget: number): number;
   /** Benchmark floors: the listener's connections echo (or discard) in C++, invisible to JS. */
   setNativeEcho(id: number, discard: boolean): number;
   /** Bytes read into buf, 0 at EOF, -EAGAIN (readiness is then reported), or -errno. */

@@ -19,7 +19,7 @@ export function serveNative(options: LoopOptions, discard: boolean): void {
   const id = loop.native.listen('127.0.0.1', 0, 4096, true, false, false);
   if (id < 0) throw new Error(`listen failed: ${id}`);
   loop.native.setNativeEcho(id, discard);
-  loop.native.setAccepting(id, true);
+  loop.native.setAccepting(id, 0x7fffffff);  // the floor accepts without a JS queue
   const addr = loop.native.addr(id, false);
   ready(typeof addr === 'number' ? 0 : addr[1]);
 }

@@ -137,9 +137,9 @@ struct LoopMethods {
 
   static napi_value SetAccepting(napi_env env, napi_callback_info info) {
     MUXNET_LOOP_AND_ID(a, loop, id);
-    bool on;
-    if (!a.Bool(1, &on)) return a.Number(-EINVAL);
-    return a.Number(loop->SetAccepting(id, on));
+    int32_t budget;
+    if (!a.Int(1, &budget)) return a.Number(-EINVAL);
+    return a.Number(loop->SetAccepting(id, budget));
   }
 
   // setNativeEcho(id, discard)

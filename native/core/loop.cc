@@ -180,10 +180,11 @@ int Loop::Connect(const SockAddr& addr, int* id) {
   return err;
 }
 
-int Loop::SetAccepting(int id, bool on) {
+int Loop::SetAccepting(int id, int budget) {
   Handle* h = Get(id);
   if (h == nullptr || !h->listener) return -EBADF;
-  h->accepting = on;
+  h->accept_budget = budget > 0 ? budget : 0;
+  h->accepting = budget > 0;
   return UpdateInterest(h);
 }
 
@@ -487,6 +488,11 @@ void Loop::OnListenerReady(Handle* h) {
     int fd;
     int err = Accept(h->fd, &fd);
     if (err == 0) {
+      if (--h->accept_budget <= 0) {
+        // The owner's queue is full: the rest wait in the kernel's backlog.
+        h->accepting = false;
+        UpdateInterest(h);
+      }
       int id = NewHandle(fd, false);
       Handle* conn = Get(id);
       conn->native_echo = h->native_echo;

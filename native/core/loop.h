@@ -85,8 +85,9 @@ class Loop {
   int Listen(const SockAddr& addr, const ListenOptions& options, int* id);
   // 0: connected at once; -EINPROGRESS: kEvConnected follows; both set *id.
   int Connect(const SockAddr& addr, int* id);
-  // Accepts on readiness while on. After kEvAcceptError the loop turns it off itself.
-  int SetAccepting(int id, bool on);
+  // Accepts on readiness, at most `budget` connections (0 stops), then stops by itself, so
+  // the owner's queue of accepted connections stays bounded. kEvAcceptError stops it too.
+  int SetAccepting(int id, int budget);
   // Benchmark floors: the listener's connections echo (discard = false) or drop what they
   // read, in C++, with no JavaScript and no events; they close at EOF or on error.
   int SetNativeEcho(int id, bool discard);
@@ -135,6 +136,7 @@ class Loop {
     bool listener = false;
     bool closed = false;
     bool accepting = false;
+    int accept_budget = 0;  // connections still to accept before stopping
     bool connecting = false;
     bool read_wanted = false;
     bool shutdown_pending = false;
