@@ -161,12 +161,12 @@ export async function dial(network: Network, address: string, options?: DialOpti
   } else {
     const name = host === '' ? 'localhost' : host;
     try {
-      const found = await lookup(name, { all: true, family: familyOf(net) });
+      const found = await raceDeadline(lookup(name, { all: true, family: familyOf(net) }), net, deadline, signal);
       ips = found.map((a) => a.address);
     } catch (err) {
+      if (err instanceof AbortError || err instanceof OpError) throw err;
       throw new OpError('dial', net, err as Error);
     }
-    if (signal?.aborted) throw new AbortError(signal.reason);
   }
 
   let lastError: Error = new OpError('dial', net, new SystemError(-constants.errno.EHOSTUNREACH, 'connect'));
@@ -184,6 +184,39 @@ export async function dial(network: Network, address: string, options?: DialOpti
     throw new OpError('dial', net, new ErrDeadlineExceeded(), undefined, new Addr(net, ips[0] ?? host, port));
   }
   throw lastError;
+}
+
+/**
+ * Settles like `promise`, or rejects when `deadline` (epoch ms, 0 = none) passes or `signal`
+ * aborts: name resolution counts toward a dial's timeout and can be aborted.
+ */
+function raceDeadline<T>(promise: Promise<T>, net: string, deadline: number, signal: AbortSignal | undefined): Promise<T> {
+  if (deadline === 0 && signal === undefined) return promise;
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => {
+      finish();
+      reject(new AbortError(signal?.reason));
+    };
+    const finish = (): void => {
+      if (timer !== undefined) clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+    };
+    if (deadline !== 0) {
+      timer = setTimeout(() => {
+        finish();
+        reject(new OpError('dial', net, new ErrDeadlineExceeded()));
+      }, Math.max(0, deadline - Date.now()));
+    }
+    signal?.addEventListener('abort', onAbort, { once: true });
+    promise.then((value) => {
+      finish();
+      resolve(value);
+    }, (err: unknown) => {
+      finish();
+      reject(err);
+    });
+  });
 }
 
 function connectOne(loop: ReturnType<typeof loopFor>, net: Network, remote: Addr, deadline: number,
