@@ -55,3 +55,27 @@ for (const cfg of loopConfigs()) {
     });
   });
 }
+
+for (const cfg of loopConfigs()) {
+  describe(`conn closeWrite with writes waiting for queue room [${cfg.name}]`, () => {
+    const res = new Resources();
+    afterEach(() => res.closeAll());
+
+    it('sends every write made before closeWrite(), resolves them all, then EOF', async function () {
+      this.timeout(20_000);
+      const pair = res.add(await connectPair({ ...cfg.options, writeQueueLimit: 64 * 1024 }));
+      const { client, server } = pair;
+      // A small send buffer so most writes wait; the receive side keeps its default (shrinking
+      // it after the handshake can stall loopback TCP on retransmission timers).
+      client.setWriteBuffer(16 * 1024);
+      const block = new Uint8Array(16 * 1024).fill(9);
+      // The peer is not reading yet: most of these wait for room in the write queue.
+      const writes = Array.from({ length: 100 }, () => client.write(block));
+      client.closeWrite();
+      await assert.rejects(client.write(block), (err: { code?: string }) => err.code === 'EPIPE');
+      const got = await withTimeout(readToEnd(server, 4 * 1024 * 1024), 10_000, 'read until EOF');
+      assert.equal(got.length, 100 * block.length);
+      await withTimeout(Promise.all(writes), 5000, 'every write resolves');
+    });
+  });
+}

@@ -1,8 +1,10 @@
 // Listener: accept() and for-await hand over each dialed connection, with matching addresses.
 import assert from 'node:assert/strict';
+import * as net from 'node:net';
 import { dial, listen } from 'muxnet';
 import type { Conn } from 'muxnet';
 import { loopConfigs } from './helpers/configs';
+import { socketFds } from './helpers/fds';
 import { readExactly } from './helpers/io';
 import { Resources, observe, sleep, withTimeout } from './helpers/util';
 
@@ -109,6 +111,37 @@ for (const cfg of loopConfigs()) {
       const o = await withTimeout(pending.promise, 5000, 'accept on a');
       assert.equal(o.error, undefined);
       res.add(o.value as Conn);
+    });
+  });
+}
+
+for (const cfg of loopConfigs()) {
+  describe(`listener accept queue bound [${cfg.name}]`, () => {
+    it('accepts at most 128 connections ahead of accept(); the rest wait in the kernel backlog', async function () {
+      this.timeout(20_000);
+      const before = socketFds();
+      if (before === null) this.skip();  // needs /proc to count descriptors
+      const ln = listen('tcp', '127.0.0.1:0', { ...cfg.options, backlog: 1024 });
+      const peers: net.Socket[] = [];
+      try {
+        for (let i = 0; i < 400; i++) {
+          const s = net.connect(ln.addr().port, '127.0.0.1');
+          s.on('error', () => {});
+          peers.push(s);
+        }
+        await Promise.all(peers.map((s) => new Promise((resolve) => s.once('connect', resolve))));
+        const first = await withTimeout(ln.accept(), 5000, 'first accept');
+        await sleep(200);
+        // Our sockets now: 400 clients, the listener, and what the listener accepted.
+        const accepted = socketFds()!.size - before!.size - 400 - 1;
+        assert.ok(accepted >= 1 && accepted <= 129, `accepted ${accepted} connections ahead of accept()`);
+        // Every one of them is still served, in turn.
+        for (let i = 0; i < 399; i++) (await withTimeout(ln.accept(), 5000, `accept ${i}`)).close();
+        first.close();
+      } finally {
+        ln.close();
+        for (const s of peers) s.destroy();
+      }
     });
   });
 }
