@@ -53,7 +53,7 @@ class SelectPoller final : public Poller {
 
   int Wait(int timeout_ms, PollEvent* events, int max) override {
     // select overwrites its sets, so each wait works on copies: O(maxfd) per call.
-    size_t words = max_fd_ / kBitsPerWord + 1;
+    size_t words = max_fd_ >= 0 ? max_fd_ / kBitsPerWord + 1 : 0;
     read_out_.assign(read_set_.begin(), read_set_.begin() + words);
     write_out_.assign(write_set_.begin(), write_set_.begin() + words);
     timeval tv{};
@@ -63,8 +63,9 @@ class SelectPoller final : public Poller {
       tv.tv_usec = (timeout_ms % 1000) * 1000;
       tvp = &tv;
     }
-    int n = select(max_fd_ + 1, reinterpret_cast<fd_set*>(read_out_.data()),
-                   reinterpret_cast<fd_set*>(write_out_.data()), nullptr, tvp);
+    // Nothing watched yet: select with no sets just sleeps for the timeout.
+    int n = select(max_fd_ + 1, words > 0 ? reinterpret_cast<fd_set*>(read_out_.data()) : nullptr,
+                   words > 0 ? reinterpret_cast<fd_set*>(write_out_.data()) : nullptr, nullptr, tvp);
     if (n < 0) return errno == EINTR ? 0 : -errno;
     int count = 0;
     // When more are ready than fit, start the next scan where this one stopped: a fixed

@@ -1,0 +1,239 @@
+// Shared helpers for the native tests: descriptors, a mock LoopHost and a loop driver.
+#ifndef MUXNET_TEST_TEST_UTIL_H_
+#define MUXNET_TEST_TEST_UTIL_H_
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "../core/loop.h"
+#include "check.h"
+
+namespace muxtest {
+
+// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
+inline rlim_t RaiseNoFile() {
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  if (rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+    getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  return rl.rlim_cur;
+}
+
+inline int OpenFdCount() {
+  int n = 0;
+  DIR* d = opendir("/proc/self/fd");
+  if (d == nullptr) return -1;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] != '.') n++;
+  }
+  closedir(d);
+  return n - 1;  // the DIR's own descriptor
+}
+
+inline int64_t NowMs() {
+  using namespace std::chrono;
+  return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
+}
+
+// Occupies the lowest descriptors so that the next ones are numbered above `above`.
+struct FdFiller {
+  std::vector<int> fds;
+  explicit FdFiller(int above) {
+    int base = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (base < 0) return;
+    fds.push_back(base);
+    while (true) {
+      int fd = dup(base);
+      if (fd < 0) break;
+      fds.push_back(fd);
+      if (fd >= above) break;
+    }
+  }
+  ~FdFiller() {
+    for (int fd : fds) close(fd);
+  }
+};
+
+struct MockHost : muxnet::LoopHost {
+  muxnet::Loop* loop = nullptr;
+  std::vector<muxnet::Event> batch;
+  std::vector<muxnet::Event> log;             // every event delivered, in order
+  std::function<void(const muxnet::Event&)> on_event;  // may call back into the loop
+  std::set<void*> live_tokens;
+  std::vector<std::string> problems;  // recorded here: never CHECK inside a callback
+  std::vector<char*> slabs;
+  int64_t timer_delay = -2;  // last ArmTimer argument (-2: never called)
+  int active_changes = 0;
+  bool active = false;
+  int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  int depth = 0;
+  int tokens_made = 0, tokens_released = 0;
+
+  explicit MockHost(int capacity = 64) : batch(capacity) {}
+  ~MockHost() override {
+    for (char* s : slabs) free(s);
+    for (void* t : live_tokens) delete[] static_cast<char*>(t);
+    close(wake_fd);
+  }
+
+  void DeliverBatch(int count) override {
+    depth++;
+    for (int i = 0; i < count; i++) {
+      muxnet::Event e = batch[i];
+      log.push_back(e);
+      if (on_event) on_event(e);
+    }
+    depth--;
+  }
+  void ReleaseToken(void* token) override {
+    tokens_released++;
+    if (live_tokens.erase(token) == 0) {
+      problems.push_back("unknown or twice-released token");
+      return;
+    }
+    delete[] static_cast<char*>(token);
+  }
+  char* AllocateSlab(int) override {
+    char* p = static_cast<char*>(malloc(muxnet::BufferPool::kSlabSize));
+    slabs.push_back(p);
+    return p;
+  }
+  void ArmTimer(int64_t delay_ms) override { timer_delay = delay_ms; }
+  void SetActive(bool on) override {
+    if (on == active) problems.push_back("SetActive without a change");
+    active = on;
+    active_changes++;
+  }
+  void WakeFromHelper() override {
+    uint64_t one = 1;
+    ssize_t ignored = write(wake_fd, &one, sizeof one);
+    (void)ignored;
+  }
+
+  static void* MakeToken(void* context) {
+    auto* host = static_cast<MockHost*>(context);
+    void* token = new char[1];
+    host->live_tokens.insert(token);
+    host->tokens_made++;
+    return token;
+  }
+
+  int Count(int32_t kind, int32_t id = -1) const {
+    int n = 0;
+    for (const auto& e : log) n += e.kind == kind && (id < 0 || e.id == id);
+    return n;
+  }
+  const muxnet::Event* Find(int32_t kind, int32_t id = -1) const {
+    for (const auto& e : log)
+      if (e.kind == kind && (id < 0 || e.id == id)) return &e;
+    return nullptr;
+  }
+};
+
+struct Config {
+  const char* backend;
+  bool threaded;
+  bool edge;
+  std::string Name() const {
+    return std::string(backend) + (threaded ? "/threaded" : "/inline") + (edge ? "/edge" : "");
+  }
+};
+
+inline std::vector<Config> LoopConfigs() {
+  std::vector<Config> out;
+#ifdef MUXNET_HAVE_EPOLL
+  out.push_back({"epoll", false, false});
+  out.push_back({"epoll", false, true});
+  out.push_back({"epoll", true, false});
+#endif
+  out.push_back({"poll", true, false});
+  out.push_back({"select", true, false});
+  return out;
+}
+
+// One turn of the host's event loop: waits up to timeout_ms for the loop's descriptor,
+// then runs whatever is ready, and the timers when they are due.
+inline void Pump(muxnet::Loop* loop, MockHost* host, int timeout_ms) {
+  int fd = loop->threaded() ? host->wake_fd : loop->PollableFd();
+  pollfd p{fd, POLLIN, 0};
+  poll(&p, 1, timeout_ms);
+  if (p.revents & POLLIN) {
+    if (loop->threaded()) {
+      uint64_t v;
+      if (read(host->wake_fd, &v, sizeof v) == sizeof v) loop->RunReady();
+    } else {
+      loop->RunInline();
+    }
+  }
+}
+
+// Pumps until pred() holds or max_ms pass; returns pred().
+inline bool PumpUntil(muxnet::Loop* loop, MockHost* host, const std::function<bool()>& pred,
+                      int max_ms = 3000) {
+  int64_t end = NowMs() + max_ms;
+  while (!pred()) {
+    if (NowMs() >= end) return false;
+    Pump(loop, host, 10);
+  }
+  return true;
+}
+
+// A loop on `host`, initialised for `config`; CHECKs that Init succeeds.
+inline std::unique_ptr<muxnet::Loop> MakeLoop(MockHost* host, const Config& config) {
+  auto loop = std::make_unique<muxnet::Loop>(host, host->batch.data(),
+                                             static_cast<int>(host->batch.size()));
+  muxnet::LoopOptions o;
+  o.backend = config.backend;
+  o.threaded = config.threaded;
+  o.edge_triggered = config.edge;
+  o.max_slabs = 2;
+  int err = loop->Init(o);
+  CHECK(err == 0, "%s: Init -> %d", config.Name().c_str(), err);
+  host->loop = loop.get();
+  return loop;
+}
+
+// Listens on 127.0.0.1:0 and returns the id; *port gets the port.
+inline int ListenLocal(muxnet::Loop* loop, int* port) {
+  muxnet::SockAddr a;
+  CHECK(muxnet::SockAddr::FromIp("127.0.0.1", 0, &a) == 0);
+  int id = -1;
+  int err = loop->Listen(a, muxnet::ListenOptions{}, &id);
+  CHECK(err == 0, "Listen -> %d", err);
+  muxnet::SockAddr la;
+  CHECK(muxnet::LocalAddr(loop->Fd(id), &la) == 0);
+  *port = la.Port();
+  return id;
+}
+
+// A blocking client socket connected to 127.0.0.1:port (the kernel completes the
+// handshake from its backlog, before any accept).
+inline int RawConnect(int port, int rcvbuf = 0) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  CHECK(fd >= 0);
+  if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  muxnet::SockAddr a;
+  muxnet::SockAddr::FromIp("127.0.0.1", port, &a);
+  int rc = connect(fd, reinterpret_cast<sockaddr*>(&a.storage), a.len);
+  CHECK(rc == 0, "connect: errno %d", errno);
+  return fd;
+}
+
+}  // namespace muxtest
+
+#endif  // MUXNET_TEST_TEST_UTIL_H_

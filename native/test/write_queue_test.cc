@@ -1,0 +1,117 @@
+// WriteQueue through a small socket buffer: partial writes keep the bytes in order, and
+// every token comes back exactly once, in request order.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <random>
+#include <string>
+
+#include "../core/write_queue.h"
+#include "check.h"
+
+using muxnet::WriteQueue;
+
+namespace {
+struct SmallPair {
+  int w = -1, r = -1;
+  SmallPair() {
+    int sv[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
+    w = sv[0];
+    r = sv[1];
+    int size = 4096;
+    setsockopt(w, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+    setsockopt(r, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+  }
+  ~SmallPair() {
+    if (w >= 0) close(w);
+    if (r >= 0) close(r);
+  }
+};
+
+void* Tok(int i) { return reinterpret_cast<void*>(static_cast<intptr_t>(i + 1)); }
+}  // namespace
+
+TEST(write_queue_partial_writes_ordered_tokens_once) {
+  std::mt19937 rng(7);
+  for (int round = 0; round < 30; round++) {
+    SmallPair sp;
+    WriteQueue q;
+    int nreq = 1 + rng() % (round % 3 == 0 ? 2500 : 300);  // > 1024: more than one writev
+    std::vector<std::string> bufs(nreq);
+    std::string expect, got;
+    for (int i = 0; i < nreq; i++) {
+      bufs[i].resize(1 + rng() % 700);
+      for (auto& c : bufs[i]) c = static_cast<char>('a' + rng() % 26);
+      expect += bufs[i];
+    }
+    std::vector<void*> done;
+    int pushed = 0;
+    char rb[65536];
+    int flushes = 0, short_writes = 0;
+    while (pushed < nreq || !q.empty()) {
+      // Interleave pushes with flushes, as the loop does.
+      int more = std::min(nreq - pushed, 1 + static_cast<int>(rng() % 200));
+      for (int i = 0; i < more; i++, pushed++) q.Push(bufs[pushed].data(), bufs[pushed].size(), Tok(pushed));
+      size_t before = q.bytes();
+      int err = q.Flush(sp.w, &done);
+      flushes++;
+      CHECK(err == 0 || err == -EAGAIN, "round %d: Flush -> %d", round, err);
+      if (err == -EAGAIN) short_writes++;
+      CHECK((err == 0) == q.empty(), "round %d: Flush result and empty() disagree", round);
+      CHECK(q.bytes() <= before, "round %d: bytes() grew", round);
+      ssize_t n = read(sp.r, rb, 1 + rng() % sizeof rb);
+      if (n > 0) got.append(rb, n);
+    }
+    ssize_t n;
+    while ((n = read(sp.r, rb, sizeof rb)) > 0) got.append(rb, n);
+    CHECK(q.bytes() == 0, "round %d: bytes() %zu after drain", round, q.bytes());
+    CHECK(got.size() == expect.size(), "round %d: %zu bytes arrived, %zu sent", round,
+          got.size(), expect.size());
+    CHECK(got == expect, "round %d: bytes out of order or corrupted", round);
+    CHECK(static_cast<int>(done.size()) == nreq, "round %d: %zu tokens back for %d requests",
+          round, done.size(), nreq);
+    for (int i = 0; i < nreq; i++)
+      CHECK(done[i] == Tok(i), "round %d: token %d out of order", round, i);
+    if (expect.size() > 16384) CHECK(short_writes > 0, "round %d: no partial write exercised", round);
+  }
+}
+
+TEST(write_queue_clear_releases_rest_once) {
+  SmallPair sp;
+  WriteQueue q;
+  static std::string big(200000, 'z');
+  for (int i = 0; i < 10; i++) q.Push(big.data(), 20000, Tok(i));
+  std::vector<void*> done;
+  int err = q.Flush(sp.w, &done);
+  CHECK(err == -EAGAIN, "Flush -> %d (expected a full socket)", err);
+  size_t written = done.size();
+  CHECK(written < 10);
+  std::vector<void*> dropped;
+  q.Clear(&dropped);
+  CHECK(q.empty() && q.bytes() == 0);
+  CHECK(done.size() + dropped.size() == 10, "%zu + %zu tokens for 10 requests", done.size(),
+        dropped.size());
+  for (size_t i = 0; i < dropped.size(); i++) CHECK(dropped[i] == Tok(static_cast<int>(written + i)));
+  std::vector<void*> again;
+  q.Clear(&again);
+  CHECK(again.empty(), "Clear twice released tokens again");
+  CHECK(q.Flush(sp.w, &again) == 0 && again.empty());
+}
+
+TEST(write_queue_peer_closed_gives_epipe_not_sigpipe) {
+  SmallPair sp;
+  close(sp.r);
+  sp.r = -1;
+  WriteQueue q;
+  char data[100] = {};
+  q.Push(data, sizeof data, Tok(0));
+  std::vector<void*> done;
+  int err = q.Flush(sp.w, &done);
+  CHECK(err == -EPIPE, "Flush -> %d", err);
+  CHECK(done.empty());
+  std::vector<void*> dropped;
+  q.Clear(&dropped);
+  CHECK(dropped.size() == 1 && dropped[0] == Tok(0));
+}

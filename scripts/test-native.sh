@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Builds and runs the C++ unit tests of the native core (native/core + native/test) with
+# AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer. No Node, no node-gyp.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+out=build/native-tests
+mkdir -p "$out"
+
+defines=()
+if [ "$(uname -s)" = "Linux" ]; then defines+=(-DMUXNET_HAVE_EPOLL); fi
+
+# One compile step per file, in parallel, then link.
+flags=(-std=c++17 -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -pthread
+       -Wall -Wextra -Wno-unused-parameter "${defines[@]}")
+objs=()
+pids=()
+for src in native/core/*.cc native/test/*.cc; do
+  obj="$out/$(echo "${src%.cc}" | tr / _).o"
+  objs+=("$obj")
+  g++ "${flags[@]}" -c "$src" -o "$obj" &
+  pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid"; done
+g++ "${flags[@]}" "${objs[@]}" -o "$out/native-tests"
+
+export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+# A hung test (a deadlock) fails the run instead of blocking CI.
+status=0
+timeout -k 5 60 "$out/native-tests" "$@" || status=$?
+if [ "$status" -eq 124 ]; then echo "native-tests: timed out" >&2; fi
+exit "$status"
