@@ -188,25 +188,26 @@ export async function dial(network: Network, address: string, options?: DialOpti
 
 /**
  * Settles like `promise`, or rejects when `deadline` (epoch ms, 0 = none) passes or `signal`
- * aborts: name resolution counts toward a dial's timeout and can be aborted.
+ * aborts, after calling `giveUp`: name resolution and connecting share one dial timeout.
  */
-function raceDeadline<T>(promise: Promise<T>, net: string, deadline: number, signal: AbortSignal | undefined): Promise<T> {
+function raceDeadline<T>(promise: Promise<T>, net: string, deadline: number, signal: AbortSignal | undefined,
+                         addr?: Addr, giveUp?: () => void): Promise<T> {
   if (deadline === 0 && signal === undefined) return promise;
   return new Promise((resolve, reject) => {
     let timer: NodeJS.Timeout | undefined;
-    const onAbort = (): void => {
+    const fail = (err: Error): void => {
       finish();
-      reject(new AbortError(signal?.reason));
+      giveUp?.();
+      reject(err);
     };
+    const onAbort = (): void => fail(new AbortError(signal?.reason));
     const finish = (): void => {
       if (timer !== undefined) clearTimeout(timer);
       signal?.removeEventListener('abort', onAbort);
     };
     if (deadline !== 0) {
-      timer = setTimeout(() => {
-        finish();
-        reject(new OpError('dial', net, new ErrDeadlineExceeded()));
-      }, Math.max(0, deadline - Date.now()));
+      timer = setTimeout(() => fail(new OpError('dial', net, new ErrDeadlineExceeded(), undefined, addr)),
+        Math.max(0, deadline - Date.now()));
     }
     signal?.addEventListener('abort', onAbort, { once: true });
     promise.then((value) => {
@@ -227,27 +228,8 @@ function connectOne(loop: ReturnType<typeof loopFor>, net: Network, remote: Addr
   }
   const conn = new Conn(loop, loop.scratch[0], net, limit);
   if (r === 0) return Promise.resolve(conn);
-  return new Promise((resolve, reject) => {
-    let timer: NodeJS.Timeout | undefined;
-    const onAbort = (): void => {
-      finish();
-      conn.close();
-      reject(new AbortError(signal?.reason));
-    };
-    const finish = (): void => {
-      if (timer !== undefined) clearTimeout(timer);
-      signal?.removeEventListener('abort', onAbort);
-    };
-    if (deadline !== 0) {
-      timer = setTimeout(() => {
-        finish();
-        conn.close();
-        reject(new OpError('dial', net, new ErrDeadlineExceeded(), undefined, remote));
-      }, Math.max(0, deadline - Date.now()));
-    }
-    signal?.addEventListener('abort', onAbort, { once: true });
+  const connected = new Promise<Conn>((resolve, reject) => {
     conn._waitConnected((errno) => {
-      finish();
       if (errno === 0) {
         resolve(conn);
       } else {
@@ -256,4 +238,6 @@ function connectOne(loop: ReturnType<typeof loopFor>, net: Network, remote: Addr
       }
     });
   });
+  // A dial given up closes its socket; close() also drops the connect callback.
+  return raceDeadline(connected, net, deadline, signal, remote, () => conn.close());
 }
