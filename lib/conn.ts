@@ -114,7 +114,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     this.network = network;
     this.writeQueueLimit = writeQueueLimit;
     this.armed = loop.edge;  // edge-triggered sockets report every edge, always
-    loop.handles[id] = this;
+    loop.adopt(id, this);
   }
 
   /** The multiplexing backend this connection runs on, e.g. 'epoll'. */
@@ -195,6 +195,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
       if (r < 0) return Promise.reject(this.opError('write', new SystemError(r, 'write')));
       if (r === 1) {
         const chunk = this.retain(data);
+        this.loop.hold(this.id, this);
         return new Promise((resolve, reject) => {
           this.writes.push({ resolve, reject, chunk });
         });
@@ -202,6 +203,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     }
     const chunk = this.retain(data);
     const bytes = data;
+    this.loop.hold(this.id, this);
     return new Promise((resolve, reject) => {
       this.held.push({ data: bytes, resolve, reject, chunk });
     });
@@ -229,7 +231,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.loop.handles[this.id] = undefined;
+    this.loop.forget(this.id, this);
     this.loop.native.close(this.id);
     const err = new ErrClosed();
     this.rejectReads(this.opError('read', err));
@@ -316,16 +318,18 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   /** @internal */
   _onEvent(kind: EventKind, a: number, b: number): void {
     switch (kind) {
-      case EventKind.Readable: return this.onReadable(a);
-      case EventKind.Written: return this.onWritten(a);
-      case EventKind.WriteError: return this.onWriteError(a);
-      case EventKind.Connected: if (this.connectWaiter !== null) this.connectWaiter(a); return;
-      case EventKind.Deadline: return this.onDeadline(a, b);
+      case EventKind.Readable: this.onReadable(a); break;
+      case EventKind.Written: this.onWritten(a); break;
+      case EventKind.WriteError: this.onWriteError(a); break;
+      case EventKind.Connected: if (this.connectWaiter !== null) this.connectWaiter(a); break;
+      case EventKind.Deadline: this.onDeadline(a, b); break;
     }
+    this.settle();
   }
 
   /** @internal dial: called with 0 or -errno when the connect completes. */
   _waitConnected(callback: (errno: number) => void): void {
+    this.loop.hold(this.id, this);
     this.connectWaiter = (errno) => {
       this.connectWaiter = null;
       callback(errno);
@@ -347,9 +351,21 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
         this.armed = true;
       }
     }
+    this.loop.hold(this.id, this);
     return new Promise((resolve, reject) => {
       this.pushRead({ buf, resolve, reject });
     });
+  }
+
+  /**
+   * With nothing in flight, the loop holds this connection only weakly: dropped without
+   * close(), it can be collected (and its socket closed by the loop's finalizer).
+   */
+  private settle(): void {
+    if (this.read0 === null && this.writes.length === 0 && this.held.length === 0 &&
+        this.connectWaiter === null && !this.closed) {
+      this.loop.hold(this.id, undefined);
+    }
   }
 
   /**
@@ -482,6 +498,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     if (delay <= 0) {
       this.loop.native.setDeadline(this.id, kind, -1, tag);
       this.onDeadline(kind, tag);
+      this.settle();
       return;
     }
     this.loop.native.setDeadline(this.id, kind, Math.ceil(delay), tag);

@@ -6,5 +6,6 @@ export type { LoopOptions } from './backends';
 export { Conn } from './conn';
 export type { Chunk, KeepAliveOptions } from './conn';
 export { Listener } from './listener';
+export type { Handler, ServeOptions } from './listener';
 export { Addr } from './addr';
 export { OpError, ErrClosed, ErrDeadlineExceeded, SystemError, errorIs } from './errors';

@@ -12,6 +12,29 @@ const kAcceptQueue = 128;
 const kBackoffMinMs = 5;
 const kBackoffMaxMs = 1000;
 
+/** Options for {@link Listener.serve}. */
+export interface ServeOptions {
+  /**
+   * Called with what a handler threw or rejected with, and its connection, which is closed
+   * when this returns. By default the error is printed to stderr with the peer's address,
+   * as Go's servers log a handler's panic.
+   */
+  onError?: (err: unknown, conn: Conn) => void;
+}
+
+/** What {@link Listener.serve} runs for each connection. */
+export type Handler = (conn: Conn) => void | Promise<void>;
+
+function printHandlerError(err: unknown, conn: Conn): void {
+  let peer = 'a connection';
+  try {
+    peer = String(conn.remoteAddr());
+  } catch {
+    // A reset socket has no peer any more; the error says what happened.
+  }
+  console.error(`muxnet: handler for ${peer} failed:`, err);
+}
+
 interface Waiter {
   resolve: (conn: Conn) => void;
   reject: (err: Error) => void;
@@ -92,6 +115,35 @@ export class Listener implements AsyncIterable<Conn>, LoopHandle {
       next,
       return: () => Promise.resolve({ done: true, value: undefined }),
     };
+  }
+
+  /**
+   * Accepts connections until the listener is closed and runs `handler` for each one,
+   * concurrently. The handler owns its connection: it is closed when the handler returns
+   * or its promise settles. A handler that throws or rejects costs only its own
+   * connection: the error goes to `options.onError` and the server keeps serving.
+   * Resolves when the listener is closed; rejects if accepting fails for good (temporary
+   * errors such as EMFILE are retried with back-off).
+   */
+  async serve(handler: Handler, options: ServeOptions = {}): Promise<void> {
+    if (typeof handler !== 'function') {
+      throw new TypeError(`handler: expected a function (conn) => void | Promise<void>, got ${typeof handler}`);
+    }
+    const onError = options.onError ?? printHandlerError;
+    if (typeof onError !== 'function') {
+      throw new TypeError(`options.onError: expected a function, got ${typeof onError}`);
+    }
+    const failed = (conn: Conn) => (err: unknown): void => {
+      try {
+        onError(err, conn);
+      } finally {
+        conn.close();
+      }
+    };
+    for await (const conn of this) {
+      // Through a promise, so a handler that throws at once is caught like one that rejects.
+      Promise.resolve(conn).then(handler).then(() => conn.close(), failed(conn));
+    }
   }
 
   /**

@@ -13,13 +13,35 @@ export interface LoopHandle {
 // 1,024 events a batch (16 KiB): the native side calls JS again when a wake-up has more.
 const kBatchEvents = 1024;
 
+/** Connections garbage-collected without close(), over every loop of this thread. */
+let leakedTotal = 0;
+let leakedUnreported = 0;
+
+function reportLeaks(): void {
+  const n = leakedUnreported;
+  leakedUnreported = 0;
+  process.emitWarning(
+    `muxnet: ${n} connection${n === 1 ? ' was' : 's were'} garbage-collected without close() ` +
+    `(${leakedTotal} in all); ${n === 1 ? 'its socket was' : 'their sockets were'} closed. ` +
+    'Call conn.close() when done with a connection.',
+    { code: 'MUXNET_CONN_LEAKED' });
+}
+
 /** One native loop of this thread and the handles on it. */
 export class Loop {
   readonly native: NativeLoop;
   readonly events = new Int32Array(kBatchEvents * 4);
   /** Second results of native calls (connect's id, readChunk's chunk index). */
   readonly scratch = new Int32Array(4);
+  /**
+   * Handles by id, held strongly: listeners, and connections with an operation in flight
+   * (a pending read, write or connect), whose promises someone may be waiting on.
+   */
   readonly handles: (LoopHandle | undefined)[] = [];
+  /** Connections by id, held weakly: an idle one nobody references can be collected. */
+  private readonly weakHandles: (WeakRef<LoopHandle> | undefined)[] = [];
+  /** Closes the socket of a connection collected without close(). */
+  private readonly reclaim = new FinalizationRegistry<number>((id) => this.reclaimed(id));
   readonly backend: string;
   readonly edge: boolean;
   private readonly slabs: ArrayBuffer[] = [];
@@ -42,9 +64,40 @@ export class Loop {
     const handles = this.handles;
     for (let i = 0, o = 0; i < count; i++, o += 4) {
       // A handle closed earlier in this batch is gone from the table: its events are stale.
-      const h = handles[ev[o + 1]];
+      const id = ev[o + 1];
+      const h = handles[id] ?? this.weakHandles[id]?.deref();
       if (h !== undefined) h._onEvent(ev[o] as EventKind, ev[o + 2], ev[o + 3]);
     }
+  }
+
+  /**
+   * Registers a connection: held weakly while idle (see {@link hold}), and if it is ever
+   * collected without close(), its socket is closed and a warning counts it.
+   */
+  adopt(id: number, conn: LoopHandle): void {
+    this.weakHandles[id] = new WeakRef(conn);
+    this.reclaim.register(conn, id, conn);
+  }
+
+  /** Holds an adopted connection strongly (busy) or weakly again (idle). */
+  hold(id: number, conn: LoopHandle | undefined): void {
+    this.handles[id] = conn;
+  }
+
+  /** Forgets a closed connection: no more events, no finalizer. */
+  forget(id: number, conn: LoopHandle): void {
+    this.handles[id] = undefined;
+    this.weakHandles[id] = undefined;
+    this.reclaim.unregister(conn);
+  }
+
+  private reclaimed(id: number): void {
+    // The id is still this connection's: only close() frees it, and close() unregisters.
+    this.weakHandles[id] = undefined;
+    this.handles[id] = undefined;
+    this.native.close(id);
+    leakedTotal++;
+    if (leakedUnreported++ === 0) setImmediate(reportLeaks);
   }
 
   /** A view of `n` bytes of pooled chunk `index`; the chunk holds one reference. */
