@@ -3,13 +3,16 @@
 // http: each connection sends a keep-alive GET, waits for the whole response, repeats.
 // stream: each connection sends --size-byte chunks as fast as the server reads them (one way).
 // stream-echo: the same, and reads back what the server echoes.
+// churn: each connection slot connects, sends one message, reads the echo, closes, and starts
+//   over with a new connection; `messages` counts whole connections, and a "tick" line with
+//   the running totals is printed every second (the soak script plots them).
 // Bounded by a duration and a message count (chunks, in the stream modes); prints JSON lines
 // on stdout. In the stream modes `rate` is bytes per second, `messages` is whole chunks, and
 // `bytes` is the bytes sent (stream) or received back (stream-echo) while measuring.
 //
 //   muxnet-loadgen --port 8080 [--host 127.0.0.1] [--connections 50] [--size 64]
 //                  [--duration 5] [--warmup 1] [--max-messages N]
-//                  [--mode pingpong|http|stream|stream-echo] [--idle N]
+//                  [--mode pingpong|http|stream|stream-echo|churn] [--idle N]
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -163,6 +166,110 @@ int RunStream(const Options& o, std::vector<Conn>& conns, int ep, Clock::time_po
   return 0;
 }
 
+// One churn slot: a connection being made, or waiting for its echo.
+struct ChurnSlot {
+  int fd = -1;
+  bool connected = false;
+  size_t received = 0;
+};
+
+// The churn mode: returns the exit status. Connection failures (refused, reset, out of
+// ports) are counted, not fatal: the soak wants to see them.
+int RunChurn(const Options& o, const sockaddr_in& addr, Clock::time_point start,
+             Clock::time_point measure_from, Clock::time_point stop) {
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) Die("epoll_create1");
+  std::vector<ChurnSlot> slots(o.connections);
+  std::vector<char> request(o.size, 'x');
+  std::vector<char> buf(o.size);
+  uint64_t completed = 0, measured = 0, errors = 0;
+  auto open_slot = [&](uint32_t i) {
+    ChurnSlot& s = slots[i];
+    s = ChurnSlot{};
+    s.fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s.fd < 0) Die("socket");
+    if (connect(s.fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0 && errno != EINPROGRESS) {
+      errors++;  // e.g. EADDRNOTAVAIL: retried when the slot is next writable
+    }
+    epoll_event ev{};
+    ev.events = EPOLLOUT;
+    ev.data.u32 = i;
+    epoll_ctl(ep, EPOLL_CTL_ADD, s.fd, &ev);
+  };
+  auto restart = [&](uint32_t i) {
+    close(slots[i].fd);  // also leaves the epoll set
+    open_slot(i);
+  };
+  for (uint32_t i = 0; i < slots.size(); i++) open_slot(i);
+  printf("{\"event\":\"started\"}\n");
+  fflush(stdout);
+  std::vector<epoll_event> events(1024);
+  bool measuring = false;
+  auto next_tick = start + std::chrono::seconds(1);
+  while (true) {
+    auto now = Clock::now();
+    if (now >= stop || static_cast<long long>(completed) >= o.max_messages) break;
+    if (!measuring && now >= measure_from) {
+      measuring = true;
+      printf("{\"event\":\"measuring\"}\n");
+      fflush(stdout);
+    }
+    if (now >= next_tick) {
+      next_tick += std::chrono::seconds(1);
+      printf("{\"event\":\"tick\",\"seconds\":%.3f,\"completed\":%llu,\"errors\":%llu}\n",
+             std::chrono::duration<double>(now - start).count(), static_cast<unsigned long long>(completed),
+             static_cast<unsigned long long>(errors));
+      fflush(stdout);
+    }
+    int n = epoll_wait(ep, events.data(), events.size(), 100);
+    for (int k = 0; k < n; k++) {
+      uint32_t i = events[k].data.u32;
+      ChurnSlot& s = slots[i];
+      if (!s.connected) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        getsockopt(s.fd, SOL_SOCKET, SO_ERROR, &err, &len);
+        if (err != 0 || (events[k].events & (EPOLLERR | EPOLLHUP))) {
+          errors++;
+          restart(i);
+          continue;
+        }
+        s.connected = true;
+        if (::send(s.fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) {
+          errors++;
+          restart(i);
+          continue;
+        }
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.u32 = i;
+        epoll_ctl(ep, EPOLL_CTL_MOD, s.fd, &ev);
+        continue;
+      }
+      ssize_t r = read(s.fd, buf.data(), buf.size() - s.received);
+      if (r < 0 && errno == EAGAIN) continue;
+      if (r <= 0) {
+        errors++;
+        restart(i);
+        continue;
+      }
+      s.received += r;
+      if (s.received < request.size()) continue;
+      completed++;
+      if (measuring) measured++;
+      restart(i);
+    }
+  }
+  double seconds = measuring ? std::chrono::duration<double>(Clock::now() - measure_from).count() : 0;
+  printf("{\"event\":\"done\",\"messages\":%llu,\"seconds\":%.6f,\"rate\":%.1f,"
+         "\"p50_us\":0,\"p99_us\":0,\"p999_us\":0,\"errors\":%llu,\"completed\":%llu}\n",
+         static_cast<unsigned long long>(measured), seconds, seconds > 0 ? measured / seconds : 0,
+         static_cast<unsigned long long>(errors), static_cast<unsigned long long>(completed));
+  for (auto& s : slots) close(s.fd);
+  close(ep);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -182,9 +289,9 @@ int main(int argc, char** argv) {
   }
   const bool stream = o.mode == "stream" || o.mode == "stream-echo";
   if (o.port <= 0 || o.connections <= 0 || o.size <= 0 || o.duration <= 0 ||
-      (o.mode != "pingpong" && o.mode != "http" && !stream)) {
+      (o.mode != "pingpong" && o.mode != "http" && o.mode != "churn" && !stream)) {
     fprintf(stderr, "muxnet-loadgen: --port, --connections, --size, --duration must be > 0; "
-                    "--mode pingpong|http|stream|stream-echo\n");
+                    "--mode pingpong|http|stream|stream-echo|churn\n");
     return 2;
   }
   sockaddr_in addr{};
@@ -193,6 +300,18 @@ int main(int argc, char** argv) {
   if (inet_pton(AF_INET, o.host.c_str(), &addr.sin_addr) != 1) {
     fprintf(stderr, "muxnet-loadgen: --host must be an IPv4 address\n");
     return 2;
+  }
+
+  // The clock starts once every connection is made: warm-up, then the measured duration.
+  Clock::time_point start, measure_from, stop;
+  auto start_clock = [&] {
+    start = Clock::now();
+    measure_from = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.warmup));
+    stop = measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.duration));
+  };
+  if (o.mode == "churn") {
+    start_clock();
+    return RunChurn(o, addr, start, measure_from, stop);
   }
 
   std::vector<int> idle;
@@ -218,11 +337,7 @@ int main(int argc, char** argv) {
 
   std::vector<uint64_t> hist(kBuckets + 1, 0);
   uint64_t measured = 0, total = 0, errors = 0;
-  auto start = Clock::now();
-  auto measure_from = start + std::chrono::duration_cast<Clock::duration>(
-                                  std::chrono::duration<double>(o.warmup));
-  auto stop = measure_from + std::chrono::duration_cast<Clock::duration>(
-                                 std::chrono::duration<double>(o.duration));
+  start_clock();
   if (stream) {
     int status = RunStream(o, conns, ep, measure_from, stop);
     for (auto& c : conns) close(c.fd);

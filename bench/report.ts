@@ -1,6 +1,6 @@
 // Renders a benchmark report: an SVG chart (CPU per message against idle connections, one
 // line per backend, muxnet against Node) and a Markdown summary with the ratios.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import type { Result } from './run';
 
@@ -215,6 +215,90 @@ function microSection(report: Report): string[] {
   return lines;
 }
 
+/** One sample of `npm run soak`, taken every second. */
+export interface SoakSample {
+  t: number;
+  completed: number;
+  errors: number;
+  conn_per_s: number;
+  rss_kib: number;
+  fds: number;
+  server_cpu: number;
+}
+
+/** What `npm run soak` writes to bench/results/soak-latest.json. */
+export interface SoakReport {
+  machine: Record<string, string | number | boolean>;
+  date: string;
+  form: string;
+  backend: string;
+  connections: number;
+  seconds: number;
+  completed: number;
+  errors: number;
+  samples: SoakSample[];
+}
+
+/** Three stacked panels over time: server RSS, open descriptors, connections per second. */
+export function soakSvg(report: SoakReport): string {
+  const panels: { title: string; color: string; value: (s: SoakSample) => number }[] = [
+    { title: 'server RSS, MiB', color: COLORS[0], value: (s) => s.rss_kib / 1024 },
+    { title: 'server open descriptors', color: COLORS[1], value: (s) => s.fds },
+    { title: 'connections per second (connect, 64-byte echo, close)', color: COLORS[2], value: (s) => s.conn_per_s },
+  ];
+  const W = 760, left = 70, right = 30, top = 60, panelH = 150, gap = 40;
+  const H = top + panels.length * (panelH + gap) + 20;
+  const tMax = Math.max(1, ...report.samples.map((s) => s.t));
+  const px = (t: number): number => left + (t / tMax) * (W - left - right);
+  const out: string[] = [];
+  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="12">`);
+  out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  out.push(`<text x="${left}" y="22" font-size="15" font-weight="bold">${escapeXml(
+    `Soak: ${report.form} echo on ${report.backend}, ${report.connections} churning connections, ${report.completed.toLocaleString('en-US')} in ${report.seconds} s`)}</text>`);
+  panels.forEach((panel, i) => {
+    const y0 = top + i * (panelH + gap);
+    const values = report.samples.map(panel.value);
+    const vMax = Math.max(1, ...values) * 1.1;
+    const py = (v: number): number => y0 + (1 - v / vMax) * panelH;
+    out.push(`<text x="${left}" y="${y0 - 6}" font-weight="bold" fill="${panel.color}">${escapeXml(panel.title)}</text>`);
+    for (const f of [0, 0.5, 1]) {
+      const v = vMax * f;
+      out.push(`<line x1="${left}" x2="${W - right}" y1="${py(v)}" y2="${py(v)}" stroke="#e5e5e5"/>`);
+      out.push(`<text x="${left - 6}" y="${py(v) + 4}" text-anchor="end">${v >= 100 ? v.toFixed(0) : v.toFixed(1)}</text>`);
+    }
+    out.push(`<polyline fill="none" stroke="${panel.color}" stroke-width="2" points="${
+      report.samples.map((s, k) => `${px(s.t).toFixed(1)},${py(values[k]).toFixed(1)}`).join(' ')}"/>`);
+  });
+  const axisY = top + panels.length * (panelH + gap) - gap + 18;
+  for (let k = 0; k <= 4; k++) {
+    const t = (tMax * k) / 4;
+    out.push(`<text x="${px(t)}" y="${axisY}" text-anchor="middle">${t.toFixed(0)} s</text>`);
+  }
+  const m = report.machine;
+  out.push(`<text x="${left}" y="${H - 4}" font-size="10" fill="#666">${escapeXml(`${m.cpu}, ${m.cores} cores, ${m.kernel}, Node ${m.node}, muxnet ${m.commit}, ${report.date.slice(0, 10)}`)}</text>`);
+  out.push('</svg>');
+  return `${out.join('\n')}\n`;
+}
+
+/** The README's lines on a soak run: what ran, and where RSS and descriptors went. */
+export function soakMarkdown(report: SoakReport): string {
+  const s = report.samples;
+  // The first seconds are warm-up (JIT, pools filling); growth is judged after them.
+  const first = s[Math.min(4, s.length - 1)];
+  const last = s[s.length - 1];
+  if (first === undefined || last === undefined) return '';
+  return `Soak (\`npm run soak -- --seconds ${report.seconds} --form ${report.form}\`): ` +
+    `${report.completed.toLocaleString('en-US')} connections through the ${report.form} echo on ${report.backend} in ` +
+    `${report.seconds} s (${report.errors} failed), each connect, one 64-byte echo, close. From ${first.t.toFixed(0)} s to the end, ` +
+    `server RSS went ${(first.rss_kib / 1024).toFixed(1)} → ${(last.rss_kib / 1024).toFixed(1)} MiB and open descriptors ` +
+    `${first.fds} → ${last.fds}.`;
+}
+
+/** Writes soak.svg next to the results. */
+export function renderSoak(report: SoakReport): void {
+  writeFileSync(path.join(resultsDir, 'soak.svg'), soakSvg(report));
+}
+
 /** Writes chart.svg and summary.md next to the results; returns the files written. */
 export function renderReport(report: Report): string[] {
   const written: string[] = [];
@@ -239,7 +323,14 @@ function main(): void {
   const i = readme.indexOf(start);
   const j = readme.indexOf(end);
   if (i < 0 || j < i) throw new Error(`README.md has no ${start} … ${end} section`);
-  const block = `${start}\n![CPU per message against idle connections](bench/results/chart.svg)\n\n${summaryMarkdown(report)}\n${end}`;
+  let soak = '';
+  const soakPath = path.join(resultsDir, 'soak-latest.json');
+  if (existsSync(soakPath)) {
+    const soakReport = JSON.parse(readFileSync(soakPath, 'utf8')) as SoakReport;
+    renderSoak(soakReport);
+    soak = `\n${soakMarkdown(soakReport)}\n\n![RSS, descriptors and connections per second over a soak run](bench/results/soak.svg)\n`;
+  }
+  const block = `${start}\n![CPU per message against idle connections](bench/results/chart.svg)\n\n${summaryMarkdown(report)}\n${soak}${end}`;
   writeFileSync(readmePath, readme.slice(0, i) + block + readme.slice(j + end.length));
   console.log('README.md benchmark section updated from bench/results/latest.json');
 }

@@ -1,12 +1,11 @@
 // Echo servers for the benchmark, one process each: `node echo.js <form> <json loop options>`.
 // Forms: native (C++ echo, the floor), go (read/write loop), pooled (for await chunks),
-// node (Node's net). Prints {"port","pid"} once listening; exits when stdin closes.
+// serve (Listener.serve with a read/write handler), node (Node's net). Prints {"port","pid"} once listening; exits when stdin closes.
 import * as net from 'node:net';
 import { listen } from '../../lib/index';
 import { ready, serveNative, serverArgs } from './common';
 
 const { form, options } = serverArgs();
-
 
 async function serveGo(): Promise<void> {
   const ln = listen('tcp', '127.0.0.1:0', { ...options, backlog: 4096 });
@@ -43,6 +42,18 @@ async function servePooled(): Promise<void> {
   }
 }
 
+async function serveHandler(): Promise<void> {
+  const ln = listen('tcp', '127.0.0.1:0', { ...options, backlog: 4096 });
+  ready(ln.addr().port);
+  await ln.serve(async (c) => {
+    const buf = new Uint8Array(64 * 1024);
+    for (;;) {
+      const n = await c.read(buf);
+      if (n === null) return;
+      await c.write(buf.subarray(0, n));
+    }
+  }, { onError: () => {} });  // a reset at the end of a run
+}
 
 function serveNode(): void {
   const server = net.createServer({ noDelay: true }, (socket) => {
@@ -59,4 +70,5 @@ process.stdin.resume();
 if (form === 'native') serveNative(options, false);
 else if (form === 'node') serveNode();
 else if (form === 'pooled') void servePooled();
+else if (form === 'serve') void serveHandler();
 else void serveGo();
