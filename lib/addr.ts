@@ -1,24 +1,66 @@
 // Network addresses: Go's host:port syntax, parsed and printed.
 import { isIP } from 'node:net';
 
-/** A TCP endpoint, like Go's `*net.TCPAddr`. */
+/**
+ * An endpoint, like Go's `*net.TCPAddr` (ip and port) or `*net.UnixAddr` (path; ip is ''
+ * and port 0 then).
+ */
 export class Addr {
-  /** 'tcp', 'tcp4' or 'tcp6'. */
+  /** 'tcp', 'tcp4', 'tcp6' or 'unix'. */
   readonly network: string;
-  /** The numeric IP address, without brackets. */
+  /** The numeric IP address, without brackets; '' for a Unix address. */
   readonly ip: string;
   readonly port: number;
+  /** A Unix socket's path ("@name" for a Linux abstract name, '' when unnamed); '' for IP. */
+  readonly path: string;
 
-  constructor(network: string, ip: string, port: number) {
+  constructor(network: string, ip: string, port: number, path = '') {
     this.network = network;
     this.ip = ip;
     this.port = port;
+    this.path = path;
   }
 
-  /** "127.0.0.1:8080" or "[::1]:8080", as Go prints it. */
+  /** A Unix-domain address. */
+  static unix(path: string): Addr {
+    return new Addr('unix', '', 0, path);
+  }
+
+  /** "127.0.0.1:8080" or "[::1]:8080", as Go prints it; a Unix address prints its path. */
   toString(): string {
+    if (this.network === 'unix') return this.path;
     return isIP(this.ip) === 6 ? `[${this.ip}]:${this.port}` : `${this.ip}:${this.port}`;
   }
+}
+
+/** The addon's [host, port] for an address: a Unix path goes with port -1. */
+export function nativeHostPort(addr: Addr): [string, number] {
+  return addr.network === 'unix' ? [addr.path, -1] : [addr.ip, addr.port];
+}
+
+/** An address the addon reported as [ip or path, port]. */
+export function addrFromNative(network: string, [host, port]: [string, number]): Addr {
+  return network === 'unix' ? Addr.unix(host) : new Addr(network, host, port);
+}
+
+// sun_path is 108 bytes: a path needs its terminating NUL inside, an abstract name does not.
+const kMaxUnixPath = 107;
+
+/**
+ * Checks a Unix socket path ("@name": Linux abstract name). Throws a TypeError or
+ * RangeError naming `address`: the kernel would refuse (or cut) what does not fit.
+ */
+export function checkUnixPath(address: string): string {
+  if (address === '' || address === '@' || address.includes('\0')) {
+    throw new TypeError(`address ${JSON.stringify(address)}: expected a Unix socket path or "@name" (no NUL bytes)`);
+  }
+  const bytes = Buffer.byteLength(address);
+  const max = address.startsWith('@') ? kMaxUnixPath + 1 : kMaxUnixPath;
+  if (bytes > max) {
+    throw new RangeError(`address: a Unix socket path of ${bytes} bytes is longer than the ${max} the kernel allows ` +
+      '(use a shorter path, e.g. a relative one, or an "@name")');
+  }
+  return address;
 }
 
 /**

@@ -1,5 +1,5 @@
 // Conn: a TCP connection with Go's Read/Write/deadline semantics, as promises.
-import { Addr } from './addr';
+import { Addr, addrFromNative } from './addr';
 import {
   EAGAIN, EBADF, ENOBUFS, EPIPE, ErrClosed, ErrDeadlineExceeded, OpError, SystemError,
 } from './errors';
@@ -73,12 +73,12 @@ function toDeadline(t: Date | number, name: string): number {
 }
 
 /**
- * A stream connection, like Go's `net.Conn`. Reads and writes are promises; deadlines are
+ * A stream connection (TCP or Unix), like Go's `net.Conn`. Reads and writes are promises; deadlines are
  * absolute and apply to pending and future operations. Get one from `dial` or
  * `Listener.accept`.
  */
 export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
-  /** The network: 'tcp', 'tcp4' or 'tcp6'. */
+  /** The network: 'tcp', 'tcp4', 'tcp6' or 'unix'. */
   readonly network: string;
   /** Bytes this connection may queue in the kernel's absence before `write` waits. */
   readonly writeQueueLimit: number;
@@ -587,7 +587,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     if (cached !== undefined || this.closed) return cached ?? EBADF;
     const r = this.loop.native.addr(this.id, peer);
     if (typeof r === 'number') return r;
-    const addr = new Addr(this.network, r[0], r[1]);
+    const addr = addrFromNative(this.network, r);
     if (peer) this.remote = addr; else this.local = addr;
     return addr;
   }
@@ -595,7 +595,9 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   private opError(op: string, err: Error): OpError {
     const source = this.tryAddr(false);
     const addr = this.tryAddr(true);
-    return new OpError(op, this.network, err, source instanceof Addr ? source : undefined,
+    // An unnamed Unix socket (a dialing client's) has no address worth printing.
+    const named = source instanceof Addr && (source.network !== 'unix' || source.path !== '');
+    return new OpError(op, this.network, err, named ? source : undefined,
       addr instanceof Addr ? addr : undefined);
   }
 }

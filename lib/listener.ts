@@ -1,4 +1,5 @@
 // Listener: accepts connections, like Go's net.Listener, as promises or async iteration.
+import { lstatSync, unlinkSync } from 'node:fs';
 import { Addr } from './addr';
 import { Conn } from './conn';
 import { EMFILE, ENFILE, ErrClosed, OpError, SystemError } from './errors';
@@ -25,6 +26,15 @@ export interface ServeOptions {
 /** What {@link Listener.serve} runs for each connection. */
 export type Handler = (conn: Conn) => void | Promise<void>;
 
+function removeSocketFile(path: string, file: { dev: number; ino: number }): void {
+  try {
+    const st = lstatSync(path, { throwIfNoEntry: false });
+    if (st !== undefined && st.isSocket() && st.dev === file.dev && st.ino === file.ino) unlinkSync(path);
+  } catch {
+    // Gone already, or not ours to remove: nothing is lost either way.
+  }
+}
+
 function printHandlerError(err: unknown, conn: Conn): void {
   let peer = 'a connection';
   try {
@@ -40,13 +50,14 @@ interface Waiter {
   reject: (err: Error) => void;
 }
 
-/** A TCP listener, like Go's `net.Listener`. Get one from `listen`. */
+/** A TCP or Unix listener, like Go's `net.Listener`. Get one from `listen`. */
 export class Listener implements AsyncIterable<Conn>, LoopHandle {
   private readonly loop: Loop;
   private readonly id: number;
   private readonly network: string;
   private readonly writeQueueLimit: number;
   private readonly address: Addr;
+  private readonly file: { dev: number; ino: number } | undefined;  // Unix socket file to remove
   private closed = false;
   private granted = 0;  // connections the native side may still accept before it stops
   private backoffMs = 0;
@@ -56,7 +67,9 @@ export class Listener implements AsyncIterable<Conn>, LoopHandle {
   private readonly waiters: Waiter[] = [];
 
   /** @internal */
-  constructor(loop: Loop, id: number, network: string, address: Addr, writeQueueLimit: number) {
+  constructor(loop: Loop, id: number, network: string, address: Addr, writeQueueLimit: number,
+              file?: { dev: number; ino: number }) {
+    this.file = file;
     this.loop = loop;
     this.id = id;
     this.network = network;
@@ -148,7 +161,8 @@ export class Listener implements AsyncIterable<Conn>, LoopHandle {
 
   /**
    * Stops listening. Pending `accept()` calls reject with {@link ErrClosed}; connections
-   * accepted but not yet taken are closed. Calling it again does nothing.
+   * accepted but not yet taken are closed; a Unix listener's socket file is removed (unless
+   * another socket has taken its path since). Calling it again does nothing.
    */
   close(): void {
     if (this.closed) return;
@@ -156,6 +170,7 @@ export class Listener implements AsyncIterable<Conn>, LoopHandle {
     if (this.backoffTimer !== null) clearTimeout(this.backoffTimer);
     this.loop.handles[this.id] = undefined;
     this.loop.native.close(this.id);
+    if (this.file !== undefined) removeSocketFile(this.address.path, this.file);
     for (const conn of this.queue.splice(0)) conn.close();
     const err = new OpError('accept', this.network, new ErrClosed(), undefined, this.address);
     for (const w of this.waiters.splice(0)) w.reject(err);

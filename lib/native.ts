@@ -30,10 +30,13 @@ export interface NativeLoop {
   readonly edge: boolean;
   readonly chunkSize: number;
   readonly chunksPerSlab: number;
-  /** Listener id or -errno. */
+  /** Listener id or -errno. Port -1: `ip` is a Unix socket path ("@name": abstract). */
   listen(ip: string, port: number, backlog: number, reuseAddr: boolean, reusePort: boolean,
          ipv6Only: boolean): number;
-  /** 0 (connected) or -EINPROGRESS (Connected event follows), id in scratch[0]; or -errno. */
+  /**
+   * 0 (connected) or -EINPROGRESS (Connected event follows), id in scratch[0]; or -errno.
+   * Port -1: `ip` is a Unix socket path.
+   */
   connect(ip: string, port: number): number;
   /** Accept at most `budget` connections (0 stops), then stop: bounds the JS accept queue. */
   setAccepting(id: number, budget: number): number;
@@ -56,6 +59,7 @@ export interface NativeLoop {
   close(id: number): number;
   /** delayMs < 0 clears; tag comes back in the Deadline event. */
   setDeadline(id: number, kind: 1 | 2, delayMs: number, tag: number): number;
+  /** [ip, port], or [path, 0] for a Unix socket; or -errno. */
   addr(id: number, peer: boolean): [string, number] | number;
   setOption(id: number, option: SocketOption, a: number, b?: number, c?: number, d?: number): number;
 }

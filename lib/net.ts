@@ -1,8 +1,9 @@
-// listen and dial: Go's net.Listen and net.Dial for TCP, with validated arguments.
+// listen and dial: Go's net.Listen and net.Dial for TCP and Unix sockets, with validated arguments.
 import { lookup } from 'node:dns/promises';
+import { statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { constants } from 'node:os';
-import { Addr, splitHostPort } from './addr';
+import { Addr, addrFromNative, checkUnixPath, nativeHostPort, splitHostPort } from './addr';
 import { resolveLoopOptions, type LoopOptions } from './backends';
 import { Conn, kDefaultWriteQueueLimit } from './conn';
 import { EINPROGRESS, ErrDeadlineExceeded, OpError, SystemError } from './errors';
@@ -10,15 +11,15 @@ import { Listener } from './listener';
 import { loopFor } from './loop';
 
 /** The stream networks muxnet speaks. */
-export type Network = 'tcp' | 'tcp4' | 'tcp6';
+export type Network = 'tcp' | 'tcp4' | 'tcp6' | 'unix';
 
 /** Options of {@link listen}. */
 export interface ListenOptions extends LoopOptions {
   /** Length of the kernel's accept queue (default 511, capped by net.core.somaxconn). */
   backlog?: number;
-  /** SO_REUSEPORT: several listeners (one per worker) share the port. Default false. */
+  /** SO_REUSEPORT: several listeners (one per worker) share the port. Default false; TCP only. */
   reusePort?: boolean;
-  /** SO_REUSEADDR: rebind while old connections are in TIME_WAIT. Default true. */
+  /** SO_REUSEADDR: rebind while old connections are in TIME_WAIT. Default true; TCP only. */
   reuseAddr?: boolean;
   /** Bytes each accepted connection may queue before write() waits (default 1 MiB). */
   writeQueueLimit?: number;
@@ -43,11 +44,11 @@ export class AbortError extends Error {
   }
 }
 
-const NETWORKS: readonly string[] = ['tcp', 'tcp4', 'tcp6'];
+const NETWORKS: readonly string[] = ['tcp', 'tcp4', 'tcp6', 'unix'];
 
 function checkNetwork(network: unknown): Network {
   if (typeof network !== 'string' || !NETWORKS.includes(network)) {
-    throw new TypeError(`network: expected 'tcp', 'tcp4' or 'tcp6', got ${JSON.stringify(network)}`);
+    throw new TypeError(`network: expected 'tcp', 'tcp4', 'tcp6' or 'unix', got ${JSON.stringify(network)}`);
   }
   return network as Network;
 }
@@ -88,19 +89,27 @@ function checkFamily(network: Network, ip: string, address: string): void {
 
 /**
  * Listens on a local address, like Go's `net.Listen`. Synchronous: the socket is bound and
- * listening when it returns. `address` is "host:port", "[ipv6]:port" or ":port" (all
- * interfaces); the host is an IP address or "localhost" (listen resolves no other names).
- * Port 0 picks a free port: read it from `addr()`. Throws an {@link OpError} such as
- * EADDRINUSE, or a TypeError/RangeError naming the bad argument.
+ * listening when it returns. For TCP, `address` is "host:port", "[ipv6]:port" or ":port"
+ * (all interfaces); the host is an IP address or "localhost" (listen resolves no other
+ * names); port 0 picks a free port: read it from `addr()`. For 'unix', `address` is a socket
+ * path or a Linux abstract name "@name": a socket file left by a process that is gone is
+ * replaced, and the file is removed when the listener closes. Throws an {@link OpError}
+ * such as EADDRINUSE, or a TypeError/RangeError naming the bad argument.
  */
 export function listen(network: Network, address: string, options?: ListenOptions): Listener {
   const net = checkNetwork(network);
-  if (typeof address !== 'string') throw new TypeError(`address: expected a string "host:port", got ${typeof address}`);
+  if (typeof address !== 'string') {
+    throw new TypeError(`address: expected a string (${net === 'unix' ? 'a socket path' : '"host:port"'}), got ${typeof address}`);
+  }
   const opts = checkOptions<ListenOptions>(options);
   const backlog = checkInteger('backlog', opts.backlog, 1, 0x7fffffff) ?? 511;
   const reuseAddr = checkBoolean('reuseAddr', opts.reuseAddr) ?? true;
   const reusePort = checkBoolean('reusePort', opts.reusePort) ?? false;
   const limit = checkInteger('writeQueueLimit', opts.writeQueueLimit, 1, Number.MAX_SAFE_INTEGER) ?? kDefaultWriteQueueLimit;
+  if (net === 'unix') {
+    if (reusePort) throw new TypeError('options.reusePort: only TCP listeners can share a port');
+    return listenUnix(checkUnixPath(address), backlog, limit, opts);
+  }
   const loop = loopFor(resolveLoopOptions(opts));
   const { host, port } = splitHostPort(address);
 
@@ -127,20 +136,36 @@ export function listen(network: Network, address: string, options?: ListenOption
   }
   if (id < 0) throw new OpError('listen', net, new SystemError(id, 'bind'), undefined, new Addr(net, ip, port));
   const bound = loop.native.addr(id, false);
-  const addr = typeof bound === 'number' ? new Addr(net, ip, port) : new Addr(net, bound[0], bound[1]);
+  const addr = typeof bound === 'number' ? new Addr(net, ip, port) : addrFromNative(net, bound);
   return new Listener(loop, id, net, addr, limit);
 }
 
+function listenUnix(path: string, backlog: number, limit: number, opts: ListenOptions): Listener {
+  const loop = loopFor(resolveLoopOptions(opts));
+  const addr = Addr.unix(path);
+  const id = loop.native.listen(path, -1, backlog, false, false, false);
+  if (id < 0) throw new OpError('listen', 'unix', new SystemError(id, 'bind'), undefined, addr);
+  let file: { dev: number; ino: number } | undefined;
+  if (!path.startsWith('@')) {
+    // Remembered so that close() removes this socket's file, not one bound later in its place.
+    const st = statSync(path, { throwIfNoEntry: false });
+    if (st !== undefined) file = { dev: st.dev, ino: st.ino };
+  }
+  return new Listener(loop, id, 'unix', addr, limit, file);
+}
+
 /**
- * Connects to a remote address, like Go's `net.Dial`. `address` is "host:port" or
+ * Connects to a remote address, like Go's `net.Dial`. For TCP, `address` is "host:port" or
  * "[ipv6]:port"; a host name is resolved with Node's `dns.lookup` and each address is tried
- * in turn. Rejects with an {@link OpError} (ECONNREFUSED, a timeout whose `timeout()` is
- * true, ...), an AbortError when `signal` aborts, or a TypeError/RangeError naming the bad
- * argument.
+ * in turn. For 'unix', `address` is a socket path or "@name". Rejects with an
+ * {@link OpError} (ECONNREFUSED, ENOENT, a timeout whose `timeout()` is true, ...), an
+ * AbortError when `signal` aborts, or a TypeError/RangeError naming the bad argument.
  */
 export async function dial(network: Network, address: string, options?: DialOptions): Promise<Conn> {
   const net = checkNetwork(network);
-  if (typeof address !== 'string') throw new TypeError(`address: expected a string "host:port", got ${typeof address}`);
+  if (typeof address !== 'string') {
+    throw new TypeError(`address: expected a string (${net === 'unix' ? 'a socket path' : '"host:port"'}), got ${typeof address}`);
+  }
   const opts = checkOptions<DialOptions>(options);
   const timeout = checkInteger('timeout', opts.timeout, 0, 0x7fffffff) ?? 0;
   const limit = checkInteger('writeQueueLimit', opts.writeQueueLimit, 1, Number.MAX_SAFE_INTEGER) ?? kDefaultWriteQueueLimit;
@@ -149,6 +174,11 @@ export async function dial(network: Network, address: string, options?: DialOpti
     throw new TypeError('options.signal: expected an AbortSignal');
   }
   const loop = loopFor(resolveLoopOptions(opts));
+  if (net === 'unix') {
+    const remote = Addr.unix(checkUnixPath(address));
+    if (signal?.aborted) throw new AbortError(signal.reason);
+    return connectOne(loop, net, remote, timeout > 0 ? Date.now() + timeout : 0, signal, limit);
+  }
   const { host, port } = splitHostPort(address);
   if (port === 0) throw new RangeError(`address ${JSON.stringify(address)}: dial needs a port from 1 to 65535`);
   if (signal?.aborted) throw new AbortError(signal.reason);
@@ -222,7 +252,8 @@ function raceDeadline<T>(promise: Promise<T>, net: string, deadline: number, sig
 
 function connectOne(loop: ReturnType<typeof loopFor>, net: Network, remote: Addr, deadline: number,
                     signal: AbortSignal | undefined, limit: number): Promise<Conn> {
-  const r = loop.native.connect(remote.ip, remote.port);
+  const [host, port] = nativeHostPort(remote);
+  const r = loop.native.connect(host, port);
   if (r < 0 && r !== EINPROGRESS) {
     return Promise.reject(new OpError('dial', net, new SystemError(r, 'connect'), undefined, remote));
   }

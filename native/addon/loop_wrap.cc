@@ -102,6 +102,11 @@ struct LoopMethods {
   Loop* loop = a.self()->loop_.get();                      \
   if (loop == nullptr) return a.Number(-EBADF)
 
+  // An IP and port, or with port -1 a Unix socket path ("@name": abstract).
+  static int ParseAddr(const std::string& host, int32_t port, SockAddr* addr) {
+    return port == -1 ? SockAddr::FromUnix(host, addr) : SockAddr::FromIp(host, port, addr);
+  }
+
   static napi_value Listen(napi_env env, napi_callback_info info) {
     Args a(env, info);
     std::string ip;
@@ -114,7 +119,7 @@ struct LoopMethods {
     }
     options.backlog = backlog;
     SockAddr addr;
-    int err = SockAddr::FromIp(ip, port, &addr);
+    int err = ParseAddr(ip, port, &addr);
     if (err != 0) return a.Number(err);
     int id;
     err = a.self()->loop_->Listen(addr, options, &id);
@@ -127,7 +132,7 @@ struct LoopMethods {
     int32_t port;
     if (!a.ok() || !a.String(0, &ip) || !a.Int(1, &port)) return a.Number(-EINVAL);
     SockAddr addr;
-    int err = SockAddr::FromIp(ip, port, &addr);
+    int err = ParseAddr(ip, port, &addr);
     if (err != 0) return a.Number(err);
     int id = -1;
     err = a.self()->loop_->Connect(addr, &id);

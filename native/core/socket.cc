@@ -4,7 +4,12 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
+
+#include <cstddef>
+#include <cstdio>
 
 #include <cerrno>
 #include <cstring>
@@ -31,7 +36,28 @@ int SockAddr::FromIp(const std::string& ip, int port, SockAddr* out) {
   return -EINVAL;
 }
 
+int SockAddr::FromUnix(const std::string& path, SockAddr* out) {
+  *out = SockAddr{};
+  auto* un = reinterpret_cast<sockaddr_un*>(&out->storage);
+  const bool abstract = !path.empty() && path[0] == '@';
+  if (path.empty() || path == "@" || path.find('\0') != std::string::npos) return -EINVAL;
+  // A path needs its terminating NUL inside sun_path; an abstract name does not.
+  if (path.size() > sizeof un->sun_path - (abstract ? 0 : 1)) return -ENAMETOOLONG;
+  un->sun_family = AF_UNIX;
+  memcpy(un->sun_path, path.data(), path.size());
+  if (abstract) un->sun_path[0] = '\0';
+  out->len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + path.size() + (abstract ? 0 : 1));
+  return 0;
+}
+
 std::string SockAddr::Ip() const {
+  if (family() == AF_UNIX) {
+    const auto* un = reinterpret_cast<const sockaddr_un*>(&storage);
+    size_t n = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+    if (n == 0) return "";
+    if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, n - 1);
+    return std::string(un->sun_path, strnlen(un->sun_path, n));
+  }
   char buf[INET6_ADDRSTRLEN] = "";
   if (family() == AF_INET) {
     inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(&storage)->sin_addr, buf, sizeof buf);
@@ -53,20 +79,59 @@ int SetInt(int fd, int level, int name, int value) {
   return setsockopt(fd, level, name, &value, sizeof value) == 0 ? 0 : -errno;
 }
 
+bool IsTcp(int family) { return family == AF_INET || family == AF_INET6; }
+
+// After bind() failed with EADDRINUSE on a Unix socket path: true when the path is a
+// socket file that no socket listens on any more (its process is gone), so it may be
+// replaced. Decided from /proc/net/unix rather than by connecting, which would hand a live
+// server an empty connection. When in doubt: false (the caller reports EADDRINUSE).
+bool IsStaleUnixSocket(const SockAddr& addr) {
+  const auto* un = reinterpret_cast<const sockaddr_un*>(&addr.storage);
+  if (un->sun_path[0] == '\0') return false;  // abstract names vanish with their socket
+  struct stat st;
+  if (lstat(un->sun_path, &st) != 0 || !S_ISSOCK(st.st_mode)) return false;
+  FILE* f = fopen("/proc/net/unix", "re");
+  if (f == nullptr) return false;
+  // Lines: "Num: RefCount Protocol Flags Type St Inode Path"; __SO_ACCEPTCON marks listeners.
+  constexpr unsigned long kAcceptCon = 0x10000;
+  const std::string want = un->sun_path;
+  bool live = false;
+  char line[4096];
+  fgets(line, sizeof line, f);  // the header
+  while (!live && fgets(line, sizeof line, f) != nullptr) {
+    unsigned long flags = 0;
+    int path_at = 0;
+    if (sscanf(line, "%*s %*s %*s %lx %*s %*s %*s %n", &flags, &path_at) < 1 || path_at == 0) continue;
+    std::string path = line + path_at;
+    while (!path.empty() && (path.back() == '\n' || path.back() == ' ')) path.pop_back();
+    live = path == want && (flags & kAcceptCon) != 0;
+  }
+  fclose(f);
+  return !live;
+}
+
+int Bind(int s, const SockAddr& addr) {
+  const auto* sa = reinterpret_cast<const sockaddr*>(&addr.storage);
+  if (bind(s, sa, addr.len) == 0) return 0;
+  int err = errno;
+  if (err != EADDRINUSE || addr.family() != AF_UNIX || !IsStaleUnixSocket(addr)) return -err;
+  unlink(reinterpret_cast<const sockaddr_un*>(&addr.storage)->sun_path);
+  return bind(s, sa, addr.len) == 0 ? 0 : -errno;
+}
+
 }  // namespace
 
 int Listen(const SockAddr& addr, const ListenOptions& options, int* fd) {
   int s = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s < 0) return -errno;
   int err = 0;
-  if (options.reuse_addr) err = SetInt(s, SOL_SOCKET, SO_REUSEADDR, 1);
-  if (err == 0 && options.reuse_port) err = SetInt(s, SOL_SOCKET, SO_REUSEPORT, 1);
+  const bool tcp = IsTcp(addr.family());
+  if (tcp && options.reuse_addr) err = SetInt(s, SOL_SOCKET, SO_REUSEADDR, 1);
+  if (err == 0 && tcp && options.reuse_port) err = SetInt(s, SOL_SOCKET, SO_REUSEPORT, 1);
   if (err == 0 && addr.family() == AF_INET6 && options.ipv6_only) {
     err = SetInt(s, IPPROTO_IPV6, IPV6_V6ONLY, 1);
   }
-  if (err == 0 && bind(s, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len) != 0) {
-    err = -errno;
-  }
+  if (err == 0) err = Bind(s, addr);
   if (err == 0 && listen(s, options.backlog) != 0) err = -errno;
   if (err != 0) {
     close(s);
@@ -78,9 +143,11 @@ int Listen(const SockAddr& addr, const ListenOptions& options, int* fd) {
 
 int Accept(int listen_fd, int* fd) {
   for (;;) {
-    int s = accept4(listen_fd, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage peer;
+    socklen_t len = sizeof peer;
+    int s = accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (s >= 0) {
-      SetNoDelay(s, true);  // Go's default for TCP: small writes go out at once
+      if (IsTcp(peer.ss_family)) SetNoDelay(s, true);  // Go's default for TCP: small writes go out at once
       *fd = s;
       return 0;
     }
@@ -93,7 +160,7 @@ int Accept(int listen_fd, int* fd) {
 int Connect(const SockAddr& addr, int* fd) {
   int s = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s < 0) return -errno;
-  SetNoDelay(s, true);  // Go's default for TCP: small writes go out at once
+  if (IsTcp(addr.family())) SetNoDelay(s, true);  // Go's default for TCP: small writes go out at once
   int rc;
   do {
     rc = connect(s, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len);

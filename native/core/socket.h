@@ -12,15 +12,19 @@
 
 namespace muxnet {
 
-// An IPv4 or IPv6 socket address.
+// An IPv4, IPv6 or Unix-domain socket address.
 struct SockAddr {
   sockaddr_storage storage{};
   socklen_t len = 0;
 
   // Parses a numeric IP ("127.0.0.1", "::1") and a port. Returns 0 or -EINVAL.
   static int FromIp(const std::string& ip, int port, SockAddr* out);
+  // A Unix socket path, or a Linux abstract name written "@name". Returns 0, -EINVAL
+  // (empty, or a NUL inside) or -ENAMETOOLONG (longer than sun_path holds: never cut).
+  static int FromUnix(const std::string& path, SockAddr* out);
   int family() const { return storage.ss_family; }
-  // The numeric IP without brackets, and the port.
+  // The numeric IP without brackets; for a Unix address its path ("@name" when abstract,
+  // "" when unnamed).
   std::string Ip() const;
   int Port() const;
 };
@@ -32,15 +36,18 @@ struct ListenOptions {
   bool ipv6_only = false;
 };
 
-// socket + options + bind + listen. On success stores a non-blocking fd in *fd.
+// socket + options + bind + listen. On success stores a non-blocking fd in *fd. A Unix
+// socket file left by a process that is gone (connecting to it is refused) is replaced;
+// one with a live listener, or a path that is not a socket, gives -EADDRINUSE.
 int Listen(const SockAddr& addr, const ListenOptions& options, int* fd);
 
-// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC, and TCP_NODELAY on (as Go does). Returns 0 with *fd set, -EAGAIN when the
+// accept4 with SOCK_NONBLOCK | SOCK_CLOEXEC, and TCP_NODELAY on for TCP (as Go does). Returns 0 with *fd set, -EAGAIN when the
 // queue is empty, or another negative errno (EINTR and ECONNABORTED are retried here).
 int Accept(int listen_fd, int* fd);
 
-// Starts a non-blocking connect, TCP_NODELAY on (as Go does). Returns 0 (connected at once) or -EINPROGRESS, both with
-// *fd set, or another negative errno with no descriptor left open.
+// Starts a non-blocking connect, TCP_NODELAY on for TCP (as Go does). Returns 0 (connected at once) or -EINPROGRESS,
+// both with *fd set, or another negative errno with no descriptor left open. A Unix socket
+// connects at once or fails: -EAGAIN there means the listener's backlog is full.
 int Connect(const SockAddr& addr, int* fd);
 
 // The result of a connect that was in progress, once the socket is writable: 0 or -errno.

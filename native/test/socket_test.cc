@@ -1,0 +1,69 @@
+// Socket addresses and Unix listeners: exact length limits, round trips, stale files replaced, live ones kept.
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <string>
+
+#include "../core/socket.h"
+#include "check.h"
+
+using muxnet::SockAddr;
+
+namespace {
+
+std::string TempDir() {
+  char tmpl[] = "/tmp/muxnet-sock-XXXXXX";
+  char* dir = mkdtemp(tmpl);
+  CHECK(dir != nullptr, "mkdtemp: errno %d", errno);
+  return dir;
+}
+
+}  // namespace
+
+TEST(unix_addr_lengths_are_exact) {
+  SockAddr a;
+  std::string path107 = "/" + std::string(106, 'p');
+  CHECK(SockAddr::FromUnix(path107, &a) == 0, "a 107-byte path fits with its NUL");
+  CHECK(a.Ip() == path107, "round trip: %s", a.Ip().c_str());
+  CHECK(SockAddr::FromUnix(path107 + "p", &a) == -ENAMETOOLONG, "108 bytes: no room for the NUL");
+  std::string abstract108 = "@" + std::string(107, 'n');
+  CHECK(SockAddr::FromUnix(abstract108, &a) == 0, "an abstract name needs no NUL");
+  CHECK(a.Ip() == abstract108);
+  CHECK(SockAddr::FromUnix(abstract108 + "n", &a) == -ENAMETOOLONG);
+  CHECK(SockAddr::FromUnix("", &a) == -EINVAL);
+  CHECK(SockAddr::FromUnix("@", &a) == -EINVAL);
+  CHECK(SockAddr::FromUnix(std::string("a\0b", 3), &a) == -EINVAL);
+}
+
+TEST(unix_listen_replaces_stale_file_refuses_live_one_and_regular_file) {
+  std::string dir = TempDir();
+  std::string path = dir + "/s.sock";
+  SockAddr addr;
+  CHECK(SockAddr::FromUnix(path, &addr) == 0);
+  muxnet::ListenOptions options;
+  int live = -1;
+  CHECK(muxnet::Listen(addr, options, &live) == 0);
+  SockAddr bound;
+  CHECK(muxnet::LocalAddr(live, &bound) == 0 && bound.Ip() == path, "getsockname: %s", bound.Ip().c_str());
+  int second = -1;
+  CHECK(muxnet::Listen(addr, options, &second) == -EADDRINUSE, "a live listener's path was taken");
+  // A socket file nobody listens on (bound, never listening, then closed) is stale.
+  muxnet::Close(live);
+  struct stat st;
+  CHECK(lstat(path.c_str(), &st) == 0 && S_ISSOCK(st.st_mode), "the closed listener's file should remain");
+  int fresh = -1;
+  CHECK(muxnet::Listen(addr, options, &fresh) == 0, "a stale socket file was not replaced");
+  muxnet::Close(fresh);
+  unlink(path.c_str());
+  // A regular file is never removed.
+  FILE* f = fopen(path.c_str(), "w");
+  CHECK(f != nullptr);
+  fclose(f);
+  CHECK(muxnet::Listen(addr, options, &second) == -EADDRINUSE);
+  CHECK(lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode), "the regular file was removed");
+  unlink(path.c_str());
+  rmdir(dir.c_str());
+}
