@@ -4,6 +4,7 @@ import {
   EAGAIN, EBADF, ENOBUFS, EPIPE, ErrClosed, ErrDeadlineExceeded, OpError, SystemError,
 } from './errors';
 import { EventKind, SocketOption } from './native';
+import { connInfo, readInfo, type ConnInfo } from './info';
 import type { Loop, LoopHandle } from './loop';
 
 /** A pooled read: a view into the loop's slab pool, returned with `release()`. */
@@ -275,6 +276,34 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     this.writeDeadline = ms;
     this.writeTag = (this.writeTag + 1) | 0;
     this.armDeadline(2, ms, this.writeTag);
+  }
+
+  /**
+   * What the connection is doing: addresses, state, bytes moved through muxnet, age, the
+   * socket buffer sizes and, for TCP, the kernel's `TCP_INFO` (rtt, retransmits, congestion
+   * window, bytes sent/acked/received, …). Throws {@link ErrClosed} after `close()`.
+   */
+  info(): ConnInfo {
+    if (this.closed) throw this.opError('info', new ErrClosed());
+    const info = this._describe();
+    if (info === undefined) throw this.opError('info', new SystemError(EBADF, 'getsockopt'));
+    return info;
+  }
+
+  /** @internal */
+  _describe(): ConnInfo | undefined {
+    if (this.closed) return undefined;
+    const v = readInfo(this.loop, this.id);
+    if (typeof v === 'number') return undefined;
+    const local = this.tryAddr(false);
+    const remote = this.tryAddr(true);
+    return connInfo(v, {
+      kind: 'conn',
+      network: this.network,
+      local: local instanceof Addr ? String(local) : '',
+      remote: remote instanceof Addr ? String(remote) : '',
+      backend: this.loop.backend,
+    }, 'CONNECTED');
   }
 
   /** TCP_NODELAY: send small writes at once instead of coalescing them (Nagle). On by default, as in Go. */
@@ -593,6 +622,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   }
 
   private opError(op: string, err: Error): OpError {
+    this.loop.countError((err as { code?: string }).code ?? 'ERR_UNKNOWN');
     const source = this.tryAddr(false);
     const addr = this.tryAddr(true);
     // An unnamed Unix socket (a dialing client's) has no address worth printing.

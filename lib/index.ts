@@ -8,4 +8,6 @@ export type { Chunk, KeepAliveOptions } from './conn';
 export { Listener } from './listener';
 export type { Handler, ServeOptions } from './listener';
 export { Addr } from './addr';
+export { connections, stats } from './info';
+export type { ConnInfo, LoopStats, SocketInfo, TcpInfo } from './info';
 export { OpError, ErrClosed, ErrDeadlineExceeded, SystemError, errorIs } from './errors';

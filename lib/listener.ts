@@ -4,6 +4,7 @@ import { Addr } from './addr';
 import { Conn } from './conn';
 import { EMFILE, ENFILE, ErrClosed, OpError, SystemError } from './errors';
 import { EventKind } from './native';
+import { connInfo, readInfo, type ConnInfo } from './info';
 import type { Loop, LoopHandle } from './loop';
 
 // Accepted connections kept ready for accept() before the listener stops accepting and
@@ -177,6 +178,14 @@ export class Listener implements AsyncIterable<Conn>, LoopHandle {
   }
 
   /** @internal */
+  _describe(): ConnInfo | undefined {
+    const v = readInfo(this.loop, this.id);
+    if (typeof v === 'number') return undefined;
+    return connInfo(v, { kind: 'listener', network: this.network, local: String(this.address), remote: '', backend: this.loop.backend },
+      'LISTEN');
+  }
+
+  /** @internal */
   _onEvent(kind: EventKind, a: number): void {
     if (kind === EventKind.Accept) {
       const conn = new Conn(this.loop, a, this.network, this.writeQueueLimit);
@@ -191,6 +200,7 @@ export class Listener implements AsyncIterable<Conn>, LoopHandle {
       // table does not turn into a busy loop.
       this.granted = 0;
       const err = new OpError('accept', this.network, new SystemError(a, 'accept'), undefined, this.address);
+      this.loop.countError(err.code);
       if (a === EMFILE || a === ENFILE || err.temporary()) {
         this.backoffMs = Math.min(kBackoffMaxMs, Math.max(kBackoffMinMs, this.backoffMs * 2));
         this.backoffTimer = setTimeout(() => {

@@ -4,10 +4,13 @@ import { native } from './load';
 import { EventKind, type NativeLoop } from './native';
 import { opErrorFromErrno } from './errors';
 import type { ResolvedLoopOptions } from './backends';
+import type { ConnInfo, LoopStats } from './info';
 
 /** What a loop delivers events to: a Conn or a Listener. */
 export interface LoopHandle {
   _onEvent(kind: EventKind, a: number, b: number): void;
+  /** For connections(): what the socket is doing, or undefined if it cannot tell any more. */
+  _describe(): ConnInfo | undefined;
 }
 
 // 1,024 events a batch (16 KiB): the native side calls JS again when a wake-up has more.
@@ -44,6 +47,9 @@ export class Loop {
   private readonly reclaim = new FinalizationRegistry<number>((id) => this.reclaimed(id));
   readonly backend: string;
   readonly edge: boolean;
+  /** Operation errors by code, for stats(). */
+  private readonly errors = new Map<string, number>();
+  private leaked = 0;
   private readonly slabs: ArrayBuffer[] = [];
   private readonly chunkRefs: number[] = [];
 
@@ -96,8 +102,46 @@ export class Loop {
     this.weakHandles[id] = undefined;
     this.handles[id] = undefined;
     this.native.close(id);
+    this.leaked++;
     leakedTotal++;
     if (leakedUnreported++ === 0) setImmediate(reportLeaks);
+  }
+
+  /** Counts an operation error by its code (closing is not one). */
+  countError(code: string): void {
+    if (code !== 'ERR_CLOSED') this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
+  }
+
+  /** Calls `fn` for every live handle: listeners and connections, referenced or not. */
+  forEachHandle(fn: (h: LoopHandle) => void): void {
+    const n = Math.max(this.handles.length, this.weakHandles.length);
+    for (let id = 0; id < n; id++) {
+      const h = this.handles[id] ?? this.weakHandles[id]?.deref();
+      if (h !== undefined) fn(h);
+    }
+  }
+
+  stats(): LoopStats {
+    const v = new Float64Array(5);
+    this.native.stats(v);
+    let listeners = 0;
+    // Listeners are the handles held only strongly: connections are adopted (weakly held too).
+    for (let id = 0; id < this.handles.length; id++) {
+      if (this.handles[id] !== undefined && this.weakHandles[id] === undefined) listeners++;
+    }
+    return {
+      backend: this.backend,
+      trigger: this.edge ? 'edge' : 'level',
+      mode: this.native.threaded ? 'thread' : 'inline',
+      connections: v[0] - listeners,
+      listeners,
+      accepted: v[1],
+      dialed: v[2],
+      bytesRead: v[3],
+      bytesWritten: v[4],
+      leaked: this.leaked,
+      errors: Object.fromEntries(this.errors),
+    };
   }
 
   /** A view of `n` bytes of pooled chunk `index`; the chunk holds one reference. */
@@ -134,6 +178,11 @@ export class Loop {
 }
 
 const loops = new Map<string, Loop>();
+
+/** The loops this thread has created. */
+export function allLoops(): Loop[] {
+  return [...loops.values()];
+}
 
 /** The loop of this thread for these options, created on first use. */
 export function loopFor(options: ResolvedLoopOptions): Loop {

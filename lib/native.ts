@@ -62,6 +62,13 @@ export interface NativeLoop {
   /** [ip, port], or [path, 0] for a Unix socket; or -errno. */
   addr(id: number, peer: boolean): [string, number] | number;
   setOption(id: number, option: SocketOption, a: number, b?: number, c?: number, d?: number): number;
+  /**
+   * Fills `out` (at least 38 entries): bytes in, bytes out, age ms, SO_RCVBUF, SO_SNDBUF,
+   * 1 if TCP_INFO follows, then TCP_INFO's fields (see lib/info.ts). 0 or -errno.
+   */
+  info(id: number, out: Float64Array): number;
+  /** Fills `out` (5 entries): open handles, accepted, dialed, bytes in, bytes out. */
+  stats(out: Float64Array): number;
 }
 
 export interface NativeLoopOptions {

@@ -255,7 +255,9 @@ function connectOne(loop: ReturnType<typeof loopFor>, net: Network, remote: Addr
   const [host, port] = nativeHostPort(remote);
   const r = loop.native.connect(host, port);
   if (r < 0 && r !== EINPROGRESS) {
-    return Promise.reject(new OpError('dial', net, new SystemError(r, 'connect'), undefined, remote));
+    const err = new OpError('dial', net, new SystemError(r, 'connect'), undefined, remote);
+    loop.countError(err.code);
+    return Promise.reject(err);
   }
   const conn = new Conn(loop, loop.scratch[0], net, limit);
   if (r === 0) return Promise.resolve(conn);
@@ -265,7 +267,9 @@ function connectOne(loop: ReturnType<typeof loopFor>, net: Network, remote: Addr
         resolve(conn);
       } else {
         conn.close();
-        reject(new OpError('dial', net, new SystemError(errno, 'connect'), undefined, remote));
+        const err = new OpError('dial', net, new SystemError(errno, 'connect'), undefined, remote);
+        loop.countError(err.code);
+        reject(err);
       }
     });
   });

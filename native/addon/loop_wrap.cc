@@ -4,6 +4,7 @@
 #include "loop_wrap.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <string>
 
@@ -49,11 +50,26 @@ class Args {
            napi_get_value_bool(env_, b, out) == napi_ok;
   }
   // A short string (an IP address).
+  // Addresses only (an IP, a Unix path): a longer string fails rather than being cut.
   bool String(size_t i, std::string* out) const {
     char buf[128];
     size_t len = 0;
-    if (napi_get_value_string_utf8(env_, argv_[i], buf, sizeof buf, &len) != napi_ok) return false;
+    if (napi_get_value_string_utf8(env_, argv_[i], nullptr, 0, &len) != napi_ok || len >= sizeof buf ||
+        napi_get_value_string_utf8(env_, argv_[i], buf, sizeof buf, &len) != napi_ok) {
+      return false;
+    }
     out->assign(buf, len);
+    return true;
+  }
+  bool Doubles(size_t i, double** data, size_t n) const {
+    napi_typedarray_type type;
+    size_t len = 0;
+    void* p = nullptr;
+    if (napi_get_typedarray_info(env_, argv_[i], &type, &len, &p, nullptr, nullptr) != napi_ok ||
+        type != napi_float64_array || len < n) {
+      return false;
+    }
+    *data = static_cast<double*>(p);
     return true;
   }
   bool Bytes(size_t i, void** data, size_t* len) const {
@@ -232,6 +248,45 @@ struct LoopMethods {
     return a.Number(loop->SetDeadline(id, kind, static_cast<int64_t>(delay), tag));
   }
 
+  // info(id, out: Float64Array) -> 0 or -errno. out: [bytes in, bytes out, age ms,
+  // SO_RCVBUF, SO_SNDBUF, has TCP_INFO (0/1), then the TcpInfoField values].
+  static napi_value Info(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    constexpr size_t kHead = 6;
+    double* out;
+    if (!a.Doubles(1, &out, kHead + kTcpInfoFields)) return a.Number(-EINVAL);
+    HandleCounters counters;
+    int err = loop->Counters(id, &counters);
+    if (err != 0) return a.Number(err);
+    int fd = loop->Fd(id);
+    out[0] = static_cast<double>(counters.bytes_in);
+    out[1] = static_cast<double>(counters.bytes_out);
+    out[2] = static_cast<double>(loop->NowMs() - counters.opened_ms);
+    int rcv = BufferSize(fd, true);
+    int snd = BufferSize(fd, false);
+    out[3] = rcv >= 0 ? rcv : NAN;
+    out[4] = snd >= 0 ? snd : NAN;
+    err = ReadTcpInfo(fd, out + kHead);
+    out[5] = err == 0 ? 1 : 0;
+    return a.Number(err == 0 || err == -EOPNOTSUPP ? 0 : err);
+  }
+
+  // stats(out: Float64Array) -> 0. out: [open handles, accepted, dialed, bytes in, bytes out].
+  static napi_value Stats(napi_env env, napi_callback_info info) {
+    Args a(env, info);
+    double* out;
+    if (!a.ok() || !a.Doubles(0, &out, 5)) return a.Number(-EINVAL);
+    Loop* loop = a.self()->loop_.get();
+    if (loop == nullptr) return a.Number(-EBADF);
+    const LoopStats& s = loop->stats();
+    out[0] = static_cast<double>(loop->open_handles());
+    out[1] = static_cast<double>(s.accepted);
+    out[2] = static_cast<double>(s.dialed);
+    out[3] = static_cast<double>(s.bytes_in);
+    out[4] = static_cast<double>(s.bytes_out);
+    return a.Number(0);
+  }
+
   // addr(id, peer) -> [ip, port] or -errno.
   static napi_value Addr(napi_env env, napi_callback_info info) {
     MUXNET_LOOP_AND_ID(a, loop, id);
@@ -387,6 +442,8 @@ napi_value LoopWrap::Methods() {
       {"setDeadline", LoopMethods::SetDeadline},
       {"addr", LoopMethods::Addr},
       {"setOption", LoopMethods::SetOption},
+      {"info", LoopMethods::Info},
+      {"stats", LoopMethods::Stats},
   };
   for (const Method& m : methods) {
     napi_value fn;

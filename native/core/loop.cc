@@ -72,6 +72,13 @@ int64_t Loop::NowMs() const {
   return duration_cast<milliseconds>(steady_clock::now().time_since_epoch()).count();
 }
 
+int Loop::Counters(int id, HandleCounters* out) const {
+  Handle* h = Get(id);
+  if (h == nullptr) return -EBADF;
+  *out = h->counters;
+  return 0;
+}
+
 Loop::Handle* Loop::Get(int id) const {
   if (id < 0 || id >= static_cast<int>(handles_.size())) return nullptr;
   Handle* h = handles_[id].get();
@@ -96,6 +103,7 @@ int Loop::NewHandle(int fd, bool listener) {
   h->id = id;
   h->fd = fd;
   h->listener = listener;
+  h->counters.opened_ms = NowMs();
   handles_[id] = std::move(h);
   if (fd >= static_cast<int>(fd_to_id_.size())) fd_to_id_.resize(fd + 1, -1);
   fd_to_id_[fd] = id;
@@ -170,6 +178,7 @@ int Loop::Connect(const SockAddr& addr, int* id) {
   int err = muxnet::Connect(addr, &fd);
   if (err != 0 && err != -EINPROGRESS) return err;
   *id = NewHandle(fd, false);
+  stats_.dialed++;
   Handle* h = Get(*id);
   h->connecting = err == -EINPROGRESS;
   int rc = UpdateInterest(h);
@@ -245,6 +254,7 @@ ssize_t Loop::Read(int id, void* data, size_t len) {
   Handle* h = Get(id);
   if (h == nullptr || h->listener) return -EBADF;
   ssize_t n = muxnet::Read(h->fd, data, len);
+  if (n > 0) Count(h, n, 0);
   if (n == -EAGAIN && !h->read_wanted) {
     h->read_wanted = true;
     int err = UpdateInterest(h);
@@ -274,6 +284,7 @@ ssize_t Loop::ReadChunk(int id, int* chunk) {
   if (index < 0) return -ENOBUFS;
   ssize_t n = muxnet::Read(h->fd, pool_->Data(index), BufferPool::kChunkSize);
   if (n > 0) {
+    Count(h, n, 0);
     *chunk = index;
     return n;
   }
@@ -302,7 +313,10 @@ int Loop::Write(int id, const char* data, size_t len, size_t limit, MakeToken ma
     iovec iov{const_cast<char*>(data), len};
     ssize_t n = Writev(h->fd, &iov, 1);
     if (n < 0 && n != -EAGAIN) return static_cast<int>(n);
-    if (n > 0) written = static_cast<size_t>(n);
+    if (n > 0) {
+      written = static_cast<size_t>(n);
+      Count(h, 0, n);
+    }
     if (written == len) return 0;
   }
   h->writes.Push(data + written, len - written, make_token(context));
@@ -494,6 +508,7 @@ void Loop::OnListenerReady(Handle* h) {
         UpdateInterest(h);
       }
       int id = NewHandle(fd, false);
+      stats_.accepted++;
       Handle* conn = Get(id);
       conn->native_echo = h->native_echo;
       conn->native_discard = h->native_discard;
@@ -553,7 +568,9 @@ void Loop::OnConnReady(Handle* h, uint32_t events) {
 void Loop::FlushWrites(Handle* h) {
   int32_t id = h->id;
   size_t before = tokens_.size();
+  size_t queued = h->writes.bytes();
   int err = h->writes.Flush(h->fd, &tokens_);
+  Count(h, 0, queued - h->writes.bytes());
   int completed = static_cast<int>(tokens_.size() - before);
   if (err != 0 && err != -EAGAIN) h->writes.Clear(&tokens_);
   ReleaseTokens();

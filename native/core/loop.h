@@ -59,6 +59,21 @@ class LoopHost {
   virtual void WakeFromHelper() = 0;
 };
 
+// Running totals of one loop, for monitoring.
+struct LoopStats {
+  uint64_t accepted = 0;   // connections accepted
+  uint64_t dialed = 0;     // connections started by Connect
+  uint64_t bytes_in = 0;   // read by Read/ReadChunk
+  uint64_t bytes_out = 0;  // taken by the kernel from Write and the write queues
+};
+
+// What one connection has moved, and when it was opened (steady clock, ms).
+struct HandleCounters {
+  uint64_t bytes_in = 0;
+  uint64_t bytes_out = 0;
+  int64_t opened_ms = 0;
+};
+
 struct LoopOptions {
   std::string backend;        // "epoll", "poll", "select"
   bool edge_triggered = false;  // needs a backend that supports kEdge
@@ -123,6 +138,12 @@ class Loop {
   int SetDeadline(int id, int kind, int64_t delay_ms, int32_t tag);
   // The socket descriptor, or -EBADF.
   int Fd(int id) const;
+  // The handle's counters; 0 or -EBADF.
+  int Counters(int id, HandleCounters* out) const;
+  const LoopStats& stats() const { return stats_; }
+  // Handles open now: listeners and connections.
+  size_t open_handles() const { return open_; }
+  int64_t NowMs() const;
 
   // --- Driving.
   void RunInline();  // inline: the pollable fd is readable
@@ -147,6 +168,7 @@ class Loop {
     bool registered = false;
     uint32_t interest = 0;
     uint64_t add_no = 0;  // which registration: events from waits before it are stale
+    HandleCounters counters;
     WriteQueue writes;
   };
   struct Change {
@@ -166,6 +188,12 @@ class Loop {
   void OnListenerReady(Handle* h);
   void OnConnReady(Handle* h, uint32_t events);
   void FlushWrites(Handle* h);
+  void Count(Handle* h, size_t in, size_t out) {
+    h->counters.bytes_in += in;
+    h->counters.bytes_out += out;
+    stats_.bytes_in += in;
+    stats_.bytes_out += out;
+  }
   void Echo(Handle* h, uint32_t events);
   void ReleaseTokens();
   void Emit(int32_t kind, int32_t id, int32_t a, int32_t b);
@@ -176,7 +204,6 @@ class Loop {
   void HelperMain();
   void ApplyStagedLocked();       // mu_ held, helper out of Wait()
   void CloseWatched(int fd);      // threaded: remove fd from the poller, then close it
-  int64_t NowMs() const;
 
   LoopHost* host_;
   Event* batch_;
@@ -196,6 +223,7 @@ class Loop {
   std::vector<int32_t> free_ids_;
   std::vector<int32_t> closed_ids_;  // freed when the current batch ends
   size_t open_ = 0;
+  LoopStats stats_;
   uint64_t adds_ = 0;
   std::vector<PollEvent> events_;
   std::vector<void*> tokens_;  // scratch for released write tokens

@@ -3,7 +3,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
+// linux/tcp.h rather than netinet/tcp.h: the kernel's struct tcp_info has every field.
+#include <linux/tcp.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <cstdio>
 
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 
 namespace muxnet {
@@ -238,6 +240,57 @@ int LocalAddr(int fd, SockAddr* out) {
 int PeerAddr(int fd, SockAddr* out) {
   out->len = sizeof out->storage;
   return getpeername(fd, reinterpret_cast<sockaddr*>(&out->storage), &out->len) == 0 ? 0 : -errno;
+}
+
+int ReadTcpInfo(int fd, double* out) {
+  tcp_info info{};
+  socklen_t len = sizeof info;
+  if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &info, &len) != 0) return errno == ENOPROTOOPT ? -EOPNOTSUPP : -errno;
+  // Older kernels fill a shorter struct: what they leave out is NaN, not a made-up zero.
+  auto has = [&](size_t end) { return static_cast<size_t>(len) >= end; };
+#define MUXNET_TCPI(field, name) \
+  out[field] = has(offsetof(tcp_info, name) + sizeof info.name) ? static_cast<double>(info.name) : NAN
+  MUXNET_TCPI(kTcpState, tcpi_state);
+  MUXNET_TCPI(kTcpCaState, tcpi_ca_state);
+  MUXNET_TCPI(kTcpRetransmits, tcpi_retransmits);
+  MUXNET_TCPI(kTcpProbes, tcpi_probes);
+  MUXNET_TCPI(kTcpBackoff, tcpi_backoff);
+  MUXNET_TCPI(kTcpRtoUs, tcpi_rto);
+  MUXNET_TCPI(kTcpAtoUs, tcpi_ato);
+  MUXNET_TCPI(kTcpSndMss, tcpi_snd_mss);
+  MUXNET_TCPI(kTcpRcvMss, tcpi_rcv_mss);
+  MUXNET_TCPI(kTcpUnacked, tcpi_unacked);
+  MUXNET_TCPI(kTcpSacked, tcpi_sacked);
+  MUXNET_TCPI(kTcpLost, tcpi_lost);
+  MUXNET_TCPI(kTcpRetrans, tcpi_retrans);
+  MUXNET_TCPI(kTcpPmtu, tcpi_pmtu);
+  MUXNET_TCPI(kTcpRcvSsthresh, tcpi_rcv_ssthresh);
+  MUXNET_TCPI(kTcpRttUs, tcpi_rtt);
+  MUXNET_TCPI(kTcpRttVarUs, tcpi_rttvar);
+  MUXNET_TCPI(kTcpSndSsthresh, tcpi_snd_ssthresh);
+  MUXNET_TCPI(kTcpSndCwnd, tcpi_snd_cwnd);
+  MUXNET_TCPI(kTcpAdvMss, tcpi_advmss);
+  MUXNET_TCPI(kTcpReordering, tcpi_reordering);
+  MUXNET_TCPI(kTcpRcvRttUs, tcpi_rcv_rtt);
+  MUXNET_TCPI(kTcpRcvSpace, tcpi_rcv_space);
+  MUXNET_TCPI(kTcpTotalRetrans, tcpi_total_retrans);
+  MUXNET_TCPI(kTcpBytesAcked, tcpi_bytes_acked);
+  MUXNET_TCPI(kTcpBytesReceived, tcpi_bytes_received);
+  MUXNET_TCPI(kTcpSegsOut, tcpi_segs_out);
+  MUXNET_TCPI(kTcpSegsIn, tcpi_segs_in);
+  MUXNET_TCPI(kTcpNotsentBytes, tcpi_notsent_bytes);
+  MUXNET_TCPI(kTcpMinRttUs, tcpi_min_rtt);
+  MUXNET_TCPI(kTcpDeliveryRate, tcpi_delivery_rate);
+  MUXNET_TCPI(kTcpBytesSent, tcpi_bytes_sent);
+#undef MUXNET_TCPI
+  return 0;
+}
+
+int BufferSize(int fd, bool receive) {
+  int value = 0;
+  socklen_t len = sizeof value;
+  if (getsockopt(fd, SOL_SOCKET, receive ? SO_RCVBUF : SO_SNDBUF, &value, &len) != 0) return -errno;
+  return value;
 }
 
 void Close(int fd) { close(fd); }

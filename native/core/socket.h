@@ -69,6 +69,24 @@ int SetBufferSize(int fd, bool receive, int bytes);
 int LocalAddr(int fd, SockAddr* out);
 int PeerAddr(int fd, SockAddr* out);
 
+// TCP_INFO, as ReadTcpInfo writes it: one double per field, in this order (times in
+// microseconds, sizes in bytes or segments as the kernel reports them).
+enum TcpInfoField {
+  kTcpState, kTcpCaState, kTcpRetransmits, kTcpProbes, kTcpBackoff, kTcpRtoUs, kTcpAtoUs,
+  kTcpSndMss, kTcpRcvMss, kTcpUnacked, kTcpSacked, kTcpLost, kTcpRetrans, kTcpPmtu,
+  kTcpRcvSsthresh, kTcpRttUs, kTcpRttVarUs, kTcpSndSsthresh, kTcpSndCwnd, kTcpAdvMss,
+  kTcpReordering, kTcpRcvRttUs, kTcpRcvSpace, kTcpTotalRetrans, kTcpBytesAcked,
+  kTcpBytesReceived, kTcpSegsOut, kTcpSegsIn, kTcpNotsentBytes, kTcpMinRttUs,
+  kTcpDeliveryRate, kTcpBytesSent, kTcpInfoFields
+};
+
+// Fills out[kTcpInfoFields] from getsockopt(TCP_INFO); a field the running kernel does not
+// report is NaN. Returns 0 or -errno (-EOPNOTSUPP for a socket that is not TCP).
+int ReadTcpInfo(int fd, double* out);
+
+// SO_RCVBUF / SO_SNDBUF in force (after the kernel's doubling). Returns bytes or -errno.
+int BufferSize(int fd, bool receive);
+
 // Closes fd, retrying nothing: on Linux the descriptor is gone even when close fails.
 void Close(int fd);
 

@@ -1,0 +1,177 @@
+// Seeing what the sockets are doing: TCP_INFO per connection, an `ss`-like listing, per-loop counters.
+import { allLoops, type Loop } from './loop';
+
+/** TCP states as Linux numbers them (include/net/tcp_states.h), by name. */
+const TCP_STATES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT',
+  'CLOSE', 'CLOSE_WAIT', 'LAST_ACK', 'LISTEN', 'CLOSING', 'NEW_SYN_RECV'];
+
+/** The kernel's view of a TCP connection (`TCP_INFO`). Times in milliseconds; NaN where the kernel does not say. */
+export interface TcpInfo {
+  /** 'ESTABLISHED', 'SYN_SENT', 'FIN_WAIT1', 'TIME_WAIT', 'CLOSE_WAIT', 'LISTEN', … */
+  state: string;
+  /** Smoothed round-trip time and its variation. */
+  rtt: number;
+  rttVar: number;
+  /** The lowest round-trip time seen. */
+  minRtt: number;
+  /** Retransmission timeout. */
+  rto: number;
+  /** Retransmissions of the current unacknowledged segment, and over the connection's life. */
+  retransmits: number;
+  totalRetransmits: number;
+  /** Segments sent and not yet acknowledged, and those the kernel thinks are lost. */
+  unacked: number;
+  lost: number;
+  /** Congestion window and slow-start threshold, in segments. */
+  congestionWindow: number;
+  slowStartThreshold: number;
+  /** Maximum segment sizes, and the path MTU, in bytes. */
+  sendMss: number;
+  receiveMss: number;
+  pathMtu: number;
+  /** Bytes sent (retransmissions included), acknowledged by the peer, and received. */
+  bytesSent: number;
+  bytesAcked: number;
+  bytesReceived: number;
+  segmentsOut: number;
+  segmentsIn: number;
+  /** Bytes written but not yet sent. */
+  notSentBytes: number;
+  /** The kernel's estimate of the delivery rate, bytes per second. */
+  deliveryRate: number;
+}
+
+/** One socket of muxnet's, as {@link connections} lists it (in the spirit of `ss`). */
+export interface SocketInfo {
+  kind: 'listener' | 'conn';
+  /** 'tcp', 'tcp4', 'tcp6' or 'unix'. */
+  network: string;
+  /** Addresses as strings; '' where there is none (a listener's remote, an unnamed Unix socket). */
+  local: string;
+  remote: string;
+  /** The TCP state ('ESTABLISHED', 'LISTEN', 'CLOSE_WAIT', …); Unix: 'LISTEN' or 'CONNECTED'. */
+  state: string;
+  /** The loop's backend, e.g. 'epoll'. */
+  backend: string;
+  /** Bytes read and written through muxnet on this socket. */
+  bytesRead: number;
+  bytesWritten: number;
+  /** Milliseconds since the socket was opened (accepted, dialed or listening). */
+  age: number;
+}
+
+/** What {@link Conn.info} returns: the listing's fields, buffer sizes and, for TCP, `TCP_INFO`. */
+export interface ConnInfo extends SocketInfo {
+  /** SO_RCVBUF and SO_SNDBUF in force (the kernel doubles what was asked), bytes. */
+  readBuffer: number;
+  writeBuffer: number;
+  /** The kernel's TCP state and counters; absent for Unix sockets. */
+  tcp?: TcpInfo;
+}
+
+/** Counters of one loop (one per backend configuration per thread), for monitoring. */
+export interface LoopStats {
+  backend: string;
+  trigger: 'level' | 'edge';
+  mode: 'inline' | 'thread';
+  /** Connections and listeners open now. */
+  connections: number;
+  listeners: number;
+  /** Totals since the loop started. */
+  accepted: number;
+  dialed: number;
+  bytesRead: number;
+  bytesWritten: number;
+  /** Connections garbage-collected without close(). */
+  leaked: number;
+  /** Operation errors by code (ECONNRESET, ETIMEDOUT, EMFILE, …); closing is not an error. */
+  errors: Record<string, number>;
+}
+
+// info(): [bytes in, bytes out, age ms, SO_RCVBUF, SO_SNDBUF, has TCP_INFO, TCP_INFO fields...]
+// in the order of TcpInfoField in native/core/socket.h.
+const enum F {
+  BytesIn, BytesOut, Age, RcvBuf, SndBuf, HasTcp,
+  State, CaState, Retransmits, Probes, Backoff, RtoUs, AtoUs, SndMss, RcvMss, Unacked, Sacked,
+  Lost, Retrans, Pmtu, RcvSsthresh, RttUs, RttVarUs, SndSsthresh, SndCwnd, AdvMss, Reordering,
+  RcvRttUs, RcvSpace, TotalRetrans, BytesAcked, BytesReceived, SegsOut, SegsIn, NotsentBytes,
+  MinRttUs, DeliveryRate, BytesSent, Count,
+}
+
+const scratch = new Float64Array(F.Count);
+
+/** Reads a socket's counters and TCP_INFO; 0 or -errno. @internal */
+export function readInfo(loop: Loop, id: number): Float64Array | number {
+  const r = loop.native.info(id, scratch);
+  return r < 0 ? r : scratch;
+}
+
+/** The `TCP_INFO` part of a {@link readInfo} result, or undefined for a socket that is not TCP. @internal */
+export function tcpInfo(v: Float64Array): TcpInfo | undefined {
+  if (v[F.HasTcp] !== 1) return undefined;
+  const ms = (us: number): number => us / 1000;
+  return {
+    state: TCP_STATES[v[F.State]] ?? `UNKNOWN(${v[F.State]})`,
+    rtt: ms(v[F.RttUs]),
+    rttVar: ms(v[F.RttVarUs]),
+    minRtt: ms(v[F.MinRttUs]),
+    rto: ms(v[F.RtoUs]),
+    retransmits: v[F.Retransmits],
+    totalRetransmits: v[F.TotalRetrans],
+    unacked: v[F.Unacked],
+    lost: v[F.Lost],
+    congestionWindow: v[F.SndCwnd],
+    slowStartThreshold: v[F.SndSsthresh],
+    sendMss: v[F.SndMss],
+    receiveMss: v[F.RcvMss],
+    pathMtu: v[F.Pmtu],
+    bytesSent: v[F.BytesSent],
+    bytesAcked: v[F.BytesAcked],
+    bytesReceived: v[F.BytesReceived],
+    segmentsOut: v[F.SegsOut],
+    segmentsIn: v[F.SegsIn],
+    notSentBytes: v[F.NotsentBytes],
+    deliveryRate: v[F.DeliveryRate],
+  };
+}
+
+/** Builds a {@link ConnInfo} from a {@link readInfo} result. @internal */
+export function connInfo(v: Float64Array, base: Omit<SocketInfo, 'state' | 'bytesRead' | 'bytesWritten' | 'age'>,
+                         unixState: string): ConnInfo {
+  const tcp = tcpInfo(v);
+  const info: ConnInfo = {
+    ...base,
+    state: tcp?.state ?? unixState,
+    bytesRead: v[F.BytesIn],
+    bytesWritten: v[F.BytesOut],
+    age: v[F.Age],
+    readBuffer: v[F.RcvBuf],
+    writeBuffer: v[F.SndBuf],
+  };
+  if (tcp !== undefined) info.tcp = tcp;
+  return info;
+}
+
+/**
+ * muxnet's live sockets on this thread (each worker has its own), listeners and
+ * connections, in the spirit of `ss`. A connection that cannot be inspected any more (reset
+ * between listing and reading) is left out.
+ */
+export function connections(): SocketInfo[] {
+  const out: SocketInfo[] = [];
+  for (const loop of allLoops()) {
+    loop.forEachHandle((h) => {
+      const info = h._describe();
+      if (info !== undefined) {
+        const { kind, network, local, remote, state, backend, bytesRead, bytesWritten, age } = info;
+        out.push({ kind, network, local, remote, state, backend, bytesRead, bytesWritten, age });
+      }
+    });
+  }
+  return out;
+}
+
+/** Counters of every loop on this thread. */
+export function stats(): LoopStats[] {
+  return allLoops().map((loop) => loop.stats());
+}
