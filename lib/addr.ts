@@ -6,7 +6,7 @@ import { isIP } from 'node:net';
  * and port 0 then).
  */
 export class Addr {
-  /** 'tcp', 'tcp4', 'tcp6' or 'unix'. */
+  /** 'tcp', 'tcp4', 'tcp6', 'udp', 'udp4', 'udp6', 'unix' or 'unixgram'. */
   readonly network: string;
   /** The numeric IP address, without brackets; '' for a Unix address. */
   readonly ip: string;
@@ -22,25 +22,29 @@ export class Addr {
   }
 
   /** A Unix-domain address. */
-  static unix(path: string): Addr {
-    return new Addr('unix', '', 0, path);
+  static unix(path: string, network: 'unix' | 'unixgram' = 'unix'): Addr {
+    return new Addr(network, '', 0, path);
   }
 
   /** "127.0.0.1:8080" or "[::1]:8080", as Go prints it; a Unix address prints its path. */
   toString(): string {
-    if (this.network === 'unix') return this.path;
+    if (isUnix(this.network)) return this.path;
     return isIP(this.ip) === 6 ? `[${this.ip}]:${this.port}` : `${this.ip}:${this.port}`;
   }
 }
 
 /** The addon's [host, port] for an address: a Unix path goes with port -1. */
 export function nativeHostPort(addr: Addr): [string, number] {
-  return addr.network === 'unix' ? [addr.path, -1] : [addr.ip, addr.port];
+  return isUnix(addr.network) ? [addr.path, -1] : [addr.ip, addr.port];
 }
 
 /** An address the addon reported as [ip or path, port]. */
 export function addrFromNative(network: string, [host, port]: [string, number]): Addr {
-  return network === 'unix' ? Addr.unix(host) : new Addr(network, host, port);
+  return isUnix(network) ? new Addr(network, '', 0, host) : new Addr(network, host, port);
+}
+
+function isUnix(network: string): boolean {
+  return network === 'unix' || network === 'unixgram';
 }
 
 // sun_path is 108 bytes: a path needs its terminating NUL inside, an abstract name does not.

@@ -15,6 +15,7 @@ export const EBADF = -constants.errno.EBADF;
 export const EPIPE = -constants.errno.EPIPE;
 export const EMFILE = -constants.errno.EMFILE;
 export const ENFILE = -constants.errno.ENFILE;
+export const EMSGSIZE = -constants.errno.EMSGSIZE;
 
 /** The ordinary `instanceof`, before a class overrides Symbol.hasInstance. */
 function isOwnInstance(cls: Function, value: unknown): boolean {

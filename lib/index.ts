@@ -6,6 +6,8 @@ export type { LoopOptions } from './backends';
 export { Conn } from './conn';
 export type { Chunk, KeepAliveOptions } from './conn';
 export { Listener } from './listener';
+export { PacketConn, listenPacket } from './packet';
+export type { Datagram, ListenPacketOptions, OutgoingDatagram, PacketNetwork } from './packet';
 export type { Handler, ServeOptions } from './listener';
 export { Addr } from './addr';
 export { connections, stats } from './info';

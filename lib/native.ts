@@ -9,6 +9,7 @@ export const enum EventKind {
   AcceptError = 5,
   Connected = 6,
   Deadline = 7,
+  Writable = 8,
 }
 
 /** Socket options understood by `NativeLoop.setOption`. */
@@ -69,6 +70,24 @@ export interface NativeLoop {
   info(id: number, out: Float64Array): number;
   /** Fills `out` (5 entries): open handles, accepted, dialed, bytes in, bytes out. */
   stats(out: Float64Array): number;
+  /** Datagram socket bound to host:port (port -1: a Unix path): id or -errno. */
+  bindPacket(host: string, port: number, reuseAddr: boolean): number;
+  /** Datagram socket connected to host:port: id or -errno. */
+  dialPacket(host: string, port: number): number;
+  /** One datagram: bytes or -errno (-EAGAIN arms readiness); scratch[0] = 1 when truncated. */
+  recvFrom(id: number, buf: Uint8Array): number;
+  /** [host, port] of the last recvFrom's sender. */
+  fromAddr(): [string, number] | number;
+  /** One datagram to host:port ('' : the connected peer): bytes or -errno (-EAGAIN: call wantWrite). */
+  sendTo(id: number, data: Uint8Array, host: string, port: number): number;
+  /** recvmmsg into bufs: count or -errno; out[2i] = bytes, out[2i + 1] = truncated. */
+  recvMany(id: number, bufs: Uint8Array[], out: Int32Array): number;
+  /** [host0, port0, host1, port1, ...] of the last recvMany. */
+  fromAddrs(): (string | number)[] | number;
+  /** sendmmsg: datagrams sent from the first, or -errno; hosts null: the connected peer. */
+  sendMany(id: number, datas: Uint8Array[], hosts: string[] | null, ports: Int32Array | null): number;
+  /** One Writable event when the socket has room. */
+  wantWrite(id: number): number;
 }
 
 export interface NativeLoopOptions {

@@ -9,6 +9,7 @@ import { Conn, kDefaultWriteQueueLimit } from './conn';
 import { EINPROGRESS, ErrDeadlineExceeded, OpError, SystemError } from './errors';
 import { Listener } from './listener';
 import { loopFor } from './loop';
+import { dialPacket, isPacketNetwork, type PacketConn, type PacketNetwork } from './packet';
 
 /** The stream networks muxnet speaks. */
 export type Network = 'tcp' | 'tcp4' | 'tcp6' | 'unix';
@@ -76,11 +77,11 @@ function checkBoolean(name: string, value: unknown): boolean | undefined {
   return value;
 }
 
-function familyOf(network: Network): 0 | 4 | 6 {
-  return network === 'tcp4' ? 4 : network === 'tcp6' ? 6 : 0;
+function familyOf(network: Network | PacketNetwork): 0 | 4 | 6 {
+  return network === 'tcp4' || network === 'udp4' ? 4 : network === 'tcp6' || network === 'udp6' ? 6 : 0;
 }
 
-function checkFamily(network: Network, ip: string, address: string): void {
+function checkFamily(network: Network | PacketNetwork, ip: string, address: string): void {
   const family = isIP(ip);
   if (familyOf(network) !== 0 && family !== familyOf(network)) {
     throw new TypeError(`address ${JSON.stringify(address)}: not an IPv${familyOf(network)} address, as network ${network} needs`);
@@ -157,12 +158,20 @@ function listenUnix(path: string, backlog: number, limit: number, opts: ListenOp
 /**
  * Connects to a remote address, like Go's `net.Dial`. For TCP, `address` is "host:port" or
  * "[ipv6]:port"; a host name is resolved with Node's `dns.lookup` and each address is tried
- * in turn. For 'unix', `address` is a socket path or "@name". Rejects with an
- * {@link OpError} (ECONNREFUSED, ENOENT, a timeout whose `timeout()` is true, ...), an
- * AbortError when `signal` aborts, or a TypeError/RangeError naming the bad argument.
+ * in turn. For 'unix', `address` is a socket path or "@name". For 'udp', 'udp4', 'udp6' and
+ * 'unixgram' it resolves with a connected {@link PacketConn} whose `read`/`write` are one
+ * datagram each (no packet is sent by dialing). Rejects with an {@link OpError}
+ * (ECONNREFUSED, ENOENT, a timeout whose `timeout()` is true, ...), an AbortError when
+ * `signal` aborts, or a TypeError/RangeError naming the bad argument.
  */
-export async function dial(network: Network, address: string, options?: DialOptions): Promise<Conn> {
-  const net = checkNetwork(network);
+export async function dial(network: PacketNetwork, address: string, options?: DialOptions): Promise<PacketConn>;
+export async function dial(network: Network, address: string, options?: DialOptions): Promise<Conn>;
+export async function dial(network: Network | PacketNetwork, address: string, options?: DialOptions): Promise<Conn | PacketConn> {
+  if (isPacketNetwork(network)) return dialAny(network, address, options);
+  return dialAny(checkNetwork(network), address, options);
+}
+
+async function dialAny(net: Network | PacketNetwork, address: string, options?: DialOptions): Promise<Conn | PacketConn> {
   if (typeof address !== 'string') {
     throw new TypeError(`address: expected a string (${net === 'unix' ? 'a socket path' : '"host:port"'}), got ${typeof address}`);
   }
@@ -174,9 +183,10 @@ export async function dial(network: Network, address: string, options?: DialOpti
     throw new TypeError('options.signal: expected an AbortSignal');
   }
   const loop = loopFor(resolveLoopOptions(opts));
-  if (net === 'unix') {
-    const remote = Addr.unix(checkUnixPath(address));
+  if (net === 'unix' || net === 'unixgram') {
+    const remote = Addr.unix(checkUnixPath(address), net);
     if (signal?.aborted) throw new AbortError(signal.reason);
+    if (net === 'unixgram') return dialPacket(loop, net, remote);
     return connectOne(loop, net, remote, timeout > 0 ? Date.now() + timeout : 0, signal, limit);
   }
   const { host, port } = splitHostPort(address);
@@ -204,6 +214,7 @@ export async function dial(network: Network, address: string, options?: DialOpti
     const remote = new Addr(net, ip, port);
     if (deadline !== 0 && Date.now() >= deadline) break;
     try {
+      if (isPacketNetwork(net)) return dialPacket(loop, net, remote);
       return await connectOne(loop, net, remote, deadline, signal, limit);
     } catch (err) {
       if ((err as Error).name === 'AbortError' || (err as OpError).timeout?.()) throw err;

@@ -77,6 +77,28 @@ class Args {
     return napi_get_typedarray_info(env_, argv_[i], &type, len, data, nullptr, nullptr) == napi_ok &&
            type == napi_uint8_array;
   }
+  // [ip, port] ([path, 0] for a Unix address), or nullptr if Node-API fails.
+  napi_value AddrPair(const SockAddr& addr) const {
+    std::string ip = addr.Ip();
+    napi_value out, ip_value;
+    if (napi_create_array_with_length(env_, 2, &out) != napi_ok ||
+        napi_create_string_utf8(env_, ip.data(), ip.size(), &ip_value) != napi_ok ||
+        napi_set_element(env_, out, 0, ip_value) != napi_ok ||
+        napi_set_element(env_, out, 1, Number(addr.Port())) != napi_ok) {
+      return nullptr;
+    }
+    return out;
+  }
+  // Element i of an array argument, or nullptr.
+  napi_value Element(size_t arg, uint32_t i) const {
+    napi_value v;
+    return napi_get_element(env_, argv_[arg], i, &v) == napi_ok ? v : nullptr;
+  }
+  bool Length(size_t arg, uint32_t* len) const {
+    bool is_array = false;
+    return napi_is_array(env_, argv_[arg], &is_array) == napi_ok && is_array &&
+           napi_get_array_length(env_, argv_[arg], len) == napi_ok;
+  }
   napi_value Number(double v) const {
     napi_value out = nullptr;
     napi_create_double(env_, v, &out);
@@ -297,15 +319,176 @@ struct LoopMethods {
     SockAddr addr;
     int err = peer ? PeerAddr(fd, &addr) : LocalAddr(fd, &addr);
     if (err != 0) return a.Number(err);
-    std::string ip = addr.Ip();
-    napi_value out, ip_value;
-    if (napi_create_array_with_length(env, 2, &out) != napi_ok ||
-        napi_create_string_utf8(env, ip.data(), ip.size(), &ip_value) != napi_ok ||
-        napi_set_element(env, out, 0, ip_value) != napi_ok ||
-        napi_set_element(env, out, 1, a.Number(addr.Port())) != napi_ok) {
-      return nullptr;
+    return a.AddrPair(addr);
+  }
+
+  // --- Datagram sockets.
+
+  // bindPacket(host, port, reuseAddr) / dialPacket(host, port) -> id or -errno (port -1:
+  // host is a Unix socket path).
+  static napi_value BindPacket(napi_env env, napi_callback_info info) {
+    Args a(env, info);
+    std::string host;
+    int32_t port;
+    bool reuse_addr;
+    if (!a.ok() || !a.String(0, &host) || !a.Int(1, &port) || !a.Bool(2, &reuse_addr)) return a.Number(-EINVAL);
+    SockAddr addr;
+    int err = ParseAddr(host, port, &addr);
+    int id = -1;
+    if (err == 0) err = a.self()->loop_->BindPacket(addr, reuse_addr, &id);
+    return a.Number(err != 0 ? err : id);
+  }
+
+  static napi_value DialPacket(napi_env env, napi_callback_info info) {
+    Args a(env, info);
+    std::string host;
+    int32_t port;
+    if (!a.ok() || !a.String(0, &host) || !a.Int(1, &port)) return a.Number(-EINVAL);
+    SockAddr addr;
+    int err = ParseAddr(host, port, &addr);
+    int id = -1;
+    if (err == 0) err = a.self()->loop_->DialPacket(addr, &id);
+    return a.Number(err != 0 ? err : id);
+  }
+
+  // recvFrom(id, buf) -> bytes or -errno; scratch[0] = 1 when truncated; the sender via fromAddr().
+  static napi_value RecvFrom(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    void* data;
+    size_t len;
+    if (!a.Bytes(1, &data, &len)) return a.Number(-EINVAL);
+    bool truncated = false;
+    ssize_t n = loop->RecvFrom(id, data, len, &a.self()->last_from_, &truncated);
+    a.self()->scratch_[0] = truncated ? 1 : 0;
+    return a.Number(static_cast<double>(n));
+  }
+
+  static napi_value FromAddr(napi_env env, napi_callback_info info) {
+    Args a(env, info);
+    if (!a.ok()) return a.Number(-EINVAL);
+    return a.AddrPair(a.self()->last_from_);
+  }
+
+  // sendTo(id, data, host, port) -> bytes or -errno; host '' sends to the connected peer.
+  static napi_value SendTo(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    void* data;
+    size_t len;
+    std::string host;
+    int32_t port;
+    if (!a.Bytes(1, &data, &len) || !a.String(2, &host) || !a.Int(3, &port)) return a.Number(-EINVAL);
+    if (host.empty()) return a.Number(static_cast<double>(loop->SendTo(id, data, len, nullptr)));
+    SockAddr to;
+    int err = ParseAddr(host, port, &to);
+    if (err != 0) return a.Number(err);
+    return a.Number(static_cast<double>(loop->SendTo(id, data, len, &to)));
+  }
+
+  // recvMany(id, bufs: Uint8Array[], out: Int32Array) -> count or -errno; out[2i] = bytes,
+  // out[2i + 1] = 1 when truncated; the senders via fromAddrs().
+  static napi_value RecvMany(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    uint32_t count;
+    napi_typedarray_type type;
+    size_t out_len;
+    void* out_data;
+    if (!a.Length(1, &count) || count == 0 ||
+        napi_get_typedarray_info(env, a.arg(2), &type, &out_len, &out_data, nullptr, nullptr) != napi_ok ||
+        type != napi_int32_array || out_len < 2 * static_cast<size_t>(count)) {
+      return a.Number(-EINVAL);
+    }
+    std::vector<Datagram>& batch = a.self()->batch_;
+    batch.assign(count, Datagram{});
+    for (uint32_t i = 0; i < count; i++) {
+      napi_value buf = a.Element(1, i);
+      if (buf == nullptr ||
+          napi_get_typedarray_info(env, buf, &type, &batch[i].len, &batch[i].data, nullptr, nullptr) != napi_ok ||
+          type != napi_uint8_array) {
+        return a.Number(-EINVAL);
+      }
+    }
+    int n = loop->RecvMany(id, batch.data(), static_cast<int>(count));
+    auto* out = static_cast<int32_t*>(out_data);
+    for (int i = 0; i < n; i++) {
+      out[2 * i] = static_cast<int32_t>(batch[i].received);
+      out[2 * i + 1] = batch[i].truncated ? 1 : 0;
+    }
+    batch.resize(n > 0 ? n : 0);
+    return a.Number(n);
+  }
+
+  // fromAddrs() -> [host0, port0, host1, port1, ...] of the last recvMany.
+  static napi_value FromAddrs(napi_env env, napi_callback_info info) {
+    Args a(env, info);
+    if (!a.ok()) return a.Number(-EINVAL);
+    const std::vector<Datagram>& batch = a.self()->batch_;
+    napi_value out;
+    if (napi_create_array_with_length(env, batch.size() * 2, &out) != napi_ok) return nullptr;
+    for (size_t i = 0; i < batch.size(); i++) {
+      std::string host = batch[i].addr.Ip();
+      napi_value h;
+      if (napi_create_string_utf8(env, host.data(), host.size(), &h) != napi_ok ||
+          napi_set_element(env, out, 2 * i, h) != napi_ok ||
+          napi_set_element(env, out, 2 * i + 1, a.Number(batch[i].addr.Port())) != napi_ok) {
+        return nullptr;
+      }
     }
     return out;
+  }
+
+  // sendMany(id, datas: Uint8Array[], hosts: string[] | null, ports: Int32Array | null)
+  // -> datagrams sent (from the first, in order) or -errno. No hosts: the connected peer.
+  static napi_value SendMany(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    uint32_t count;
+    if (!a.Length(1, &count) || count == 0) return a.Number(-EINVAL);
+    napi_valuetype hosts_type;
+    if (napi_typeof(env, a.arg(2), &hosts_type) != napi_ok) return a.Number(-EINVAL);
+    const bool to_hosts = hosts_type != napi_null && hosts_type != napi_undefined;
+    int32_t* ports = nullptr;
+    if (to_hosts) {
+      uint32_t hosts_len;
+      napi_typedarray_type type;
+      size_t ports_len;
+      void* ports_data;
+      if (!a.Length(2, &hosts_len) || hosts_len < count ||
+          napi_get_typedarray_info(env, a.arg(3), &type, &ports_len, &ports_data, nullptr, nullptr) != napi_ok ||
+          type != napi_int32_array || ports_len < count) {
+        return a.Number(-EINVAL);
+      }
+      ports = static_cast<int32_t*>(ports_data);
+    }
+    std::vector<Datagram>& batch = a.self()->batch_;
+    batch.assign(count, Datagram{});
+    for (uint32_t i = 0; i < count; i++) {
+      napi_value buf = a.Element(1, i);
+      napi_typedarray_type type;
+      if (buf == nullptr ||
+          napi_get_typedarray_info(env, buf, &type, &batch[i].len, &batch[i].data, nullptr, nullptr) != napi_ok ||
+          type != napi_uint8_array) {
+        return a.Number(-EINVAL);
+      }
+      if (to_hosts) {
+        napi_value host_value = a.Element(2, i);
+        char host[128];
+        size_t host_len = 0;
+        if (host_value == nullptr ||
+            napi_get_value_string_utf8(env, host_value, nullptr, 0, &host_len) != napi_ok || host_len >= sizeof host ||
+            napi_get_value_string_utf8(env, host_value, host, sizeof host, &host_len) != napi_ok) {
+          return a.Number(-EINVAL);
+        }
+        int err = ParseAddr(std::string(host, host_len), ports[i], &batch[i].addr);
+        if (err != 0) return a.Number(err);
+      }
+    }
+    int n = loop->SendMany(id, batch.data(), static_cast<int>(count));
+    batch.clear();
+    return a.Number(n);
+  }
+
+  static napi_value WantWrite(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    return a.Number(loop->WantWrite(id));
   }
 
   // setOption(id, option, a, b, c, d) -> 0 or -errno.
@@ -443,6 +626,15 @@ napi_value LoopWrap::Methods() {
       {"addr", LoopMethods::Addr},
       {"setOption", LoopMethods::SetOption},
       {"info", LoopMethods::Info},
+      {"bindPacket", LoopMethods::BindPacket},
+      {"dialPacket", LoopMethods::DialPacket},
+      {"recvFrom", LoopMethods::RecvFrom},
+      {"fromAddr", LoopMethods::FromAddr},
+      {"sendTo", LoopMethods::SendTo},
+      {"recvMany", LoopMethods::RecvMany},
+      {"fromAddrs", LoopMethods::FromAddrs},
+      {"sendMany", LoopMethods::SendMany},
+      {"wantWrite", LoopMethods::WantWrite},
       {"stats", LoopMethods::Stats},
   };
   for (const Method& m : methods) {

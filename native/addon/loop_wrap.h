@@ -46,6 +46,8 @@ class LoopWrap final : public LoopHost {
   napi_ref on_batch_ = nullptr;
   napi_async_context async_context_ = nullptr;
   std::vector<napi_ref> slabs_;
+  SockAddr last_from_;            // the sender of the last recvFrom
+  std::vector<Datagram> batch_;   // recvMany/sendMany messages; senders kept for fromAddrs
   napi_async_cleanup_hook_handle cleanup_ = nullptr;
   uv_poll_t poll_{};
   uv_timer_t timer_{};

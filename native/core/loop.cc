@@ -118,7 +118,7 @@ uint32_t Loop::DesiredInterest(const Handle& h) const {
   if (edge_) return kReadable | kWritable | kEdge;
   uint32_t interest = 0;
   if (h.read_wanted) interest |= kReadable;
-  if (h.connecting || !h.writes.empty()) interest |= kWritable;
+  if (h.connecting || !h.writes.empty() || h.write_wanted) interest |= kWritable;
   if (h.native_echo) interest = h.echo_pending.empty() ? kReadable : kWritable;
   return interest;
 }
@@ -261,6 +261,75 @@ ssize_t Loop::Read(int id, void* data, size_t len) {
     if (err != 0) return err;
   }
   return n;
+}
+
+int Loop::BindPacket(const SockAddr& addr, bool reuse_addr, int* id) {
+  int fd;
+  int err = BindDatagram(addr, reuse_addr, &fd);
+  if (err != 0) return err;
+  *id = NewHandle(fd, false);
+  if (edge_) UpdateInterest(Get(*id));
+  return 0;
+}
+
+int Loop::DialPacket(const SockAddr& addr, int* id) {
+  int fd;
+  int err = ConnectDatagram(addr, &fd);
+  if (err != 0) return err;
+  *id = NewHandle(fd, false);
+  stats_.dialed++;
+  if (edge_) UpdateInterest(Get(*id));
+  return 0;
+}
+
+ssize_t Loop::AfterReceive(Handle* h, ssize_t n, size_t bytes) {
+  if (n >= 0) {
+    Count(h, bytes, 0);
+  } else if (n == -EAGAIN && !h->read_wanted) {
+    h->read_wanted = true;
+    int err = UpdateInterest(h);
+    if (err != 0) return err;
+  }
+  return n;
+}
+
+ssize_t Loop::RecvFrom(int id, void* data, size_t len, SockAddr* from, bool* truncated) {
+  Handle* h = Get(id);
+  if (h == nullptr || h->listener) return -EBADF;
+  ssize_t n = muxnet::RecvFrom(h->fd, data, len, from, truncated);
+  return AfterReceive(h, n, n > 0 ? static_cast<size_t>(n) : 0);
+}
+
+int Loop::RecvMany(int id, Datagram* batch, int count) {
+  Handle* h = Get(id);
+  if (h == nullptr || h->listener) return -EBADF;
+  int n = muxnet::RecvMany(h->fd, batch, count);
+  size_t bytes = 0;
+  for (int i = 0; i < n; i++) bytes += batch[i].received;
+  return static_cast<int>(AfterReceive(h, n, bytes));
+}
+
+ssize_t Loop::SendTo(int id, const void* data, size_t len, const SockAddr* to) {
+  Handle* h = Get(id);
+  if (h == nullptr || h->listener) return -EBADF;
+  ssize_t n = muxnet::SendTo(h->fd, data, len, to);
+  if (n > 0) Count(h, 0, n);
+  return n;
+}
+
+int Loop::SendMany(int id, const Datagram* batch, int count) {
+  Handle* h = Get(id);
+  if (h == nullptr || h->listener) return -EBADF;
+  int n = muxnet::SendMany(h->fd, batch, count);
+  for (int i = 0; i < n; i++) Count(h, 0, batch[i].len);
+  return n;
+}
+
+int Loop::WantWrite(int id) {
+  Handle* h = Get(id);
+  if (h == nullptr || h->listener) return -EBADF;
+  h->write_wanted = true;
+  return UpdateInterest(h);
 }
 
 int Loop::WantRead(int id) {
@@ -553,6 +622,12 @@ void Loop::OnConnReady(Handle* h, uint32_t events) {
   }
   if ((events & kWritable) && !h->writes.empty()) {
     FlushWrites(h);
+    if ((h = Get(id)) == nullptr) return;
+  }
+  if ((events & kWritable) && h->write_wanted) {
+    h->write_wanted = false;
+    UpdateInterest(h);
+    Emit(kEvWritable, id, 0, 0);
     if ((h = Get(id)) == nullptr) return;
   }
   if (!(events & kReadable)) return;

@@ -32,6 +32,7 @@ enum EventKind : int32_t {
   kEvAcceptError = 5,  // id = listener, a = -errno (EMFILE: the connection was shed)
   kEvConnected = 6,    // id, a = 0 or -errno
   kEvDeadline = 7,     // id, a = 1 (read) or 2 (write), b = tag: that deadline has passed
+  kEvWritable = 8,     // id: a datagram socket that WantWrite was called for has room
 };
 
 struct Event {
@@ -107,6 +108,17 @@ class Loop {
   // read, in C++, with no JavaScript and no events; they close at EOF or on error.
   int SetNativeEcho(int id, bool discard);
 
+  // --- Datagram sockets (UDP, unixgram): a handle like a connection's, for one message
+  // at a time. Readiness to read works as for streams (RecvFrom/RecvMany arm it on
+  // -EAGAIN); a send that gets -EAGAIN asks WantWrite for one kEvWritable.
+  int BindPacket(const SockAddr& addr, bool reuse_addr, int* id);
+  int DialPacket(const SockAddr& addr, int* id);
+  ssize_t RecvFrom(int id, void* data, size_t len, SockAddr* from, bool* truncated);
+  ssize_t SendTo(int id, const void* data, size_t len, const SockAddr* to);
+  int RecvMany(int id, Datagram* batch, int count);
+  int SendMany(int id, const Datagram* batch, int count);
+  int WantWrite(int id);
+
   // read(2) into caller memory. -EAGAIN arms readiness: kEvReadable follows.
   ssize_t Read(int id, void* data, size_t len);
   // Reports readiness with kEvReadable, sticky until PauseRead. The reads themselves
@@ -160,6 +172,7 @@ class Loop {
     int accept_budget = 0;  // connections still to accept before stopping
     bool connecting = false;
     bool read_wanted = false;
+    bool write_wanted = false;  // datagram: report kEvWritable once
     bool shutdown_pending = false;
     bool read_hangup = false;  // the peer hung up: EOF follows the data
     bool native_echo = false;  // see SetNativeEcho
@@ -188,6 +201,8 @@ class Loop {
   void OnListenerReady(Handle* h);
   void OnConnReady(Handle* h, uint32_t events);
   void FlushWrites(Handle* h);
+  // After a receive: counts bytes, or arms readiness on -EAGAIN. Returns n or an error.
+  ssize_t AfterReceive(Handle* h, ssize_t n, size_t bytes);
   void Count(Handle* h, size_t in, size_t out) {
     h->counters.bytes_in += in;
     h->counters.bytes_out += out;

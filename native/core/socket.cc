@@ -15,6 +15,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <vector>
 
 namespace muxnet {
 
@@ -178,6 +179,126 @@ int Connect(const SockAddr& addr, int* fd) {
   }
   close(s);
   return -err;
+}
+
+int BindDatagram(const SockAddr& addr, bool reuse_addr, int* fd) {
+  int s = socket(addr.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s < 0) return -errno;
+  int err = 0;
+  if (IsTcp(addr.family()) && reuse_addr) err = SetInt(s, SOL_SOCKET, SO_REUSEADDR, 1);
+  if (err == 0) err = Bind(s, addr);
+  if (err != 0) {
+    close(s);
+    return err;
+  }
+  *fd = s;
+  return 0;
+}
+
+int ConnectDatagram(const SockAddr& addr, int* fd) {
+  int s = socket(addr.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (s < 0) return -errno;
+  int rc;
+  do {
+    rc = connect(s, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len);
+  } while (rc != 0 && errno == EINTR);
+  if (rc != 0) {
+    int err = errno;
+    close(s);
+    return -err;
+  }
+  *fd = s;
+  return 0;
+}
+
+ssize_t RecvFrom(int fd, void* data, size_t len, SockAddr* from, bool* truncated) {
+  iovec iov{data, len};
+  msghdr msg{};
+  msg.msg_name = &from->storage;
+  msg.msg_namelen = sizeof from->storage;
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  for (;;) {
+    ssize_t n = recvmsg(fd, &msg, 0);
+    if (n >= 0) {
+      from->len = msg.msg_namelen;
+      *truncated = (msg.msg_flags & MSG_TRUNC) != 0;
+      return n;
+    }
+    if (errno == EINTR) continue;
+    return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  }
+}
+
+ssize_t SendTo(int fd, const void* data, size_t len, const SockAddr* to) {
+  const sockaddr* sa = to != nullptr ? reinterpret_cast<const sockaddr*>(&to->storage) : nullptr;
+  socklen_t sa_len = to != nullptr ? to->len : 0;
+  for (;;) {
+    ssize_t n = sendto(fd, data, len, MSG_NOSIGNAL, sa, sa_len);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  }
+}
+
+namespace {
+
+// recvmmsg/sendmmsg take at most this many messages a call (the kernel's UIO_MAXIOV).
+constexpr int kMaxBatch = 1024;
+
+}  // namespace
+
+int RecvMany(int fd, Datagram* batch, int count) {
+  if (count > kMaxBatch) count = kMaxBatch;
+  // Scratch headers, reused: the batch calls come from the loop's thread, one at a time.
+  static thread_local std::vector<mmsghdr> msgs;
+  static thread_local std::vector<iovec> iovs;
+  msgs.assign(count, mmsghdr{});
+  iovs.resize(count);
+  for (int i = 0; i < count; i++) {
+    iovs[i] = iovec{batch[i].data, batch[i].len};
+    msgs[i].msg_hdr.msg_iov = &iovs[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    msgs[i].msg_hdr.msg_name = &batch[i].addr.storage;
+    msgs[i].msg_hdr.msg_namelen = sizeof batch[i].addr.storage;
+  }
+  for (;;) {
+    int n = recvmmsg(fd, msgs.data(), count, MSG_DONTWAIT, nullptr);
+    if (n >= 0) {
+      for (int i = 0; i < n; i++) {
+        batch[i].received = msgs[i].msg_len;
+        batch[i].truncated = (msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0;
+        batch[i].addr.len = msgs[i].msg_hdr.msg_namelen;
+      }
+      return n;
+    }
+    if (errno == EINTR) continue;
+    return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  }
+}
+
+int SendMany(int fd, const Datagram* batch, int count) {
+  if (count > kMaxBatch) count = kMaxBatch;
+  // Scratch headers, reused: the batch calls come from the loop's thread, one at a time.
+  static thread_local std::vector<mmsghdr> msgs;
+  static thread_local std::vector<iovec> iovs;
+  msgs.assign(count, mmsghdr{});
+  iovs.resize(count);
+  for (int i = 0; i < count; i++) {
+    iovs[i] = iovec{batch[i].data, batch[i].len};
+    msgs[i].msg_hdr.msg_iov = &iovs[i];
+    msgs[i].msg_hdr.msg_iovlen = 1;
+    if (batch[i].addr.len > 0) {
+      msgs[i].msg_hdr.msg_name = const_cast<sockaddr_storage*>(&batch[i].addr.storage);
+      msgs[i].msg_hdr.msg_namelen = batch[i].addr.len;
+    }
+  }
+  for (;;) {
+    int n = sendmmsg(fd, msgs.data(), count, MSG_NOSIGNAL);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  }
 }
 
 int ConnectResult(int fd) {

@@ -50,6 +50,40 @@ int Accept(int listen_fd, int* fd);
 // connects at once or fails: -EAGAIN there means the listener's backlog is full.
 int Connect(const SockAddr& addr, int* fd);
 
+// A datagram socket (UDP, or Unix SOCK_DGRAM) bound to addr: non-blocking, CLOEXEC,
+// SO_REUSEADDR for UDP when asked. A stale Unix socket file is replaced as for Listen.
+int BindDatagram(const SockAddr& addr, bool reuse_addr, int* fd);
+
+// A datagram socket connected to addr (for UDP no packet is sent). Returns 0 with *fd set,
+// or -errno with no descriptor left open.
+int ConnectDatagram(const SockAddr& addr, int* fd);
+
+// One datagram: bytes copied into data (at most len), the sender in *from, and *truncated
+// set when the datagram was longer than len (the rest is gone: MSG_TRUNC). -EAGAIN when
+// none is waiting, or another negative errno.
+ssize_t RecvFrom(int fd, void* data, size_t len, SockAddr* from, bool* truncated);
+
+// One datagram to `to` (nullptr: the connected peer), MSG_NOSIGNAL. Bytes sent (all of
+// them) or a negative errno (-EAGAIN: the socket buffer is full; -EMSGSIZE: too long).
+ssize_t SendTo(int fd, const void* data, size_t len, const SockAddr* to);
+
+// One message of a batch: the caller's buffer, and what recvmmsg/sendmmsg report.
+struct Datagram {
+  void* data = nullptr;
+  size_t len = 0;          // buffer size (receive) or bytes to send
+  size_t received = 0;     // receive: bytes copied
+  bool truncated = false;  // receive: MSG_TRUNC
+  SockAddr addr;           // receive: the sender; send: the destination (len 0: connected peer)
+};
+
+// recvmmsg: fills up to count datagrams without waiting. Returns how many, -EAGAIN when
+// none is waiting, or another negative errno.
+int RecvMany(int fd, Datagram* batch, int count);
+
+// sendmmsg: sends datagrams in order until one would block. Returns how many were sent
+// (at least 1), -EAGAIN when not even the first fits, or another negative errno.
+int SendMany(int fd, const Datagram* batch, int count);
+
 // The result of a connect that was in progress, once the socket is writable: 0 or -errno.
 int ConnectResult(int fd);
 

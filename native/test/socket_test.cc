@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <cstdlib>
 #include <string>
 
@@ -66,4 +68,55 @@ TEST(unix_listen_replaces_stale_file_refuses_live_one_and_regular_file) {
   CHECK(lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode), "the regular file was removed");
   unlink(path.c_str());
   rmdir(dir.c_str());
+}
+
+TEST(udp_truncation_reported_and_batches_keep_order) {
+  SockAddr any;
+  CHECK(SockAddr::FromIp("127.0.0.1", 0, &any) == 0);
+  int a = -1, b = -1;
+  CHECK(muxnet::BindDatagram(any, false, &a) == 0 && muxnet::BindDatagram(any, false, &b) == 0);
+  SockAddr a_addr;
+  CHECK(muxnet::LocalAddr(a, &a_addr) == 0);
+  char big[200];
+  memset(big, 'x', sizeof big);
+  CHECK(muxnet::SendTo(b, big, sizeof big, &a_addr) == static_cast<ssize_t>(sizeof big));
+  char small[10];
+  SockAddr from;
+  bool truncated = false;
+  ssize_t n = muxnet::RecvFrom(a, small, sizeof small, &from, &truncated);
+  CHECK(n == 10 && truncated, "n %zd truncated %d", n, truncated);
+  CHECK(muxnet::RecvFrom(a, small, sizeof small, &from, &truncated) == -EAGAIN, "the rest must be gone");
+
+  constexpr int kCount = 50;
+  muxnet::Datagram out[kCount];
+  char payload[kCount][8];
+  for (int i = 0; i < kCount; i++) {
+    snprintf(payload[i], sizeof payload[i], "m%d", i);
+    out[i].data = payload[i];
+    out[i].len = strlen(payload[i]);
+    out[i].addr = a_addr;
+  }
+  int sent = 0;
+  while (sent < kCount) {
+    int r = muxnet::SendMany(b, out + sent, kCount - sent);
+    CHECK(r > 0, "sendmmsg %d", r);
+    sent += r;
+  }
+  muxnet::Datagram in[kCount];
+  char bufs[kCount][16];
+  for (int i = 0; i < kCount; i++) {
+    in[i].data = bufs[i];
+    in[i].len = sizeof bufs[i];
+  }
+  int got = 0;
+  while (got < kCount) {
+    int r = muxnet::RecvMany(a, in + got, kCount - got);
+    CHECK(r > 0, "recvmmsg %d after %d", r, got);
+    got += r;
+  }
+  for (int i = 0; i < kCount; i++) {
+    CHECK(std::string(bufs[i], in[i].received) == payload[i] && !in[i].truncated, "message %d", i);
+  }
+  muxnet::Close(a);
+  muxnet::Close(b);
 }

@@ -1,0 +1,526 @@
+// PacketConn: datagram sockets (UDP, unixgram) with Go's ReadFrom/WriteTo, deadlines, and batched I/O.
+import { isIP } from 'node:net';
+import { Addr, addrFromNative, checkUnixPath, nativeHostPort, splitHostPort } from './addr';
+import { resolveLoopOptions, type LoopOptions } from './backends';
+import {
+  EAGAIN, EBADF, EMSGSIZE, ErrClosed, ErrDeadlineExceeded, OpError, SystemError,
+} from './errors';
+import { connInfo, readInfo, type ConnInfo } from './info';
+import { loopFor, type Loop, type LoopHandle } from './loop';
+import { EventKind, SocketOption } from './native';
+
+/** The datagram networks muxnet speaks. */
+export type PacketNetwork = 'udp' | 'udp4' | 'udp6' | 'unixgram';
+
+/** Options of {@link listenPacket}. */
+export interface ListenPacketOptions extends LoopOptions {
+  /** SO_REUSEADDR (UDP): several sockets may bind the same address. Default false. */
+  reuseAddr?: boolean;
+}
+
+/** One datagram received: bytes copied, the sender, and whether it was longer than the buffer. */
+export interface Datagram {
+  /** Bytes copied into the buffer. */
+  n: number;
+  /** The sender (for unixgram, its path; '' when unnamed). */
+  addr: Addr;
+  /** The datagram was longer than the buffer: the rest was discarded by the kernel. */
+  truncated: boolean;
+}
+
+/** One datagram to send with {@link PacketConn.writeBatch}. */
+export interface OutgoingDatagram {
+  data: Uint8Array;
+  /** The destination; omitted on a connected socket. */
+  addr?: Addr | string;
+}
+
+type ReadKind = 0 | 1 | 2;  // readFrom, read, readBatch
+const FROM: ReadKind = 0;
+const READ: ReadKind = 1;
+const BATCH: ReadKind = 2;
+
+interface PendingRead {
+  kind: ReadKind;
+  bufs: Uint8Array[];
+  resolve: (value: any) => void;
+  reject: (err: Error) => void;
+}
+
+interface PendingWrite {
+  datas: Uint8Array[];
+  hosts: string[] | null;  // null: the connected peer
+  ports: Int32Array | null;
+  sent: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+const PACKET_NETWORKS: readonly string[] = ['udp', 'udp4', 'udp6', 'unixgram'];
+
+/** Validates a datagram network name. @internal */
+export function isPacketNetwork(network: unknown): network is PacketNetwork {
+  return typeof network === 'string' && PACKET_NETWORKS.includes(network);
+}
+
+/** 'host:port' (numeric IP or localhost) or an Addr, as the addon's [host, port]. */
+function destination(network: string, addr: Addr | string, name: string): [string, number] {
+  if (addr instanceof Addr) return nativeHostPort(addr);
+  if (typeof addr !== 'string') throw new TypeError(`${name}: expected an Addr or a string address, got ${typeof addr}`);
+  if (network === 'unixgram') return [checkUnixPath(addr), -1];
+  const { host, port } = splitHostPort(addr);
+  const ip = host === 'localhost' ? (network === 'udp6' ? '::1' : '127.0.0.1') : host;
+  if (isIP(ip) === 0) throw new TypeError(`${name} ${JSON.stringify(addr)}: expected a numeric IP address and port`);
+  if (port === 0) throw new RangeError(`${name} ${JSON.stringify(addr)}: expected a port from 1 to 65535`);
+  return [ip, port];
+}
+
+function checkBuffer(buf: unknown, name: string): Uint8Array {
+  if (!(buf instanceof Uint8Array)) throw new TypeError(`${name}: expected a Uint8Array or Buffer, got ${typeof buf}`);
+  return buf;
+}
+
+function toDeadline(t: Date | number): number {
+  const ms = t instanceof Date ? t.getTime() : t;
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+    throw new TypeError(`deadline: expected a Date or epoch milliseconds (0 clears it), got ${String(t)}`);
+  }
+  return ms;
+}
+
+/**
+ * A datagram socket, like Go's `net.PacketConn` (and, when dialed, a connected `*UDPConn`
+ * whose `read`/`write` are one datagram each). Reads are served in the order they were
+ * made; a datagram never spans two reads, and one longer than the buffer is reported as
+ * truncated (`readFrom`) or rejected with EMSGSIZE (`read`), never silently cut.
+ */
+export class PacketConn implements LoopHandle {
+  /** 'udp', 'udp4', 'udp6' or 'unixgram'. */
+  readonly network: string;
+  private readonly loop: Loop;
+  private readonly id: number;
+  private readonly remote: Addr | undefined;
+  private local: Addr | undefined;
+  private closed = false;
+  private readable = true;
+  private armed: boolean;
+  private readonly reads: PendingRead[] = [];
+  private readonly writes: PendingWrite[] = [];
+  private writeWanted = false;
+  private readDeadline = 0;
+  private writeDeadline = 0;
+  private readTag = 0;
+  private writeTag = 0;
+  private lens: Int32Array = new Int32Array(64);
+
+  /** @internal */
+  constructor(loop: Loop, id: number, network: string, remote?: Addr) {
+    this.loop = loop;
+    this.id = id;
+    this.network = network;
+    this.remote = remote;
+    this.armed = loop.edge;
+    loop.handles[id] = this;
+  }
+
+  /** The multiplexing backend, e.g. 'epoll'. */
+  get backend(): string {
+    return this.loop.backend;
+  }
+
+  /** Receives one datagram into `buf`: `{ n, addr, truncated }`. */
+  readFrom(buf: Uint8Array): Promise<Datagram> {
+    return this.startRead(FROM, [checkBuffer(buf, 'buf')]) as Promise<Datagram>;
+  }
+
+  /**
+   * Connected sockets: receives one datagram into `buf` and resolves with its length.
+   * Rejects with EMSGSIZE when it was longer than `buf` (its bytes are lost).
+   */
+  read(buf: Uint8Array): Promise<number> {
+    return this.startRead(READ, [checkBuffer(buf, 'buf')]) as Promise<number>;
+  }
+
+  /**
+   * Receives up to `bufs.length` datagrams with one `recvmmsg` call, one per buffer;
+   * resolves with at least one. The batched form of {@link readFrom}.
+   */
+  readBatch(bufs: Uint8Array[]): Promise<Datagram[]> {
+    if (!Array.isArray(bufs) || bufs.length === 0) {
+      return Promise.reject(new TypeError('bufs: expected a non-empty array of Uint8Arrays'));
+    }
+    try {
+      bufs.forEach((b, i) => checkBuffer(b, `bufs[${i}]`));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.startRead(BATCH, bufs) as Promise<Datagram[]>;
+  }
+
+  /** Sends `data` as one datagram to `addr` ("ip:port" or an Addr; a path for unixgram). */
+  writeTo(data: Uint8Array | string, addr: Addr | string): Promise<void> {
+    try {
+      const bytes = typeof data === 'string' ? Buffer.from(data) : checkBuffer(data, 'data');
+      const [host, port] = destination(this.network, addr, 'addr');
+      return this.startWrite([bytes], [host], Int32Array.of(port));
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Connected sockets: sends `data` as one datagram to the peer. */
+  write(data: Uint8Array | string): Promise<void> {
+    try {
+      const bytes = typeof data === 'string' ? Buffer.from(data) : checkBuffer(data, 'data');
+      return this.startWrite([bytes], null, null);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /**
+   * Sends the datagrams in order with as few `sendmmsg` calls as the socket buffer allows;
+   * resolves when all are sent. Either every one has an `addr` or none (connected socket).
+   */
+  writeBatch(datagrams: OutgoingDatagram[]): Promise<void> {
+    try {
+      if (!Array.isArray(datagrams) || datagrams.length === 0) {
+        throw new TypeError('datagrams: expected a non-empty array of { data, addr? }');
+      }
+      const withAddr = datagrams[0]?.addr !== undefined;
+      const datas: Uint8Array[] = [];
+      const hosts: string[] | null = withAddr ? [] : null;
+      const ports = withAddr ? new Int32Array(datagrams.length) : null;
+      datagrams.forEach((d, i) => {
+        datas.push(checkBuffer(d?.data, `datagrams[${i}].data`));
+        if ((d.addr !== undefined) !== withAddr) {
+          throw new TypeError(`datagrams[${i}].addr: give an addr for every datagram or for none`);
+        }
+        if (withAddr) {
+          const [host, port] = destination(this.network, d.addr!, `datagrams[${i}].addr`);
+          hosts!.push(host);
+          ports![i] = port;
+        }
+      });
+      return this.startWrite(datas, hosts, ports);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** Closes the socket; pending reads and writes reject with {@link ErrClosed}. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.loop.handles[this.id] = undefined;
+    this.loop.native.close(this.id);
+    const err = new ErrClosed();
+    this.rejectReads(this.opError('read', err));
+    this.rejectWrites(this.opError('write', err));
+  }
+
+  /** The local address. */
+  localAddr(): Addr {
+    if (this.closed) throw this.opError('set', new ErrClosed());
+    if (this.local === undefined) {
+      const r = this.loop.native.addr(this.id, false);
+      if (typeof r === 'number') throw this.opError('set', new SystemError(r, 'getsockname'));
+      this.local = addrFromNative(this.network, r);
+    }
+    return this.local;
+  }
+
+  /** The connected peer, or undefined for an unconnected socket (as Go's returns nil). */
+  remoteAddr(): Addr | undefined {
+    return this.remote;
+  }
+
+  /** Sets both deadlines: a Date or epoch milliseconds; 0 clears. */
+  setDeadline(deadline: Date | number): void {
+    const ms = toDeadline(deadline);
+    this.setReadDeadline(ms);
+    this.setWriteDeadline(ms);
+  }
+
+  /** Pending and later reads fail with {@link ErrDeadlineExceeded} once `deadline` passes; 0 clears. */
+  setReadDeadline(deadline: Date | number): void {
+    const ms = toDeadline(deadline);
+    if (this.closed) throw this.opError('set', new ErrClosed());
+    this.readDeadline = ms;
+    this.readTag = (this.readTag + 1) | 0;
+    this.armDeadline(1, ms, this.readTag);
+  }
+
+  /** Like {@link setReadDeadline}, for writes waiting for room in the socket buffer. */
+  setWriteDeadline(deadline: Date | number): void {
+    const ms = toDeadline(deadline);
+    if (this.closed) throw this.opError('set', new ErrClosed());
+    this.writeDeadline = ms;
+    this.writeTag = (this.writeTag + 1) | 0;
+    this.armDeadline(2, ms, this.writeTag);
+  }
+
+  /** SO_RCVBUF in bytes (the kernel doubles it). */
+  setReadBuffer(bytes: number): void {
+    this.setOption(SocketOption.ReadBuffer, this.checkBytes(bytes));
+  }
+
+  /** SO_SNDBUF in bytes (the kernel doubles it). */
+  setWriteBuffer(bytes: number): void {
+    this.setOption(SocketOption.WriteBuffer, this.checkBytes(bytes));
+  }
+
+  /** Addresses, bytes moved, age and buffer sizes (no TCP_INFO: it is not TCP). */
+  info(): ConnInfo {
+    if (this.closed) throw this.opError('info', new ErrClosed());
+    const info = this._describe();
+    if (info === undefined) throw this.opError('info', new SystemError(EBADF, 'getsockopt'));
+    return info;
+  }
+
+  /** @internal */
+  _describe(): ConnInfo | undefined {
+    if (this.closed) return undefined;
+    const v = readInfo(this.loop, this.id);
+    if (typeof v === 'number') return undefined;
+    let local = '';
+    try {
+      local = String(this.localAddr());
+    } catch {
+      // reported as unknown
+    }
+    return connInfo(v, { kind: 'conn', network: this.network, local, remote: this.remote ? String(this.remote) : '',
+      backend: this.loop.backend }, this.remote ? 'CONNECTED' : 'UNCONNECTED');
+  }
+
+  /** @internal */
+  _onEvent(kind: EventKind, a: number, b: number): void {
+    if (kind === EventKind.Readable) this.onReadable();
+    else if (kind === EventKind.Writable) this.onWritable();
+    else if (kind === EventKind.Deadline) this.onDeadline(a, b);
+  }
+
+  private startRead(kind: ReadKind, bufs: Uint8Array[]): Promise<unknown> {
+    if (this.closed) return Promise.reject(this.opError('read', new ErrClosed()));
+    if (kind === READ && this.remote === undefined) {
+      return Promise.reject(new TypeError('read: this socket is not connected; use readFrom'));
+    }
+    if (this.readDeadline !== 0 && Date.now() >= this.readDeadline) {
+      return Promise.reject(this.opError('read', new ErrDeadlineExceeded()));
+    }
+    return new Promise((resolve, reject) => {
+      this.reads.push({ kind, bufs, resolve, reject });
+      if (this.reads.length === 1) {
+        if (this.readable) this.serveReads();
+        else this.arm();
+      }
+    });
+  }
+
+  private arm(): void {
+    if (!this.armed) {
+      this.loop.native.wantRead(this.id);
+      this.armed = true;
+    }
+  }
+
+  /** Serves waiting reads in order until the socket has nothing (readiness is then armed). */
+  private serveReads(): void {
+    const native = this.loop.native;
+    while (this.reads.length > 0 && !this.closed) {
+      const r = this.reads[0];
+      let result: unknown;
+      if (r.kind === BATCH) {
+        if (this.lens.length < r.bufs.length * 2) this.lens = new Int32Array(r.bufs.length * 2);
+        const n = native.recvMany(this.id, r.bufs, this.lens);
+        if (n === EAGAIN) return this.drained();
+        if (n < 0) {
+          result = this.opError('read', new SystemError(n, 'recvmmsg'));
+        } else {
+          const from = native.fromAddrs() as (string | number)[];
+          const out: Datagram[] = [];
+          for (let i = 0; i < n; i++) {
+            out.push({ n: this.lens[2 * i], truncated: this.lens[2 * i + 1] === 1,
+              addr: addrFromNative(this.network, [from[2 * i] as string, from[2 * i + 1] as number]) });
+          }
+          result = out;
+        }
+      } else {
+        const n = native.recvFrom(this.id, r.bufs[0]);
+        if (n === EAGAIN) return this.drained();
+        if (n < 0) {
+          result = this.opError('read', new SystemError(n, 'recvmsg'));
+        } else {
+          const truncated = this.loop.scratch[0] === 1;
+          if (r.kind === READ) {
+            result = truncated ? this.opError('read', new SystemError(EMSGSIZE, 'recvmsg')) : n;
+          } else {
+            result = { n, truncated, addr: addrFromNative(this.network, native.fromAddr() as [string, number]) };
+          }
+        }
+      }
+      this.reads.shift();
+      if (result instanceof Error) r.reject(result); else r.resolve(result);
+    }
+  }
+
+  private drained(): void {
+    this.readable = false;
+    this.armed = true;  // the native side armed readiness on EAGAIN
+  }
+
+  private onReadable(): void {
+    this.readable = true;
+    if (this.reads.length === 0) {
+      if (!this.loop.edge && this.armed) {
+        this.loop.native.pauseRead(this.id);
+        this.armed = false;
+      }
+      return;
+    }
+    this.serveReads();
+  }
+
+  private startWrite(datas: Uint8Array[], hosts: string[] | null, ports: Int32Array | null): Promise<void> {
+    if (this.closed) return Promise.reject(this.opError('write', new ErrClosed()));
+    if (hosts === null && this.remote === undefined) {
+      return Promise.reject(new TypeError('write: this socket is not connected; use writeTo'));
+    }
+    if (this.writeDeadline !== 0 && Date.now() >= this.writeDeadline) {
+      return Promise.reject(this.opError('write', new ErrDeadlineExceeded()));
+    }
+    return new Promise((resolve, reject) => {
+      this.writes.push({ datas, hosts, ports, sent: 0, resolve, reject });
+      if (this.writes.length === 1) this.flushWrites();
+    });
+  }
+
+  /** Sends queued datagrams in order until the socket buffer is full (then waits for room). */
+  private flushWrites(): void {
+    const native = this.loop.native;
+    while (this.writes.length > 0 && !this.closed) {
+      const w = this.writes[0];
+      let r: number;
+      if (w.datas.length === 1) {
+        const [host, port] = w.hosts === null ? ['', 0] : [w.hosts[0], w.ports![0]];
+        r = native.sendTo(this.id, w.datas[0], host, port);
+        if (r >= 0) r = 1;
+      } else {
+        const rest = w.sent === 0 ? w.datas : w.datas.slice(w.sent);
+        const hosts = w.hosts === null || w.sent === 0 ? w.hosts : w.hosts.slice(w.sent);
+        const ports = w.ports === null || w.sent === 0 ? w.ports : w.ports.subarray(w.sent);
+        r = native.sendMany(this.id, rest, hosts, ports);
+      }
+      if (r === EAGAIN) {
+        if (!this.writeWanted) {
+          this.writeWanted = true;
+          native.wantWrite(this.id);
+        }
+        return;
+      }
+      if (r < 0) {
+        this.writes.shift();
+        w.reject(this.opError('write', new SystemError(r, w.datas.length === 1 ? 'sendto' : 'sendmmsg')));
+        continue;
+      }
+      w.sent += r;
+      if (w.sent < w.datas.length) continue;
+      this.writes.shift();
+      w.resolve();
+    }
+  }
+
+  private onWritable(): void {
+    this.writeWanted = false;
+    this.flushWrites();
+  }
+
+  private onDeadline(kind: number, tag: number): void {
+    if (kind === 1 && tag === this.readTag && this.readDeadline !== 0) {
+      this.rejectReads(this.opError('read', new ErrDeadlineExceeded()));
+    } else if (kind === 2 && tag === this.writeTag && this.writeDeadline !== 0) {
+      this.rejectWrites(this.opError('write', new ErrDeadlineExceeded()));
+    }
+  }
+
+  private armDeadline(kind: 1 | 2, ms: number, tag: number): void {
+    const delay = ms === 0 ? -1 : ms - Date.now();
+    this.loop.native.setDeadline(this.id, kind, ms === 0 || delay <= 0 ? -1 : Math.ceil(delay), tag);
+    if (ms !== 0 && delay <= 0) this.onDeadline(kind, tag);
+  }
+
+  private rejectReads(err: Error): void {
+    for (const r of this.reads.splice(0)) r.reject(err);
+  }
+
+  private rejectWrites(err: Error): void {
+    for (const w of this.writes.splice(0)) w.reject(err);
+  }
+
+  private checkBytes(bytes: number): number {
+    if (!Number.isInteger(bytes) || bytes <= 0 || bytes > 0x7fffffff) {
+      throw new RangeError(`bytes: expected a positive integer, got ${String(bytes)}`);
+    }
+    return bytes;
+  }
+
+  private setOption(option: SocketOption, a: number): void {
+    if (this.closed) throw this.opError('set', new ErrClosed());
+    const r = this.loop.native.setOption(this.id, option, a);
+    if (r < 0) throw this.opError('set', new SystemError(r, 'setsockopt'));
+  }
+
+  private opError(op: string, err: Error): OpError {
+    this.loop.countError((err as { code?: string }).code ?? 'ERR_UNKNOWN');
+    return new OpError(op, this.network, err, this.local, this.remote);
+  }
+}
+
+/**
+ * Opens a datagram socket bound to `address`, like Go's `net.ListenPacket`: "host:port" for
+ * UDP (port 0 picks one; an empty host binds every interface), a path or "@name" for
+ * unixgram. Throws an {@link OpError} such as EADDRINUSE, or a TypeError/RangeError naming
+ * the bad argument.
+ */
+export function listenPacket(network: PacketNetwork, address: string, options: ListenPacketOptions = {}): PacketConn {
+  if (!isPacketNetwork(network)) {
+    throw new TypeError(`network: expected 'udp', 'udp4', 'udp6' or 'unixgram', got ${JSON.stringify(network)}`);
+  }
+  if (typeof address !== 'string') throw new TypeError(`address: expected a string, got ${typeof address}`);
+  if (options === null || typeof options !== 'object') throw new TypeError('options: expected an object');
+  if (options.reuseAddr !== undefined && typeof options.reuseAddr !== 'boolean') {
+    throw new TypeError(`options.reuseAddr: expected a boolean, got ${typeof options.reuseAddr}`);
+  }
+  const loop = loopFor(resolveLoopOptions(options));
+  let host: string;
+  let port: number;
+  if (network === 'unixgram') {
+    [host, port] = [checkUnixPath(address), -1];
+  } else {
+    ({ host, port } = splitHostPort(address));
+    if (host === '') host = network === 'udp4' ? '0.0.0.0' : '::';
+    else if (host === 'localhost') host = network === 'udp6' ? '::1' : '127.0.0.1';
+    else if (isIP(host) === 0) throw new TypeError(`address ${JSON.stringify(address)}: expected a numeric IP, "localhost" or an empty host`);
+  }
+  let id = loop.native.bindPacket(host, port, options.reuseAddr ?? false);
+  if (id < 0 && network === 'udp' && host === '::') {
+    // No IPv6 on this machine: every IPv4 interface, as listen does for TCP.
+    host = '0.0.0.0';
+    id = loop.native.bindPacket(host, port, options.reuseAddr ?? false);
+  }
+  const where = network === 'unixgram' ? Addr.unix(host, network) : new Addr(network, host, port);
+  if (id < 0) throw new OpError('listen', network, new SystemError(id, 'bind'), undefined, where);
+  return new PacketConn(loop, id, network);
+}
+
+/** dial() for datagram networks: a connected PacketConn. @internal */
+export function dialPacket(loop: Loop, network: PacketNetwork, remote: Addr): PacketConn {
+  const [host, port] = nativeHostPort(remote);
+  const id = loop.native.dialPacket(host, port);
+  if (id < 0) {
+    const err = new OpError('dial', network, new SystemError(id, 'connect'), undefined, remote);
+    loop.countError(err.code);
+    throw err;
+  }
+  return new PacketConn(loop, id, network, remote);
+}
