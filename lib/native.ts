@@ -19,6 +19,9 @@ export const enum SocketOption {
   Linger = 3,
   ReadBuffer = 4,
   WriteBuffer = 5,
+  Broadcast = 6,
+  MulticastHops = 7,
+  MulticastLoop = 8,
 }
 
 /**
@@ -88,6 +91,8 @@ export interface NativeLoop {
   sendMany(id: number, datas: Uint8Array[], hosts: string[] | null, ports: Int32Array | null): number;
   /** One Writable event when the socket has room. */
   wantWrite(id: number): number;
+  /** op 1 join group, 2 leave it (iface: IPv4 address or IPv6 interface name, '' any); 3 outgoing interface. */
+  multicast(id: number, op: 1 | 2 | 3, group: string, iface: string): number;
 }
 
 export interface NativeLoopOptions {

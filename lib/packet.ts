@@ -270,6 +270,41 @@ export class PacketConn implements LoopHandle {
     this.setOption(SocketOption.WriteBuffer, this.checkBytes(bytes));
   }
 
+  /** SO_BROADCAST: allows datagrams to broadcast addresses (without it they fail with EACCES). */
+  setBroadcast(on: boolean): void {
+    this.setOption(SocketOption.Broadcast, on ? 1 : 0);
+  }
+
+  /**
+   * Joins multicast group `group` (a numeric IP) on an interface: for IPv4 the interface's
+   * address (default: the system's choice), for IPv6 its name (e.g. 'eth0').
+   */
+  joinGroup(group: string, iface = ''): void {
+    this.membership(1, group, iface);
+  }
+
+  /** Leaves a group joined with {@link joinGroup}. */
+  leaveGroup(group: string, iface = ''): void {
+    this.membership(2, group, iface);
+  }
+
+  /** The interface multicast datagrams leave by: an IPv4 address, or an IPv6 interface name. */
+  setMulticastInterface(iface: string): void {
+    if (typeof iface !== 'string' || iface === '') throw new TypeError('iface: expected an IPv4 address or an interface name');
+    this.membership(3, '', iface);
+  }
+
+  /** IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS: how many hops multicast datagrams may travel (0-255). */
+  setMulticastTTL(hops: number): void {
+    if (!Number.isInteger(hops) || hops < 0 || hops > 255) throw new RangeError(`hops: expected an integer from 0 to 255, got ${String(hops)}`);
+    this.setOption(SocketOption.MulticastHops, hops);
+  }
+
+  /** IP_MULTICAST_LOOP: whether this host's own members receive what it sends to a group (default on). */
+  setMulticastLoopback(on: boolean): void {
+    this.setOption(SocketOption.MulticastLoop, on ? 1 : 0);
+  }
+
   /** Addresses, bytes moved, age and buffer sizes (no TCP_INFO: it is not TCP). */
   info(): ConnInfo {
     if (this.closed) throw this.opError('info', new ErrClosed());
@@ -467,6 +502,16 @@ export class PacketConn implements LoopHandle {
   private setOption(option: SocketOption, a: number): void {
     if (this.closed) throw this.opError('set', new ErrClosed());
     const r = this.loop.native.setOption(this.id, option, a);
+    if (r < 0) throw this.opError('set', new SystemError(r, 'setsockopt'));
+  }
+
+  private membership(op: 1 | 2 | 3, group: string, iface: string): void {
+    if (op !== 3 && (typeof group !== 'string' || isIP(group) === 0)) {
+      throw new TypeError(`group: expected a numeric multicast IP address, got ${JSON.stringify(group)}`);
+    }
+    if (typeof iface !== 'string') throw new TypeError(`iface: expected a string, got ${typeof iface}`);
+    if (this.closed) throw this.opError('set', new ErrClosed());
+    const r = this.loop.native.multicast(this.id, op, group, iface);
     if (r < 0) throw this.opError('set', new SystemError(r, 'setsockopt'));
   }
 

@@ -139,6 +139,39 @@ for (const cfg of loopConfigs()) {
       }
     });
 
+    it('sends to a broadcast address only after setBroadcast(true)', async () => {
+      const a = res.add(listenPacket('udp4', ':0', cfg.options));
+      const b = udp();
+      const to = `127.255.255.255:${a.localAddr().port}`;
+      assertCode(await rejectionOf(b.writeTo('x', to)), 'write', 'EACCES');
+      b.setBroadcast(true);
+      await b.writeTo('broadcast', to);
+      const buf = new Uint8Array(16);
+      const d = await withTimeout(a.readFrom(buf), 10_000, 'the broadcast datagram');
+      assert.equal(Buffer.from(buf.subarray(0, d.n)).toString(), 'broadcast');
+    });
+
+    it('receives a multicast group after joinGroup, and no more after leaveGroup', async () => {
+      const group = '239.255.77.77';
+      const member = res.add(listenPacket('udp4', ':0', cfg.options));
+      member.joinGroup(group, '127.0.0.1');
+      const sender = udp();
+      sender.setMulticastInterface('127.0.0.1');
+      sender.setMulticastTTL(0);
+      sender.setMulticastLoopback(true);
+      const to = `${group}:${member.localAddr().port}`;
+      await sender.writeTo('to the group', to);
+      const buf = new Uint8Array(32);
+      const d = await withTimeout(member.readFrom(buf), 10_000, 'the multicast datagram');
+      assert.equal(Buffer.from(buf.subarray(0, d.n)).toString(), 'to the group');
+      member.leaveGroup(group, '127.0.0.1');
+      await sender.writeTo('gone', to);
+      // A datagram sent to the member's unicast address arrives; the group one does not.
+      await sender.writeTo('direct', `127.0.0.1:${member.localAddr().port}`);
+      const next = await withTimeout(member.readFrom(buf), 10_000, 'the unicast datagram');
+      assert.equal(Buffer.from(buf.subarray(0, next.n)).toString(), 'direct');
+    });
+
     it('works over IPv6 loopback', async function () {
       let a: PacketConn;
       try {
@@ -170,6 +203,9 @@ describe('packet conn arguments', () => {
       assertArgError(await rejectionOf(a.readBatch([])), /bufs/);
       assertArgError(await rejectionOf(a.writeBatch([{ data: Buffer.from('a'), addr: '127.0.0.1:9' }, { data: Buffer.from('b') }])), /datagrams\[1\]\.addr/);
       assertArgError(await rejectionOf(a.read(new Uint8Array(1))), /not connected/);
+      assertArgError(thrownBy(() => a.joinGroup('not-an-ip')), /group/);
+      assertArgError(thrownBy(() => a.setMulticastTTL(300)), /hops/);
+      assertCode(thrownBy(() => a.joinGroup('239.1.2.3', 'lo0-not-an-ip')), 'set', 'EINVAL');
     } finally {
       a.close();
     }

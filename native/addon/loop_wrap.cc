@@ -20,6 +20,9 @@ enum Option : int32_t {
   kOptLinger = 3,
   kOptReadBuffer = 4,
   kOptWriteBuffer = 5,
+  kOptBroadcast = 6,
+  kOptMulticastHops = 7,
+  kOptMulticastLoop = 8,
 };
 
 // The arguments of one call. Each getter returns false instead of throwing.
@@ -505,8 +508,25 @@ struct LoopMethods {
       case kOptLinger: return a.Number(SetLinger(fd, v[0]));
       case kOptReadBuffer: return a.Number(SetBufferSize(fd, true, v[0]));
       case kOptWriteBuffer: return a.Number(SetBufferSize(fd, false, v[0]));
+      case kOptBroadcast: return a.Number(SetBroadcast(fd, v[0] != 0));
+      case kOptMulticastHops: return a.Number(SetMulticastHops(fd, v[0]));
+      case kOptMulticastLoop: return a.Number(SetMulticastLoop(fd, v[0] != 0));
       default: return a.Number(-EINVAL);
     }
+  }
+
+  // multicast(id, op, group, iface) -> 0 or -errno; op 1 join, 2 leave, 3 set the outgoing
+  // interface (iface; group ignored).
+  static napi_value Multicast(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    int32_t op;
+    std::string group, iface;
+    if (!a.Int(1, &op) || !a.String(2, &group) || !a.String(3, &iface)) return a.Number(-EINVAL);
+    int fd = loop->Fd(id);
+    if (fd < 0) return a.Number(fd);
+    if (op == 3) return a.Number(SetMulticastInterface(fd, iface));
+    if (op != 1 && op != 2) return a.Number(-EINVAL);
+    return a.Number(MulticastMembership(fd, op == 1, group, iface));
   }
 #undef MUXNET_LOOP_AND_ID
 };
@@ -635,6 +655,7 @@ napi_value LoopWrap::Methods() {
       {"fromAddrs", LoopMethods::FromAddrs},
       {"sendMany", LoopMethods::SendMany},
       {"wantWrite", LoopMethods::WantWrite},
+      {"multicast", LoopMethods::Multicast},
       {"stats", LoopMethods::Stats},
   };
   for (const Method& m : methods) {

@@ -2,6 +2,7 @@
 #include "socket.h"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/in.h>
 // linux/tcp.h rather than netinet/tcp.h: the kernel's struct tcp_info has every field.
 #include <linux/tcp.h>
@@ -361,6 +362,66 @@ int LocalAddr(int fd, SockAddr* out) {
 int PeerAddr(int fd, SockAddr* out) {
   out->len = sizeof out->storage;
   return getpeername(fd, reinterpret_cast<sockaddr*>(&out->storage), &out->len) == 0 ? 0 : -errno;
+}
+
+int SetBroadcast(int fd, bool on) { return SetInt(fd, SOL_SOCKET, SO_BROADCAST, on ? 1 : 0); }
+
+namespace {
+
+int SocketFamily(int fd) {
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) return -errno;
+  return ss.ss_family;
+}
+
+// An IPv6 interface by name ("" = 0, the default), or -ENODEV.
+int InterfaceIndex(const std::string& name) {
+  if (name.empty()) return 0;
+  unsigned index = if_nametoindex(name.c_str());
+  return index != 0 ? static_cast<int>(index) : -ENODEV;
+}
+
+}  // namespace
+
+int SetMulticastHops(int fd, int hops) {
+  int family = SocketFamily(fd);
+  if (family < 0) return family;
+  if (family == AF_INET6) return SetInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_HOPS, hops);
+  return SetInt(fd, IPPROTO_IP, IP_MULTICAST_TTL, hops);
+}
+
+int SetMulticastLoop(int fd, bool on) {
+  int family = SocketFamily(fd);
+  if (family < 0) return family;
+  if (family == AF_INET6) return SetInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_LOOP, on ? 1 : 0);
+  return SetInt(fd, IPPROTO_IP, IP_MULTICAST_LOOP, on ? 1 : 0);
+}
+
+int MulticastMembership(int fd, bool join, const std::string& group, const std::string& iface) {
+  ip_mreq v4{};
+  if (inet_pton(AF_INET, group.c_str(), &v4.imr_multiaddr) == 1) {
+    if (!iface.empty() && inet_pton(AF_INET, iface.c_str(), &v4.imr_interface) != 1) return -EINVAL;
+    int name = join ? IP_ADD_MEMBERSHIP : IP_DROP_MEMBERSHIP;
+    return setsockopt(fd, IPPROTO_IP, name, &v4, sizeof v4) == 0 ? 0 : -errno;
+  }
+  ipv6_mreq v6{};
+  if (inet_pton(AF_INET6, group.c_str(), &v6.ipv6mr_multiaddr) != 1) return -EINVAL;
+  int index = InterfaceIndex(iface);
+  if (index < 0) return index;
+  v6.ipv6mr_interface = static_cast<unsigned>(index);
+  int name = join ? IPV6_ADD_MEMBERSHIP : IPV6_DROP_MEMBERSHIP;
+  return setsockopt(fd, IPPROTO_IPV6, name, &v6, sizeof v6) == 0 ? 0 : -errno;
+}
+
+int SetMulticastInterface(int fd, const std::string& iface) {
+  in_addr v4{};
+  if (inet_pton(AF_INET, iface.c_str(), &v4) == 1) {
+    return setsockopt(fd, IPPROTO_IP, IP_MULTICAST_IF, &v4, sizeof v4) == 0 ? 0 : -errno;
+  }
+  int index = InterfaceIndex(iface);
+  if (index < 0) return index;
+  return SetInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, index);
 }
 
 int ReadTcpInfo(int fd, double* out) {

@@ -103,6 +103,17 @@ int SetBufferSize(int fd, bool receive, int bytes);
 int LocalAddr(int fd, SockAddr* out);
 int PeerAddr(int fd, SockAddr* out);
 
+// SO_BROADCAST: datagrams may go to broadcast addresses.
+int SetBroadcast(int fd, bool on);
+// IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS, and IP(V6)_MULTICAST_LOOP, for the socket's family.
+int SetMulticastHops(int fd, int hops);
+int SetMulticastLoop(int fd, bool on);
+// Joins (or leaves) multicast group `group` (a numeric IP) on an interface: for IPv4 the
+// interface's address ("" = any), for IPv6 its name ("" = the default). 0 or -errno.
+int MulticastMembership(int fd, bool join, const std::string& group, const std::string& iface);
+// The interface multicast datagrams leave by: an IPv4 address, or an IPv6 interface name.
+int SetMulticastInterface(int fd, const std::string& iface);
+
 // TCP_INFO, as ReadTcpInfo writes it: one double per field, in this order (times in
 // microseconds, sizes in bytes or segments as the kernel reports them).
 enum TcpInfoField {
