@@ -1,11 +1,15 @@
 // Conn: a TCP connection with Go's Read/Write/deadline semantics, as promises.
 import { Addr, addrFromNative } from './addr';
 import {
-  EAGAIN, EBADF, ENOBUFS, EPIPE, ErrClosed, ErrDeadlineExceeded, OpError, SystemError,
+  EAGAIN, EBADF, EBUSY, ENOBUFS, EPIPE, ErrClosed, ErrDeadlineExceeded, OpError, SystemError,
 } from './errors';
 import { EventKind, SocketOption } from './native';
 import { connInfo, readInfo, type ConnInfo } from './info';
 import type { Loop, LoopHandle } from './loop';
+import { wrapPassed, type HandlesRead, type PassableHandle } from './passing';
+
+/** Where recvHandles reports the sockets it adopted: a count, then id and kind per socket. */
+const passedScratch = new Int32Array(1 + 2 * 16);
 
 /** A pooled read: a view into the loop's slab pool, returned with `release()`. */
 export interface Chunk {
@@ -63,6 +67,15 @@ interface PendingRead {
   buf: Uint8Array | null;  // null: a chunk read
   resolve: (value: any) => void;
   reject: (err: Error) => void;
+  handles?: boolean;  // readHandles(): recvmsg, sockets passed with the bytes
+}
+
+/** sendHandles() waiting for room in the socket buffer. */
+interface HandleSend {
+  data: Uint8Array;
+  ids: Int32Array;
+  resolve: () => void;
+  reject: (err: Error) => void;
 }
 
 function toDeadline(t: Date | number, name: string): number {
@@ -107,6 +120,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   private local: Addr | undefined;
   private remote: Addr | undefined;
   private connectWaiter: ((errno: number) => void) | null = null;
+  private handleSend: HandleSend | null = null;
 
   /** @internal */
   constructor(loop: Loop, id: number, network: string, writeQueueLimit: number) {
@@ -238,6 +252,10 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     this.rejectReads(this.opError('read', err));
     this.rejectWrites(this.opError('write', err));
     this.connectWaiter = null;  // dial closes a connection it gives up on, and rejects itself
+    if (this.handleSend !== null) {
+      this.handleSend.reject(this.opError('write', err));
+      this.handleSend = null;
+    }
   }
 
   /** The local address. */
@@ -352,6 +370,12 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
       case EventKind.WriteError: this.onWriteError(a); break;
       case EventKind.Connected: if (this.connectWaiter !== null) this.connectWaiter(a); break;
       case EventKind.Deadline: this.onDeadline(a, b); break;
+      case EventKind.Writable: {
+        const send = this.handleSend;
+        this.handleSend = null;
+        if (send !== null && !this.closed) this.trySendHandles(send);
+        break;
+      }
     }
     this.settle();
   }
@@ -365,15 +389,78 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     };
   }
 
+  /**
+   * Unix connections: sends `data` (at least one byte) with the given sockets attached
+   * (SCM_RIGHTS), so another process can take them over: the receiver's
+   * {@link readHandles} gets working copies; close yours when done. Sockets must be on
+   * this connection's loop. Rejects with EBUSY while other writes are queued (let them
+   * settle first), or an OpError from sendmsg.
+   */
+  sendHandles(data: Uint8Array | string, handles: PassableHandle[]): Promise<void> {
+    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
+    if (!(bytes instanceof Uint8Array) || bytes.length === 0) {
+      return Promise.reject(new TypeError('data: expected a non-empty Uint8Array or string: descriptors travel with bytes'));
+    }
+    if (!Array.isArray(handles) || handles.length === 0 || handles.length > 16) {
+      return Promise.reject(new TypeError('handles: expected an array of 1 to 16 Conns, Listeners or PacketConns'));
+    }
+    const ids = new Int32Array(handles.length);
+    for (let i = 0; i < handles.length; i++) {
+      const id = (handles[i] as { _handleOn?: (loop: Loop) => number })?._handleOn?.(this.loop) ?? -1;
+      if (id < 0) {
+        return Promise.reject(new TypeError(`handles[${i}]: expected an open Conn, Listener or PacketConn on this connection's loop (same backend options)`));
+      }
+      ids[i] = id;
+    }
+    if (this.closed) return Promise.reject(this.opError('write', new ErrClosed()));
+    if (this.writes.length > 0 || this.held.length > 0 || this.handleSend !== null) {
+      return Promise.reject(this.opError('write', new SystemError(EBUSY, 'sendmsg')));
+    }
+    return new Promise((resolve, reject) => this.trySendHandles({ data: bytes, ids, resolve, reject }));
+  }
+
+  /**
+   * Unix connections: reads into `buf` like {@link read}, and takes the sockets sent with
+   * those bytes by {@link sendHandles}, now open in this process on this loop. Resolves
+   * `{ n, handles }`, or null at end of stream.
+   */
+  readHandles(buf: Uint8Array): Promise<HandlesRead | null> {
+    if (!(buf instanceof Uint8Array) || buf.length === 0) {
+      return Promise.reject(new TypeError('buf: expected a non-empty Uint8Array'));
+    }
+    return this.startRead(buf, true) as Promise<HandlesRead | null>;
+  }
+
+  /** @internal This handle's id on `loop`, or -1 (closed, or on another loop). */
+  _handleOn(loop: Loop): number {
+    return this.closed || loop !== this.loop ? -1 : this.id;
+  }
+
+  private trySendHandles(send: HandleSend): void {
+    const r = this.loop.native.sendHandles(this.id, send.data, send.ids);
+    if (r === EAGAIN) {
+      this.handleSend = send;
+      this.loop.hold(this.id, this);
+      this.loop.native.wantWrite(this.id);
+    } else if (r < 0) {
+      send.reject(this.opError('write', new SystemError(r, 'sendmsg')));
+    } else if (r < send.data.length) {
+      // The descriptors went with the first bytes; the rest is an ordinary write.
+      this.write(send.data.subarray(r)).then(send.resolve, send.reject);
+    } else {
+      send.resolve();
+    }
+  }
+
   /** read() and readChunk(): at once when the socket may hold data, else when it is ready. */
-  private startRead(buf: Uint8Array | null): Promise<unknown> {
+  private startRead(buf: Uint8Array | null, handles = false): Promise<unknown> {
     const fail = this.readFailure();
     if (fail !== null) return Promise.reject(fail);
     if (this.read0 === null) {
       if (this.eof) return Promise.resolve(null);
       if (buf !== null && buf.length === 0) return Promise.resolve(0);
       if (this.readable) {
-        const result = this.readNow(buf);
+        const result = this.readNow(buf, handles);
         if (result !== AGAIN) return result instanceof Error ? Promise.reject(result) : Promise.resolve(result);
       } else if (!this.armed) {
         this.loop.native.wantRead(this.id);
@@ -382,7 +469,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     }
     this.loop.hold(this.id, this);
     return new Promise((resolve, reject) => {
-      this.pushRead({ buf, resolve, reject });
+      this.pushRead(handles ? { buf, resolve, reject, handles } : { buf, resolve, reject });
     });
   }
 
@@ -392,7 +479,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
    */
   private settle(): void {
     if (this.read0 === null && this.writes.length === 0 && this.held.length === 0 &&
-        this.connectWaiter === null && !this.closed) {
+        this.connectWaiter === null && this.handleSend === null && !this.closed) {
       this.loop.hold(this.id, undefined);
     }
   }
@@ -401,11 +488,18 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
    * One read(2) for `buf` (null: into a pooled chunk). Returns the bytes read, a Chunk, null
    * at EOF, an Error, or AGAIN when the socket is drained (readiness is then reported).
    */
-  private readNow(buf: Uint8Array | null): number | Chunk | null | Error | typeof AGAIN {
+  private readNow(buf: Uint8Array | null, handles = false): number | Chunk | HandlesRead | null | Error | typeof AGAIN {
     const native = this.loop.native;
     let n: number;
     let chunk = -1;
-    if (buf !== null) {
+    if (handles) {
+      n = native.recvHandles(this.id, buf!, passedScratch);
+      if (n > 0) {
+        if (n < buf!.length && !this.peerHungUp) this.readable = false;
+        return { n, handles: wrapPassed(this.loop, passedScratch) };
+      }
+      // With no bytes there are no descriptors either: EOF, EAGAIN or an error below.
+    } else if (buf !== null) {
       if (buf.length === 0) return 0;
       n = native.read(this.id, buf);
     } else {
@@ -453,7 +547,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     // Serve the waiting reads in order while the socket has data: an edge-triggered socket
     // reports this readiness once.
     while (this.read0 !== null && this.readable && !this.closed) {
-      const result = this.readNow(this.read0.buf);
+      const result = this.readNow(this.read0.buf, this.read0.handles === true);
       if (result === AGAIN) return;
       const pending = this.shiftRead()!;
       if (result instanceof Error) {

@@ -16,6 +16,7 @@ export const EPIPE = -constants.errno.EPIPE;
 export const EMFILE = -constants.errno.EMFILE;
 export const ENFILE = -constants.errno.ENFILE;
 export const EMSGSIZE = -constants.errno.EMSGSIZE;
+export const EBUSY = -constants.errno.EBUSY;
 
 /** The ordinary `instanceof`, before a class overrides Symbol.hasInstance. */
 function isOwnInstance(cls: Function, value: unknown): boolean {

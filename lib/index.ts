@@ -7,6 +7,7 @@ export { Conn } from './conn';
 export type { Chunk, KeepAliveOptions } from './conn';
 export { Listener } from './listener';
 export { PacketConn, listenPacket } from './packet';
+export type { HandlesRead, PassableHandle } from './passing';
 export type { Datagram, ListenPacketOptions, OutgoingDatagram, PacketNetwork } from './packet';
 export type { Handler, ServeOptions } from './listener';
 export { Addr } from './addr';

@@ -177,6 +177,11 @@ export class Listener implements AsyncIterable<Conn>, LoopHandle {
     for (const w of this.waiters.splice(0)) w.reject(err);
   }
 
+  /** @internal This handle's id on `loop`, or -1 (closed, or on another loop). */
+  _handleOn(loop: Loop): number {
+    return this.closed || loop !== this.loop ? -1 : this.id;
+  }
+
   /** @internal */
   _describe(): ConnInfo | undefined {
     const v = readInfo(this.loop, this.id);

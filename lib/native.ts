@@ -93,6 +93,10 @@ export interface NativeLoop {
   wantWrite(id: number): number;
   /** op 1 join group, 2 leave it (iface: IPv4 address or IPv6 interface name, '' any); 3 outgoing interface. */
   multicast(id: number, op: 1 | 2 | 3, group: string, iface: string): number;
+  /** data with the descriptors of handles `ids` attached: bytes sent or -errno (-EBUSY: writes queued). */
+  sendHandles(id: number, data: Uint8Array, ids: Int32Array): number;
+  /** recvmsg: bytes or -errno; out[0] = sockets adopted, then id and kind (1 conn, 2 listener, 3 datagram) + 256 * family each. */
+  recvHandles(id: number, buf: Uint8Array, out: Int32Array): number;
 }
 
 export interface NativeLoopOptions {

@@ -313,6 +313,11 @@ export class PacketConn implements LoopHandle {
     return info;
   }
 
+  /** @internal This handle's id on `loop`, or -1 (closed, or on another loop). */
+  _handleOn(loop: Loop): number {
+    return this.closed || loop !== this.loop ? -1 : this.id;
+  }
+
   /** @internal */
   _describe(): ConnInfo | undefined {
     if (this.closed) return undefined;

@@ -3,6 +3,9 @@
 // hot path never builds an exception.
 #include "loop_wrap.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -489,6 +492,63 @@ struct LoopMethods {
     return a.Number(n);
   }
 
+  // sendHandles(id, data, ids: Int32Array) -> bytes sent or -errno (-EBUSY while writes
+  // are queued): data with the descriptors of handles `ids` attached (SCM_RIGHTS).
+  static napi_value SendHandles(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    void* data;
+    size_t len;
+    napi_typedarray_type type;
+    size_t count;
+    void* ids;
+    if (!a.Bytes(1, &data, &len) ||
+        napi_get_typedarray_info(env, a.arg(2), &type, &count, &ids, nullptr, nullptr) != napi_ok ||
+        type != napi_int32_array) {
+      return a.Number(-EINVAL);
+    }
+    return a.Number(static_cast<double>(
+        loop->SendWithHandles(id, data, len, static_cast<int32_t*>(ids), static_cast<int>(count))));
+  }
+
+  // recvHandles(id, buf, out: Int32Array) -> bytes or -errno. Received descriptors become
+  // handles of this loop: out[0] = how many, then per handle its id and its kind (1 stream
+  // connection, 2 listener, 3 datagram) + 256 * address family. Non-sockets are closed.
+  static napi_value RecvHandles(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    void* data;
+    size_t len;
+    napi_typedarray_type type;
+    size_t out_len;
+    void* out_data;
+    if (!a.Bytes(1, &data, &len) ||
+        napi_get_typedarray_info(env, a.arg(2), &type, &out_len, &out_data, nullptr, nullptr) != napi_ok ||
+        type != napi_int32_array || out_len < 1) {
+      return a.Number(-EINVAL);
+    }
+    auto* out = static_cast<int32_t*>(out_data);
+    int max = static_cast<int>((out_len - 1) / 2);
+    int fds[kMaxPassedFds];
+    int count = 0;
+    ssize_t n = loop->RecvWithFds(id, data, len, fds, max < kMaxPassedFds ? max : kMaxPassedFds, &count);
+    int adopted = 0;
+    for (int i = 0; i < count; i++) {
+      int sock_type = 0, family = 0;
+      bool listening = false;
+      if (DescribeSocket(fds[i], &sock_type, &listening, &family) != 0 ||
+          (sock_type != SOCK_STREAM && sock_type != SOCK_DGRAM)) {
+        close(fds[i]);
+        continue;
+      }
+      int new_id;
+      if (loop->Adopt(fds[i], listening, &new_id) != 0) continue;
+      out[1 + 2 * adopted] = new_id;
+      out[2 + 2 * adopted] = (sock_type == SOCK_DGRAM ? 3 : listening ? 2 : 1) + 256 * family;
+      adopted++;
+    }
+    out[0] = adopted;
+    return a.Number(static_cast<double>(n));
+  }
+
   static napi_value WantWrite(napi_env env, napi_callback_info info) {
     MUXNET_LOOP_AND_ID(a, loop, id);
     return a.Number(loop->WantWrite(id));
@@ -656,6 +716,8 @@ napi_value LoopWrap::Methods() {
       {"sendMany", LoopMethods::SendMany},
       {"wantWrite", LoopMethods::WantWrite},
       {"multicast", LoopMethods::Multicast},
+      {"sendHandles", LoopMethods::SendHandles},
+      {"recvHandles", LoopMethods::RecvHandles},
       {"stats", LoopMethods::Stats},
   };
   for (const Method& m : methods) {

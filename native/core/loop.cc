@@ -325,6 +325,42 @@ int Loop::SendMany(int id, const Datagram* batch, int count) {
   return n;
 }
 
+int Loop::Adopt(int fd, bool listener, int* id) {
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
+    int err = -errno;
+    close(fd);
+    return err;
+  }
+  *id = NewHandle(fd, listener);
+  if (edge_ && !listener) UpdateInterest(Get(*id));
+  return 0;
+}
+
+ssize_t Loop::SendWithHandles(int id, const void* data, size_t len, const int32_t* ids, int count) {
+  Handle* h = Get(id);
+  if (h == nullptr || h->listener) return -EBADF;
+  if (!h->writes.empty() || h->connecting) return -EBUSY;
+  if (count < 0 || count > kMaxPassedFds) return -EINVAL;
+  int fds[kMaxPassedFds];
+  for (int i = 0; i < count; i++) {
+    Handle* passed = Get(ids[i]);
+    if (passed == nullptr) return -EBADF;
+    fds[i] = passed->fd;
+  }
+  ssize_t n = muxnet::SendWithFds(h->fd, data, len, fds, count);
+  if (n > 0) Count(h, 0, n);
+  return n;
+}
+
+ssize_t Loop::RecvWithFds(int id, void* data, size_t len, int* fds, int max, int* count) {
+  Handle* h = Get(id);
+  *count = 0;
+  if (h == nullptr || h->listener) return -EBADF;
+  ssize_t n = muxnet::RecvWithFds(h->fd, data, len, fds, max, count);
+  return AfterReceive(h, n, n > 0 ? static_cast<size_t>(n) : 0);
+}
+
 int Loop::WantWrite(int id) {
   Handle* h = Get(id);
   if (h == nullptr || h->listener) return -EBADF;

@@ -119,6 +119,18 @@ class Loop {
   int SendMany(int id, const Datagram* batch, int count);
   int WantWrite(int id);
 
+  // --- Passing descriptors over Unix stream sockets.
+  // Takes ownership of fd (a socket received from elsewhere): makes it non-blocking and a
+  // handle of this loop, a listener when it is listening. 0 with *id set, or -errno (fd is
+  // then closed).
+  int Adopt(int fd, bool listener, int* id);
+  // sendmsg with the descriptors of handles `ids` attached; only when no write is queued
+  // (-EBUSY otherwise). Bytes sent or -errno.
+  ssize_t SendWithHandles(int id, const void* data, size_t len, const int32_t* ids, int count);
+  // RecvWithFds on the handle (-EAGAIN arms readiness as Read does); the received
+  // descriptors are the caller's.
+  ssize_t RecvWithFds(int id, void* data, size_t len, int* fds, int max, int* count);
+
   // read(2) into caller memory. -EAGAIN arms readiness: kEvReadable follows.
   ssize_t Read(int id, void* data, size_t len);
   // Reports readiness with kEvReadable, sticky until PauseRead. The reads themselves

@@ -302,6 +302,71 @@ int SendMany(int fd, const Datagram* batch, int count) {
   }
 }
 
+ssize_t SendWithFds(int fd, const void* data, size_t len, const int* fds, int count) {
+  if (len == 0 || count < 0 || count > kMaxPassedFds) return -EINVAL;
+  iovec iov{const_cast<void*>(data), len};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxPassedFds)];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  if (count > 0) {
+    msg.msg_control = control;
+    msg.msg_controllen = CMSG_SPACE(sizeof(int) * count);
+    cmsghdr* cm = CMSG_FIRSTHDR(&msg);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof(int) * count);
+    memcpy(CMSG_DATA(cm), fds, sizeof(int) * count);
+  }
+  for (;;) {
+    ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  }
+}
+
+ssize_t RecvWithFds(int fd, void* data, size_t len, int* fds, int max, int* count) {
+  *count = 0;
+  if (max > kMaxPassedFds) max = kMaxPassedFds;
+  iovec iov{data, len};
+  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * kMaxPassedFds)];
+  msghdr msg{};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = control;
+  msg.msg_controllen = sizeof control;
+  ssize_t n;
+  do {
+    n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
+    if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS) continue;
+    int k = static_cast<int>((cm->cmsg_len - CMSG_LEN(0)) / sizeof(int));
+    const unsigned char* p = CMSG_DATA(cm);
+    for (int i = 0; i < k; i++) {
+      int passed;
+      memcpy(&passed, p + i * sizeof(int), sizeof passed);
+      // More than the caller takes: close the rest rather than leak them.
+      if (*count < max) fds[(*count)++] = passed; else close(passed);
+    }
+  }
+  return n;
+}
+
+int DescribeSocket(int fd, int* type, bool* listening, int* family) {
+  socklen_t len = sizeof *type;
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, type, &len) != 0) return -errno;
+  int accepting = 0;
+  len = sizeof accepting;
+  if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0) return -errno;
+  *listening = accepting != 0;
+  len = sizeof *family;
+  if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, family, &len) != 0) return -errno;
+  return 0;
+}
+
 int ConnectResult(int fd) {
   int err = 0;
   socklen_t len = sizeof err;

@@ -84,6 +84,19 @@ int RecvMany(int fd, Datagram* batch, int count);
 // (at least 1), -EAGAIN when not even the first fits, or another negative errno.
 int SendMany(int fd, const Datagram* batch, int count);
 
+// sendmsg with SCM_RIGHTS: sends data (at least one byte) with copies of `fds` attached
+// (at most kMaxPassedFds). Bytes sent (the descriptors ride with the first) or -errno.
+constexpr int kMaxPassedFds = 16;
+ssize_t SendWithFds(int fd, const void* data, size_t len, const int* fds, int count);
+
+// recvmsg that also takes descriptors passed with SCM_RIGHTS (CLOEXEC), up to `max`; the
+// caller owns them. Bytes read (0 at EOF) or -errno; *count = descriptors received.
+ssize_t RecvWithFds(int fd, void* data, size_t len, int* fds, int max, int* count);
+
+// What a descriptor received from elsewhere is: SOCK_STREAM or SOCK_DGRAM, listening or
+// not, and its address family. 0 or -errno (-ENOTSOCK for anything but a socket).
+int DescribeSocket(int fd, int* type, bool* listening, int* family);
+
 // The result of a connect that was in progress, once the socket is writable: 0 or -errno.
 int ConnectResult(int fd);
 
