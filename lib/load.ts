@@ -64,9 +64,9 @@ function resolveAddon(root: string): string {
       (shipped.length > 0
         ? `The package has prebuilt binaries only for: ${shipped.join(', ')}. `
         : 'The package has no prebuilt binaries. ') +
-      `Build it from source with \`npm rebuild muxnet\` (needs python3, make and a C++17 compiler); ` +
-      `if your package manager skipped install scripts, approve muxnet's first ` +
-      `(\`npm approve-scripts muxnet\`), or run \`npx node-gyp rebuild\` in ${root}.\n` +
+      `Build it from source with \`npm rebuild muxnet\` (needs python3, make and a C++17 compiler; ` +
+      `where npm blocks install scripts, allow muxnet's first: \`npm install-scripts approve muxnet\`), ` +
+      `or run \`npx node-gyp rebuild\` in ${root}.\n` +
       `node-gyp-build: ${(err as Error).message.trim()}`);
   }
 }
