@@ -7,6 +7,7 @@ export class Addr {
   readonly network: string;
   /** The numeric IP address, without brackets. */
   readonly ip: string;
+  /** The port number, 0 to 65535. */
   readonly port: number;
 
   constructor(network: string, ip: string, port: number) {
