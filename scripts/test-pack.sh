@@ -1,17 +1,17 @@
 #!/usr/bin/env bash
-# Installs the package as a user would: builds the prebuilt binary, packs the tarball,
-# installs it into a new project with npm's defaults and a PATH that holds only node and npm
-# (no compiler, make or python), then imports listen/dial through ESM and CommonJS and
-# echoes a few bytes over loopback. Finally removes the prebuilt binary from the install and
-# checks that loading fails with the message that says how to build from source.
+# Installs the package as a user would: packs the tarball (prepack builds the prebuilt
+# binary), installs it into a new project with npm's defaults and a PATH that holds only node
+# and npm (no compiler, make or python), then imports listen/dial through ESM and CommonJS and
+# echoes a few bytes over loopback. Then removes the prebuilt binary from the install, checks
+# that loading fails with the message that says how to build from source, and follows that
+# advice (`npm rebuild muxnet`, with the compiler back on the PATH).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-bash scripts/build-prebuilds.sh
-tarball="$(npm pack --silent --pack-destination "$work" | tail -n 1)"
+tarball="$(npm pack --pack-destination "$work" | tail -n 1)"
 contents="$(tar tzf "$work/$tarball")"
 for want in package/prebuilds/linux-x64/muxnet.napi.uv1.glibc.node package/dist/index.js \
             package/dist/index.d.ts package/esm/index.mjs package/binding.gyp package/native/core/loop.cc; do
@@ -35,6 +35,7 @@ for tool in g++ c++ gcc cc make python3; do
   if PATH="$bin" command -v "$tool" >/dev/null; then echo "test-pack: $tool is on the bare PATH" >&2; exit 1; fi
 done
 user() { (cd "$work/app" && env -i HOME="$HOME" PATH="$bin" "$@"); }
+developer() { (cd "$work/app" && env -i HOME="$HOME" PATH="$PATH" "$@"); }
 
 mkdir -p "$work/app"
 echo '{ "name": "app", "version": "1.0.0", "private": true }' >"$work/app/package.json"
@@ -80,4 +81,12 @@ for want in 'no native addon for linux-x64' 'npm rebuild muxnet' 'npm install-sc
   grep -qF "$want" <<<"$out" || { echo "test-pack: the error lacks '$want':" >&2; echo "$out" >&2; exit 1; }
 done
 echo "test-pack: missing binary reported: $(grep -m1 '^Error: muxnet: no native addon' <<<"$out")"
+
+# The advice works: a build from the shipped sources, without the contributors' load generator.
+developer npm rebuild muxnet
+[ -f "$work/app/node_modules/muxnet/build/Release/muxnet.node" ] || { echo "test-pack: npm rebuild built no addon" >&2; exit 1; }
+[ ! -e "$work/app/node_modules/muxnet/build/Release/muxnet-loadgen" ] || { echo "test-pack: a user build made muxnet-loadgen" >&2; exit 1; }
+esm="$(user node echo.mjs)"
+[ "$esm" = "ping from esm" ] || { echo "test-pack: ESM echo after npm rebuild gave '$esm'" >&2; exit 1; }
+echo "test-pack: npm rebuild muxnet built it from source: ok"
 echo "test-pack: ok"
