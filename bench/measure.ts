@@ -1,13 +1,24 @@
 // Measuring one run: a server process pinned to one CPU, the native load generator pinned
 // to the other, server CPU time read from /proc between the load generator's marks.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 
 export const root = path.resolve(__dirname, '..', '..');
 const loadgenPath = path.join(root, 'build', 'Release', 'muxnet-loadgen');
+
+/**
+ * The load generator, built by node-gyp with the addon. An `npm install` that found a
+ * prebuilt addon compiled nothing, so say how to build it rather than fail to spawn it.
+ */
+function loadgen(): string {
+  if (!existsSync(loadgenPath)) {
+    throw new Error(`${loadgenPath} is not built: run \`npm run build:native\` (node-gyp builds it with the addon)`);
+  }
+  return loadgenPath;
+}
 const clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const hasTaskset = (() => {
   try {
@@ -187,7 +198,7 @@ export async function runLoad(port: number, pid: number, o: LoadOptions): Promis
   const args = ['--port', String(port), '--connections', String(o.connections), '--size', String(o.size),
     '--duration', String(o.duration), '--warmup', String(o.warmup), '--idle', String(o.idle ?? 0),
     '--mode', mode];
-  const measured = await runMeasured(loadgenPath, args, pid, o.duration + o.warmup + 60);
+  const measured = await runMeasured(loadgen(), args, pid, o.duration + o.warmup + 60);
   const { done, cpu } = measured;
   const result = loadResult(measured);
   if (mode === 'http') result.errors = done.errors;  // requests the socket did not take whole

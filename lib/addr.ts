@@ -10,6 +10,7 @@ export class Addr {
   readonly network: string;
   /** The numeric IP address, without brackets; '' for a Unix address. */
   readonly ip: string;
+  /** The port number, 0 to 65535. */
   readonly port: number;
   /** A Unix socket's path ("@name" for a Linux abstract name, '' when unnamed); '' for IP. */
   readonly path: string;

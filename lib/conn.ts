@@ -21,8 +21,11 @@ export interface Chunk {
 
 /** Options for {@link Conn.setKeepAlive}, in milliseconds and probes. */
 export interface KeepAliveOptions {
+  /** Idle time before the first probe (TCP_KEEPIDLE), in ms, rounded to whole seconds; the system's when unset. */
   idle?: number;
+  /** Time between probes (TCP_KEEPINTVL), in ms, rounded to whole seconds; the system's when unset. */
   interval?: number;
+  /** Unanswered probes before the connection is dropped (TCP_KEEPCNT); the system's when unset. */
   count?: number;
 }
 

@@ -41,11 +41,13 @@ function unwrapChain(value: unknown, cls: Function): boolean {
  * like `errors.Is(err, net.ErrClosed)`.
  */
 export class ErrClosed extends Error {
+  /** 'ERR_CLOSED'. */
   readonly code = 'ERR_CLOSED';
   constructor() {
     super('use of closed network connection');
     this.name = 'ErrClosed';
   }
+  /** `instanceof ErrClosed`: true for an ErrClosed, or an error whose cause chain holds one. */
   static [Symbol.hasInstance](value: unknown): boolean {
     return unwrapChain(value, ErrClosed);
   }
@@ -56,6 +58,7 @@ export class ErrClosed extends Error {
  * `instanceof` sees through {@link OpError} like {@link ErrClosed}.
  */
 export class ErrDeadlineExceeded extends Error {
+  /** 'ETIMEDOUT', as Node reports a timed-out socket. */
   readonly code = 'ETIMEDOUT';
   constructor() {
     super('i/o timeout');
@@ -65,6 +68,7 @@ export class ErrDeadlineExceeded extends Error {
   timeout(): boolean {
     return true;
   }
+  /** `instanceof ErrDeadlineExceeded`: true for one, or an error whose cause chain holds one. */
   static [Symbol.hasInstance](value: unknown): boolean {
     return unwrapChain(value, ErrDeadlineExceeded);
   }
@@ -76,6 +80,7 @@ export class SystemError extends Error {
   readonly code: string;
   /** The negative errno, as Node reports it. */
   readonly errno: number;
+  /** The system call that failed, e.g. 'connect'. */
   readonly syscall: string;
   constructor(errno: number, syscall: string) {
     const [code, message] = systemErrors.get(errno) ?? [`Unknown system error ${errno}`, 'unknown error'];
@@ -102,7 +107,9 @@ export class OpError extends Error {
   readonly addr?: Addr;
   /** The cause: a {@link SystemError}, {@link ErrClosed} or {@link ErrDeadlineExceeded}. */
   readonly err: Error;
+  /** The cause's `code` ('ECONNREFUSED', 'ERR_CLOSED', …), or 'ERR_UNKNOWN'. */
   readonly code: string;
+  /** The cause's negative errno, when it is a {@link SystemError}. */
   readonly errno?: number;
 
   constructor(op: string, net: string, err: Error, source?: Addr, addr?: Addr) {

@@ -38,6 +38,7 @@ export interface DialOptions extends LoopOptions {
 
 /** What a dial rejects with when its signal aborts it, as Node's own APIs do. */
 export class AbortError extends Error {
+  /** 'ABORT_ERR', as Node's own aborted operations report it. */
   readonly code = 'ABORT_ERR';
   constructor(cause?: unknown) {
     super('The operation was aborted', { cause });

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Builds the prebuilt addon that `npm pack` ships: prebuilds/<platform>-<arch>/muxnet.napi.uv1.<libc>.node.
+# One Node-API binary serves every supported Node version (NAPI_VERSION is pinned in
+# binding.gyp); it also calls libuv directly, so it is tagged uv1 and node-gyp-build loads it
+# only where process.versions.uv is 1.x. The libc tag keeps a glibc build off musl (Alpine).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Build against the headers of the running Node (node-gyp would otherwise download the
+# headers of prebuildify's default target, the newest Node it knows of).
+export npm_config_nodedir="${npm_config_nodedir:-$(npm config get nodedir)}"
+if [ "$npm_config_nodedir" = "undefined" ] || [ "$npm_config_nodedir" = "null" ]; then unset npm_config_nodedir; fi
+
+rm -rf prebuilds
+npx prebuildify --napi --name muxnet.napi --strip --tag-uv --tag-libc --target "$(node -p process.versions.node)"
+find prebuilds -type f -name '*.node' -print
