@@ -9,31 +9,41 @@ const TCP_STATES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN
 export interface TcpInfo {
   /** 'ESTABLISHED', 'SYN_SENT', 'FIN_WAIT1', 'TIME_WAIT', 'CLOSE_WAIT', 'LISTEN', … */
   state: string;
-  /** Smoothed round-trip time and its variation. */
+  /** Smoothed round-trip time. */
   rtt: number;
+  /** Variation of the round-trip time. */
   rttVar: number;
   /** The lowest round-trip time seen. */
   minRtt: number;
   /** Retransmission timeout. */
   rto: number;
-  /** Retransmissions of the current unacknowledged segment, and over the connection's life. */
+  /** Retransmissions of the current unacknowledged segment. */
   retransmits: number;
+  /** Retransmissions over the connection's life. */
   totalRetransmits: number;
-  /** Segments sent and not yet acknowledged, and those the kernel thinks are lost. */
+  /** Segments sent and not yet acknowledged. */
   unacked: number;
+  /** Segments the kernel thinks are lost. */
   lost: number;
-  /** Congestion window and slow-start threshold, in segments. */
+  /** Congestion window, in segments. */
   congestionWindow: number;
+  /** Slow-start threshold, in segments. */
   slowStartThreshold: number;
-  /** Maximum segment sizes, and the path MTU, in bytes. */
+  /** Maximum segment size for sending, bytes. */
   sendMss: number;
+  /** Maximum segment size seen from the peer, bytes. */
   receiveMss: number;
+  /** Path MTU, bytes. */
   pathMtu: number;
-  /** Bytes sent (retransmissions included), acknowledged by the peer, and received. */
+  /** Bytes sent, retransmissions included. */
   bytesSent: number;
+  /** Bytes the peer acknowledged. */
   bytesAcked: number;
+  /** Bytes received. */
   bytesReceived: number;
+  /** Segments sent. */
   segmentsOut: number;
+  /** Segments received. */
   segmentsIn: number;
   /** Bytes written but not yet sent. */
   notSentBytes: number;
@@ -43,18 +53,21 @@ export interface TcpInfo {
 
 /** One socket of muxnet's, as {@link connections} lists it (in the spirit of `ss`). */
 export interface SocketInfo {
+  /** A listener, or a connection (stream or datagram). */
   kind: 'listener' | 'conn';
   /** 'tcp', 'tcp4', 'tcp6' or 'unix'. */
   network: string;
-  /** Addresses as strings; '' where there is none (a listener's remote, an unnamed Unix socket). */
+  /** The local address as a string; '' for an unnamed Unix socket. */
   local: string;
+  /** The remote address as a string; '' where there is none (a listener, an unconnected datagram socket). */
   remote: string;
   /** The TCP state ('ESTABLISHED', 'LISTEN', 'CLOSE_WAIT', …); Unix: 'LISTEN' or 'CONNECTED'. */
   state: string;
   /** The loop's backend, e.g. 'epoll'. */
   backend: string;
-  /** Bytes read and written through muxnet on this socket. */
+  /** Bytes read through muxnet on this socket. */
   bytesRead: number;
+  /** Bytes written through muxnet on this socket (taken by the kernel). */
   bytesWritten: number;
   /** Milliseconds since the socket was opened (accepted, dialed or listening). */
   age: number;
@@ -62,8 +75,9 @@ export interface SocketInfo {
 
 /** What {@link Conn.info} returns: the listing's fields, buffer sizes and, for TCP, `TCP_INFO`. */
 export interface ConnInfo extends SocketInfo {
-  /** SO_RCVBUF and SO_SNDBUF in force (the kernel doubles what was asked), bytes. */
+  /** SO_RCVBUF in force (the kernel doubles what was asked), bytes. */
   readBuffer: number;
+  /** SO_SNDBUF in force, bytes. */
   writeBuffer: number;
   /** The kernel's TCP state and counters; absent for Unix sockets. */
   tcp?: TcpInfo;
@@ -71,16 +85,23 @@ export interface ConnInfo extends SocketInfo {
 
 /** Counters of one loop (one per backend configuration per thread), for monitoring. */
 export interface LoopStats {
+  /** The backend, e.g. 'epoll'. */
   backend: string;
+  /** Level- or edge-triggered readiness. */
   trigger: 'level' | 'edge';
+  /** Waiting on Node's thread ('inline') or on a helper thread. */
   mode: 'inline' | 'thread';
-  /** Connections and listeners open now. */
+  /** Connections (stream and datagram) open now. */
   connections: number;
+  /** Listeners open now. */
   listeners: number;
-  /** Totals since the loop started. */
+  /** Connections accepted since the loop started. */
   accepted: number;
+  /** Connections dialed since the loop started. */
   dialed: number;
+  /** Bytes read since the loop started. */
   bytesRead: number;
+  /** Bytes written since the loop started. */
   bytesWritten: number;
   /** Connections garbage-collected without close(). */
   leaked: number;

@@ -30,6 +30,7 @@ export interface Datagram {
 
 /** One datagram to send with {@link PacketConn.writeBatch}. */
 export interface OutgoingDatagram {
+  /** The datagram's bytes. */
   data: Uint8Array;
   /** The destination; omitted on a connected socket. */
   addr?: Addr | string;

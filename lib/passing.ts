@@ -10,7 +10,9 @@ export type PassableHandle = Conn | Listener | PacketConn;
 
 /** What {@link Conn.readHandles} resolves with: the bytes read and the sockets that came with them. */
 export interface HandlesRead {
+  /** Bytes read into the buffer. */
   n: number;
+  /** The sockets that came with those bytes, open in this process. */
   handles: PassableHandle[];
 }
 

@@ -25,7 +25,7 @@ std::string TempDir() {
 
 }  // namespace
 
-TEST(unix_addr_lengths_are_exact) {
+TEST(socket_unix_addr_lengths_are_exact) {
   SockAddr a;
   std::string path107 = "/" + std::string(106, 'p');
   CHECK(SockAddr::FromUnix(path107, &a) == 0, "a 107-byte path fits with its NUL");
@@ -40,7 +40,7 @@ TEST(unix_addr_lengths_are_exact) {
   CHECK(SockAddr::FromUnix(std::string("a\0b", 3), &a) == -EINVAL);
 }
 
-TEST(unix_listen_replaces_stale_file_refuses_live_one_and_regular_file) {
+TEST(socket_unix_listen_replaces_stale_file_refuses_live_one_and_regular_file) {
   std::string dir = TempDir();
   std::string path = dir + "/s.sock";
   SockAddr addr;
@@ -70,7 +70,7 @@ TEST(unix_listen_replaces_stale_file_refuses_live_one_and_regular_file) {
   rmdir(dir.c_str());
 }
 
-TEST(udp_truncation_reported_and_batches_keep_order) {
+TEST(socket_udp_truncation_reported_and_batches_keep_order) {
   SockAddr any;
   CHECK(SockAddr::FromIp("127.0.0.1", 0, &any) == 0);
   int a = -1, b = -1;
