@@ -30,6 +30,7 @@ export class Addr {
   /** "127.0.0.1:8080" or "[::1]:8080", as Go prints it; a Unix address prints its path. */
   toString(): string {
     if (isUnix(this.network)) return this.path;
+    if (this.network.startsWith('ip')) return this.ip;  // raw IP ('ip4:icmp'): no port
     return isIP(this.ip) === 6 ? `[${this.ip}]:${this.port}` : `${this.ip}:${this.port}`;
   }
 }

@@ -75,6 +75,8 @@ export interface NativeLoop {
   stats(out: Float64Array): number;
   /** Datagram socket bound to host:port (port -1: a Unix path): id or -errno. */
   bindPacket(host: string, port: number, reuseAddr: boolean): number;
+  /** Raw IP socket for `protocol`, bound to ip: id or -errno (-EPERM without CAP_NET_RAW). */
+  bindRaw(ip: string, protocol: number): number;
   /** Datagram socket connected to host:port: id or -errno. */
   dialPacket(host: string, port: number): number;
   /** One datagram: bytes or -errno (-EAGAIN arms readiness); scratch[0] = 1 when truncated. */

@@ -9,8 +9,23 @@ import { connInfo, readInfo, type ConnInfo } from './info';
 import { loopFor, type Loop, type LoopHandle } from './loop';
 import { EventKind, SocketOption } from './native';
 
-/** The datagram networks muxnet speaks. */
-export type PacketNetwork = 'udp' | 'udp4' | 'udp6' | 'unixgram';
+/**
+ * The datagram networks muxnet speaks: UDP, Unix datagrams, and raw IP as Go names it,
+ * `ip4:<protocol>` / `ip6:<protocol>` (e.g. 'ip4:icmp', 'ip6:ipv6-icmp', 'ip4:17').
+ */
+export type PacketNetwork = 'udp' | 'udp4' | 'udp6' | 'unixgram' | `ip4:${string}` | `ip6:${string}`;
+
+/** IP protocol numbers by the names Go accepts in `ip4:<name>`. */
+const IP_PROTOCOLS: Record<string, number> = { icmp: 1, igmp: 2, tcp: 6, udp: 17, 'ipv6-icmp': 58, icmpv6: 58 };
+
+/** For 'ip4:icmp' and the like: the family and protocol number; undefined for other networks. @internal */
+export function rawNetwork(network: string): { family: 4 | 6; protocol: number } | undefined {
+  const m = /^ip([46]):(.+)$/.exec(network);
+  if (m === null) return undefined;
+  const protocol = /^\d+$/.test(m[2]) ? Number(m[2]) : IP_PROTOCOLS[m[2]];
+  if (protocol === undefined || protocol < 1 || protocol > 255) return undefined;
+  return { family: m[1] === '4' ? 4 : 6, protocol };
+}
 
 /** Options of {@link listenPacket}. */
 export interface ListenPacketOptions extends LoopOptions {
@@ -59,7 +74,7 @@ interface PendingWrite {
 
 const PACKET_NETWORKS: readonly string[] = ['udp', 'udp4', 'udp6', 'unixgram'];
 
-/** Validates a datagram network name. @internal */
+/** A datagram network dial() supports (UDP, unixgram). @internal */
 export function isPacketNetwork(network: unknown): network is PacketNetwork {
   return typeof network === 'string' && PACKET_NETWORKS.includes(network);
 }
@@ -69,6 +84,10 @@ function destination(network: string, addr: Addr | string, name: string): [strin
   if (addr instanceof Addr) return nativeHostPort(addr);
   if (typeof addr !== 'string') throw new TypeError(`${name}: expected an Addr or a string address, got ${typeof addr}`);
   if (network === 'unixgram') return [checkUnixPath(addr), -1];
+  if (rawNetwork(network) !== undefined) {
+    if (isIP(addr) === 0) throw new TypeError(`${name} ${JSON.stringify(addr)}: expected a numeric IP address (raw IP has no ports)`);
+    return [addr, 0];
+  }
   const { host, port } = splitHostPort(addr);
   const ip = host === 'localhost' ? (network === 'udp6' ? '::1' : '127.0.0.1') : host;
   if (isIP(ip) === 0) throw new TypeError(`${name} ${JSON.stringify(addr)}: expected a numeric IP address and port`);
@@ -113,6 +132,8 @@ export class PacketConn implements LoopHandle {
   private readTag = 0;
   private writeTag = 0;
   private lens: Int32Array = new Int32Array(64);
+  /** ip4 raw sockets read the IPv4 header too; Go's ReadFrom leaves it out, and so do we. */
+  private readonly stripIpv4Header: boolean;
 
   /** @internal */
   constructor(loop: Loop, id: number, network: string, remote?: Addr) {
@@ -120,6 +141,7 @@ export class PacketConn implements LoopHandle {
     this.id = id;
     this.network = network;
     this.remote = remote;
+    this.stripIpv4Header = rawNetwork(network)?.family === 4;
     this.armed = loop.edge;
     loop.handles[id] = this;
   }
@@ -381,14 +403,15 @@ export class PacketConn implements LoopHandle {
           const from = native.fromAddrs() as (string | number)[];
           const out: Datagram[] = [];
           for (let i = 0; i < n; i++) {
-            out.push({ n: this.lens[2 * i], truncated: this.lens[2 * i + 1] === 1,
+            out.push({ n: this.payload(r.bufs[i], this.lens[2 * i]), truncated: this.lens[2 * i + 1] === 1,
               addr: addrFromNative(this.network, [from[2 * i] as string, from[2 * i + 1] as number]) });
           }
           result = out;
         }
       } else {
-        const n = native.recvFrom(this.id, r.bufs[0]);
+        let n = native.recvFrom(this.id, r.bufs[0]);
         if (n === EAGAIN) return this.drained();
+        if (n > 0) n = this.payload(r.bufs[0], n);
         if (n < 0) {
           result = this.opError('read', new SystemError(n, 'recvmsg'));
         } else {
@@ -403,6 +426,14 @@ export class PacketConn implements LoopHandle {
       this.reads.shift();
       if (result instanceof Error) r.reject(result); else r.resolve(result);
     }
+  }
+
+  /** The datagram's length once an IPv4 header is moved out of the way (raw ip4 only). */
+  private payload(buf: Uint8Array, n: number): number {
+    if (!this.stripIpv4Header || n === 0) return n;
+    const header = Math.min(n, (buf[0] & 0x0f) * 4);
+    buf.copyWithin(0, header, n);
+    return n - header;
   }
 
   private drained(): void {
@@ -534,8 +565,10 @@ export class PacketConn implements LoopHandle {
  * the bad argument.
  */
 export function listenPacket(network: PacketNetwork, address: string, options: ListenPacketOptions = {}): PacketConn {
-  if (!isPacketNetwork(network)) {
-    throw new TypeError(`network: expected 'udp', 'udp4', 'udp6' or 'unixgram', got ${JSON.stringify(network)}`);
+  const raw = typeof network === 'string' ? rawNetwork(network) : undefined;
+  if (!isPacketNetwork(network) && raw === undefined) {
+    throw new TypeError(`network: expected 'udp', 'udp4', 'udp6', 'unixgram' or 'ip4:<protocol>'/'ip6:<protocol>' ` +
+      `(e.g. 'ip4:icmp'), got ${JSON.stringify(network)}`);
   }
   if (typeof address !== 'string') throw new TypeError(`address: expected a string, got ${typeof address}`);
   if (options === null || typeof options !== 'object') throw new TypeError('options: expected an object');
@@ -543,6 +576,7 @@ export function listenPacket(network: PacketNetwork, address: string, options: L
     throw new TypeError(`options.reuseAddr: expected a boolean, got ${typeof options.reuseAddr}`);
   }
   const loop = loopFor(resolveLoopOptions(options));
+  if (raw !== undefined) return listenRaw(loop, network, address, raw.family, raw.protocol);
   let host: string;
   let port: number;
   if (network === 'unixgram') {
@@ -561,6 +595,23 @@ export function listenPacket(network: PacketNetwork, address: string, options: L
   }
   const where = network === 'unixgram' ? Addr.unix(host, network) : new Addr(network, host, port);
   if (id < 0) throw new OpError('listen', network, new SystemError(id, 'bind'), undefined, where);
+  return new PacketConn(loop, id, network);
+}
+
+function listenRaw(loop: Loop, network: string, address: string, family: 4 | 6, protocol: number): PacketConn {
+  const ip = address === '' ? (family === 4 ? '0.0.0.0' : '::') : address;
+  if (isIP(ip) !== family) {
+    throw new TypeError(`address ${JSON.stringify(address)}: expected an IPv${family} address (raw IP has no port) or ''`);
+  }
+  const id = loop.native.bindRaw(ip, protocol);
+  if (id < 0) {
+    const err = new OpError('listen', network, new SystemError(id, 'socket'), undefined, new Addr(network, ip, 0));
+    if (err.code === 'EPERM' || err.code === 'EACCES') {
+      err.message += ' (raw sockets need the CAP_NET_RAW capability: run as root, or grant it to Node with ' +
+        '`sudo setcap cap_net_raw+ep "$(command -v node)"`)';
+    }
+    throw err;
+  }
   return new PacketConn(loop, id, network);
 }
 

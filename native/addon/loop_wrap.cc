@@ -345,6 +345,19 @@ struct LoopMethods {
     return a.Number(err != 0 ? err : id);
   }
 
+  // bindRaw(ip, protocol) -> id or -errno (-EPERM without CAP_NET_RAW).
+  static napi_value BindRaw(napi_env env, napi_callback_info info) {
+    Args a(env, info);
+    std::string host;
+    int32_t protocol;
+    if (!a.ok() || !a.String(0, &host) || !a.Int(1, &protocol)) return a.Number(-EINVAL);
+    SockAddr addr;
+    int err = SockAddr::FromIp(host, 0, &addr);
+    int id = -1;
+    if (err == 0) err = a.self()->loop_->BindRaw(addr, protocol, &id);
+    return a.Number(err != 0 ? err : id);
+  }
+
   static napi_value DialPacket(napi_env env, napi_callback_info info) {
     Args a(env, info);
     std::string host;
@@ -708,6 +721,7 @@ napi_value LoopWrap::Methods() {
       {"info", LoopMethods::Info},
       {"bindPacket", LoopMethods::BindPacket},
       {"dialPacket", LoopMethods::DialPacket},
+      {"bindRaw", LoopMethods::BindRaw},
       {"recvFrom", LoopMethods::RecvFrom},
       {"fromAddr", LoopMethods::FromAddr},
       {"sendTo", LoopMethods::SendTo},

@@ -272,6 +272,15 @@ int Loop::BindPacket(const SockAddr& addr, bool reuse_addr, int* id) {
   return 0;
 }
 
+int Loop::BindRaw(const SockAddr& addr, int protocol, int* id) {
+  int fd;
+  int err = muxnet::BindRaw(addr, protocol, &fd);
+  if (err != 0) return err;
+  *id = NewHandle(fd, false);
+  if (edge_) UpdateInterest(Get(*id));
+  return 0;
+}
+
 int Loop::DialPacket(const SockAddr& addr, int* id) {
   int fd;
   int err = ConnectDatagram(addr, &fd);

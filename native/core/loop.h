@@ -112,6 +112,7 @@ class Loop {
   // at a time. Readiness to read works as for streams (RecvFrom/RecvMany arm it on
   // -EAGAIN); a send that gets -EAGAIN asks WantWrite for one kEvWritable.
   int BindPacket(const SockAddr& addr, bool reuse_addr, int* id);
+  int BindRaw(const SockAddr& addr, int protocol, int* id);
   int DialPacket(const SockAddr& addr, int* id);
   ssize_t RecvFrom(int id, void* data, size_t len, SockAddr* from, bool* truncated);
   ssize_t SendTo(int id, const void* data, size_t len, const SockAddr* to);

@@ -196,6 +196,18 @@ int BindDatagram(const SockAddr& addr, bool reuse_addr, int* fd) {
   return 0;
 }
 
+int BindRaw(const SockAddr& addr, int protocol, int* fd) {
+  int s = socket(addr.family(), SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  if (s < 0) return -errno;
+  if (bind(s, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len) != 0) {
+    int err = -errno;
+    close(s);
+    return err;
+  }
+  *fd = s;
+  return 0;
+}
+
 int ConnectDatagram(const SockAddr& addr, int* fd) {
   int s = socket(addr.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (s < 0) return -errno;

@@ -54,6 +54,10 @@ int Connect(const SockAddr& addr, int* fd);
 // SO_REUSEADDR for UDP when asked. A stale Unix socket file is replaced as for Listen.
 int BindDatagram(const SockAddr& addr, bool reuse_addr, int* fd);
 
+// A raw IP socket (SOCK_RAW) for `protocol` (e.g. IPPROTO_ICMP) bound to addr's IP.
+// Needs CAP_NET_RAW: -EPERM without it.
+int BindRaw(const SockAddr& addr, int protocol, int* fd);
+
 // A datagram socket connected to addr (for UDP no packet is sent). Returns 0 with *fd set,
 // or -errno with no descriptor left open.
 int ConnectDatagram(const SockAddr& addr, int* fd);
