@@ -3,6 +3,8 @@
 // http: each connection sends a keep-alive GET, waits for the whole response, repeats.
 // stream: each connection sends --size-byte chunks as fast as the server reads them (one way).
 // stream-echo: the same, and reads back what the server echoes.
+// udp: each of --connections UDP sockets sends a --size datagram and waits for the echo;
+//   a datagram lost (no echo in 200 ms) is counted in errors and sent again.
 // churn: each connection slot connects, sends one message, reads the echo, closes, and starts
 //   over with a new connection; `messages` counts whole connections, and a "tick" line with
 //   the running totals is printed every second (the soak script plots them).
@@ -12,7 +14,7 @@
 //
 //   muxnet-loadgen --port 8080 [--host 127.0.0.1] [--connections 50] [--size 64]
 //                  [--duration 5] [--warmup 1] [--max-messages N]
-//                  [--mode pingpong|http|stream|stream-echo|churn] [--idle N]
+//                  [--mode pingpong|http|stream|stream-echo|churn|udp] [--idle N]
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -270,6 +272,83 @@ int RunChurn(const Options& o, const sockaddr_in& addr, Clock::time_point start,
   return 0;
 }
 
+// The udp mode: returns the exit status.
+int RunUdp(const Options& o, const sockaddr_in& addr, Clock::time_point measure_from, Clock::time_point stop) {
+  int ep = epoll_create1(EPOLL_CLOEXEC);
+  if (ep < 0) Die("epoll_create1");
+  struct Flow {
+    int fd;
+    Clock::time_point sent;
+  };
+  std::vector<Flow> flows(o.connections);
+  std::vector<char> request(o.size, 'u');
+  std::vector<char> buf(65536);
+  std::vector<uint64_t> hist(kBuckets + 1, 0);
+  uint64_t total = 0, measured = 0, errors = 0;
+  auto send_on = [&](Flow& f) {
+    f.sent = Clock::now();
+    if (::send(f.fd, request.data(), request.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(request.size())) errors++;
+  };
+  for (uint32_t i = 0; i < flows.size(); i++) {
+    flows[i].fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (flows[i].fd < 0) Die("socket");
+    if (connect(flows[i].fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) != 0) Die("connect");
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u32 = i;
+    epoll_ctl(ep, EPOLL_CTL_ADD, flows[i].fd, &ev);
+  }
+  for (auto& f : flows) send_on(f);
+  printf("{\"event\":\"started\"}\n");
+  fflush(stdout);
+  std::vector<epoll_event> events(1024);
+  bool measuring = false;
+  auto next_check = Clock::now() + std::chrono::milliseconds(200);
+  while (true) {
+    auto now = Clock::now();
+    if (now >= stop || static_cast<long long>(total) >= o.max_messages) break;
+    if (!measuring && now >= measure_from) {
+      measuring = true;
+      printf("{\"event\":\"measuring\"}\n");
+      fflush(stdout);
+    }
+    if (now >= next_check) {
+      next_check = now + std::chrono::milliseconds(200);
+      for (auto& f : flows) {
+        if (now - f.sent > std::chrono::milliseconds(200)) {
+          errors++;  // lost: send again
+          send_on(f);
+        }
+      }
+    }
+    int n = epoll_wait(ep, events.data(), events.size(), 50);
+    for (int k = 0; k < n; k++) {
+      Flow& f = flows[events[k].data.u32];
+      for (;;) {
+        ssize_t r = recv(f.fd, buf.data(), buf.size(), 0);
+        if (r < 0) break;  // EAGAIN (or ECONNREFUSED before the server is up: resent above)
+        if (r != static_cast<ssize_t>(request.size())) continue;
+        total++;
+        if (measuring) {
+          auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - f.sent).count();
+          hist[us < kBuckets ? us : kBuckets]++;
+          measured++;
+        }
+        send_on(f);
+      }
+    }
+  }
+  double seconds = measuring ? std::chrono::duration<double>(Clock::now() - measure_from).count() : 0;
+  printf("{\"event\":\"done\",\"messages\":%llu,\"seconds\":%.6f,\"rate\":%.1f,"
+         "\"p50_us\":%.0f,\"p99_us\":%.0f,\"p999_us\":%.0f,\"errors\":%llu}\n",
+         static_cast<unsigned long long>(measured), seconds, seconds > 0 ? measured / seconds : 0,
+         Percentile(hist, measured, 0.5), Percentile(hist, measured, 0.99), Percentile(hist, measured, 0.999),
+         static_cast<unsigned long long>(errors));
+  for (auto& f : flows) close(f.fd);
+  close(ep);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -289,9 +368,9 @@ int main(int argc, char** argv) {
   }
   const bool stream = o.mode == "stream" || o.mode == "stream-echo";
   if (o.port <= 0 || o.connections <= 0 || o.size <= 0 || o.duration <= 0 ||
-      (o.mode != "pingpong" && o.mode != "http" && o.mode != "churn" && !stream)) {
+      (o.mode != "pingpong" && o.mode != "http" && o.mode != "churn" && o.mode != "udp" && !stream)) {
     fprintf(stderr, "muxnet-loadgen: --port, --connections, --size, --duration must be > 0; "
-                    "--mode pingpong|http|stream|stream-echo|churn\n");
+                    "--mode pingpong|http|stream|stream-echo|churn|udp\n");
     return 2;
   }
   sockaddr_in addr{};
@@ -309,9 +388,9 @@ int main(int argc, char** argv) {
     measure_from = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.warmup));
     stop = measure_from + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.duration));
   };
-  if (o.mode == "churn") {
+  if (o.mode == "churn" || o.mode == "udp") {
     start_clock();
-    return RunChurn(o, addr, start, measure_from, stop);
+    return o.mode == "churn" ? RunChurn(o, addr, start, measure_from, stop) : RunUdp(o, addr, measure_from, stop);
   }
 
   std::vector<int> idle;

@@ -102,7 +102,7 @@ export interface LoadOptions {
   duration: number;
   warmup: number;
   idle?: number;
-  mode?: 'pingpong' | 'http' | 'stream' | 'stream-echo';
+  mode?: 'pingpong' | 'http' | 'stream' | 'stream-echo' | 'udp';
 }
 
 export interface LoadResult {
@@ -202,6 +202,7 @@ export async function runLoad(port: number, pid: number, o: LoadOptions): Promis
   const { done, cpu } = measured;
   const result = loadResult(measured);
   if (mode === 'http') result.errors = done.errors;  // requests the socket did not take whole
+  if (mode === 'udp') result.errors = done.errors;   // datagrams lost (no echo within 200 ms) and sent again
   if (mode === 'stream' || mode === 'stream-echo') {
     // No per-message latency in a bulk transfer; rate is bytes per second, messages whole chunks.
     const mib = done.bytes / 2 ** 20;

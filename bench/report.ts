@@ -122,7 +122,7 @@ export function summaryMarkdown(report: Report): string {
     }
     lines.push('');
   }
-  lines.push(...httpSection(report), ...streamSection(report), ...microSection(report));
+  lines.push(...udpSection(report), ...httpSection(report), ...streamSection(report), ...microSection(report));
   const rss = report.results.filter((r) => r.scenario === 'rss');
   if (rss.length > 0) {
     lines.push(`Server memory per idle connection (${rss[0].idle.toLocaleString('en-US')} idle): ` +
@@ -130,6 +130,29 @@ export function summaryMarkdown(report: Report): string {
     lines.push('');
   }
   return lines.join('\n');
+}
+
+function udpSection(report: Report): string[] {
+  const udp = report.results.filter((r) => r.scenario === 'udp');
+  if (udp.length === 0) return [];
+  const node = udp.find((r) => r.form === 'node')?.median;
+  const names: Record<string, string> = {
+    single: 'muxnet readFrom/writeTo (one datagram a call)',
+    batch: 'muxnet readBatch/writeBatch (recvmmsg/sendmmsg)',
+    node: "Node's dgram",
+  };
+  const lines: string[] = [];
+  lines.push(`UDP echo, 64-byte datagrams, ${udp[0].connections} flows — server CPU µs per datagram echoed (lower is better):`);
+  lines.push('');
+  lines.push("| server | µs/datagram | / Node's dgram | datagrams/s | p99 µs | lost |");
+  lines.push('|---|---|---|---|---|---|');
+  for (const r of udp) {
+    const m = r.median;
+    lines.push(`| ${names[r.form] ?? r.form}${r.form === 'node' ? '' : ` (${r.config})`} | ${f(m.cpu_us_per_msg)} | ` +
+      `${f(node ? m.cpu_us_per_msg / node.cpu_us_per_msg : undefined)}× | ${f(m.rate, 0)} | ${f(m.p99_us, 0)} | ${f(m.errors, 0)} |`);
+  }
+  lines.push('');
+  return lines;
 }
 
 function httpSection(report: Report): string[] {

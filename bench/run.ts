@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only pingpong,idle,rss,http,stream,micro]: runs the scenarios,
+// npm run bench [-- --quick] [-- --only pingpong,idle,rss,udp,http,stream,micro]: runs the scenarios,
 // prints tables, writes bench/results/<date>.json and latest.json, and renders the chart.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -39,7 +39,7 @@ export interface Task {
   run(): Promise<Result[]>;
 }
 
-const SCENARIOS = ['pingpong', 'idle', 'rss', 'http', 'stream', 'micro'];
+const SCENARIOS = ['pingpong', 'idle', 'rss', 'udp', 'http', 'stream', 'micro'];
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const onlyArg = args[args.indexOf('--only') + 1];
@@ -100,6 +100,11 @@ function jobs(): Job[] {
       list.push({ scenario: 'idle', ...node, connections: 50, idle });
     }
   }
+  if (only.includes('udp')) {
+    // UDP echo, 50 flows: one datagram per call against recvmmsg/sendmmsg batches, and Node's dgram.
+    for (const form of ['single', 'batch']) list.push({ scenario: 'udp', config: configs()[0], form, connections: 50, idle: 0 });
+    list.push({ scenario: 'udp', ...node, connections: 50, idle: 0 });
+  }
   if (only.includes('rss')) {
     for (const form of ['native', 'pooled', 'go', 'node']) {
       const config = form === 'node' ? null : configs()[0];
@@ -127,7 +132,7 @@ function progress(done: number, total: number, label: string): void {
 }
 
 async function runJob(job: Job): Promise<Result> {
-  const script = path.join(root, '.bench-build', 'bench', 'servers', 'echo.js');
+  const script = path.join(root, '.bench-build', 'bench', 'servers', job.scenario === 'udp' ? 'udp.js' : 'echo.js');
   const runs: LoadResult[] = [];
   const repeats = job.scenario === 'rss' ? 1 : plan.repeats;
   for (let r = 0; r < repeats; r++) {
@@ -141,6 +146,7 @@ async function runJob(job: Job): Promise<Result> {
         duration: job.scenario === 'rss' ? 1 : plan.duration,
         warmup: plan.warmup,
         idle: job.idle,
+        ...(job.scenario === 'udp' ? { mode: 'udp' as const } : {}),
       });
       if (job.scenario === 'rss') result.rss_kib -= baseline;
       runs.push(result);
@@ -166,7 +172,7 @@ function fmt(v: number, digits = 2): string {
 }
 
 function printTable(results: Result[]): void {
-  const echo = results.filter((r) => ['pingpong', 'idle', 'rss'].includes(r.scenario));
+  const echo = results.filter((r) => ['pingpong', 'idle', 'rss', 'udp'].includes(r.scenario));
   if (echo.length > 0) {
     console.table(echo.map((r) => ({
       scenario: r.scenario,
