@@ -94,13 +94,14 @@ export function summaryMarkdown(report: Report): string {
   if (configs.length > 0) {
     lines.push('Echo ping-pong, 64 bytes, 50 connections — server CPU µs per message (lower is better):');
     lines.push('');
-    lines.push(`| backend | native floor | Go-style TS | pooled TS | Go-style / floor | Go-style / Node's net (${f(node?.median.cpu_us_per_msg)} µs) | msg/s (Go-style) | p99 µs |`);
-    lines.push('|---|---|---|---|---|---|---|---|');
+    lines.push(`| backend | native floor | Go-style TS | pooled TS | onData TS | Go-style / floor | Go-style / Node's net (${f(node?.median.cpu_us_per_msg)} µs) | msg/s (Go-style) | p99 µs |`);
+    lines.push('|---|---|---|---|---|---|---|---|---|');
     for (const c of configs) {
       const floor = find(report, 'pingpong', c, 'native', 50)?.median;
       const go = find(report, 'pingpong', c, 'go', 50)?.median;
       const pooled = find(report, 'pingpong', c, 'pooled', 50)?.median;
-      lines.push(`| ${c} | ${f(floor?.cpu_us_per_msg)} | ${f(go?.cpu_us_per_msg)} | ${f(pooled?.cpu_us_per_msg)} | ` +
+      const callback = find(report, 'pingpong', c, 'callback', 50)?.median;
+      lines.push(`| ${c} | ${f(floor?.cpu_us_per_msg)} | ${f(go?.cpu_us_per_msg)} | ${f(pooled?.cpu_us_per_msg)} | ${f(callback?.cpu_us_per_msg)} | ` +
         `${f(go && floor ? go.cpu_us_per_msg / floor.cpu_us_per_msg : undefined)}× | ` +
         `${f(go && node ? go.cpu_us_per_msg / node.median.cpu_us_per_msg : undefined)}× | ${f(go?.rate, 0)} | ${f(go?.p99_us, 0)} |`);
     }

@@ -55,7 +55,7 @@ const plan = {
     ? { repeats: 1, duration: 2, warmup: 0.5, connections: [50], idle: [0, 5000], forms: ['native', 'go'], idleForms: ['native', 'go'] }
     // The idle sweep leaves out the pooled form: 3 forms x 4 sizes x 5 backends x 3 repeats
     // would double a run that already takes about half an hour on two cores.
-    : { repeats: 3, duration: 3, warmup: 1, connections: [1, 50, 200], idle: [0, 1000, 5000, 10000], forms: ['native', 'go', 'pooled'], idleForms: ['native', 'go'] }),
+    : { repeats: 3, duration: 3, warmup: 1, connections: [1, 50, 200], idle: [0, 1000, 5000, 10000], forms: ['native', 'go', 'pooled', 'callback'], idleForms: ['native', 'go'] }),
   http: httpPlan(quick),
   stream: streamPlan(quick),
   micro: microPlan(quick),
@@ -106,7 +106,7 @@ function jobs(): Job[] {
     list.push({ scenario: 'udp', ...node, connections: 50, idle: 0 });
   }
   if (only.includes('rss')) {
-    for (const form of ['native', 'pooled', 'go', 'node']) {
+    for (const form of ['native', 'callback', 'pooled', 'go', 'node']) {
       const config = form === 'node' ? null : configs()[0];
       list.push({ scenario: 'rss', config, form, connections: 1, idle: 10000 });
     }

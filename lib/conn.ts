@@ -124,6 +124,9 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   private remote: Addr | undefined;
   private connectWaiter: ((errno: number) => void) | null = null;
   private handleSend: HandleSend | null = null;
+  // onData(): bytes go to these callbacks as they arrive, instead of to pending reads.
+  private dataHandler: ((data: Uint8Array) => void) | null = null;
+  private endHandler: ((err: Error | null) => void) | null = null;
 
   /** @internal */
   constructor(loop: Loop, id: number, network: string, writeQueueLimit: number) {
@@ -201,6 +204,8 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     else if (!(data instanceof Uint8Array)) {
       return Promise.reject(new TypeError(`data: expected a Uint8Array, Buffer or string, got ${typeof data}`));
     }
+    // onData's view is reused at the next delivery: a queued write must not point into it.
+    if (data.buffer === this.loop.receiveBuffer?.buffer) data = data.slice();
     if (this.closed) return Promise.reject(this.opError('write', new ErrClosed()));
     if (this.writeShut) return Promise.reject(this.opError('write', new SystemError(EPIPE, 'write')));
     if (this.writeDeadline !== 0 && Date.now() >= this.writeDeadline) {
@@ -255,6 +260,8 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     this.rejectReads(this.opError('read', err));
     this.rejectWrites(this.opError('write', err));
     this.connectWaiter = null;  // dial closes a connection it gives up on, and rejects itself
+    this.dataHandler = null;    // closed by its owner: no onEnd
+    this.endHandler = null;
     if (this.handleSend !== null) {
       this.handleSend.reject(this.opError('write', err));
       this.handleSend = null;
@@ -439,6 +446,76 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     return this.closed || loop !== this.loop ? -1 : this.id;
   }
 
+  /**
+   * Switches the connection to callbacks, like uSockets' `on_data`: `onData` is called with
+   * the bytes as they arrive, and `onEnd` once, with null at end of stream or the error
+   * that ended it (then close the connection). No promise and no buffer are held while the
+   * connection is idle, which makes this the leanest form for many idle connections. The
+   * view passed to `onData` is the loop's shared receive buffer, valid only during the call:
+   * copy what you keep (`write(view)` copies it for you). If `onData` throws, the connection
+   * is closed and `onEnd` gets the error. Not with pending `read()`s; cannot be undone.
+   */
+  onData(onData: (data: Uint8Array) => void, onEnd?: (err: Error | null) => void): void {
+    if (typeof onData !== 'function') throw new TypeError(`onData: expected a function, got ${typeof onData}`);
+    if (onEnd !== undefined && typeof onEnd !== 'function') throw new TypeError(`onEnd: expected a function, got ${typeof onEnd}`);
+    if (this.closed) throw this.opError('read', new ErrClosed());
+    if (this.read0 !== null || this.dataHandler !== null) {
+      throw new TypeError('onData: the connection already has a reader (pending read() calls or an onData handler)');
+    }
+    this.dataHandler = onData;
+    this.endHandler = onEnd ?? null;
+    // Nobody may hold a reference but the loop: the handler is what uses the connection now.
+    this.loop.hold(this.id, this);
+    this.loop.receiveBuffer ??= new Uint8Array(this.loop.native.chunkSize);
+    if (this.eof || this.readErr !== null) {
+      queueMicrotask(() => this.endData(this.readErr));
+      return;
+    }
+    if (!this.armed) {
+      this.loop.native.wantRead(this.id);
+      this.armed = true;
+    }
+    // Data may be waiting already (it came with the connection, or before onData).
+    if (this.readable) queueMicrotask(() => this.deliverData());
+  }
+
+  /** Reads into the shared buffer and hands each read to onData, until the socket is drained. */
+  private deliverData(): void {
+    const buf = this.loop.receiveBuffer!;
+    const native = this.loop.native;
+    while (this.dataHandler !== null && !this.closed && this.readable) {
+      const n = native.read(this.id, buf);
+      if (n > 0) {
+        // As in readNow: a short read drained the socket, unless the peer hung up.
+        if (n < buf.length && !this.peerHungUp) this.readable = false;
+        try {
+          this.dataHandler(buf.subarray(0, n));
+        } catch (err) {
+          this.endData(err instanceof Error ? err : new Error(String(err)));
+          this.close();
+          return;
+        }
+      } else if (n === EAGAIN) {
+        this.readable = false;
+      } else if (n === 0) {
+        this.eof = true;
+        this.endData(null);
+      } else {
+        this.endData(this.failRead(n));
+      }
+    }
+  }
+
+  /** Calls onEnd once; without one, an error is printed (the connection is the caller's to close). */
+  private endData(err: Error | null): void {
+    const onEnd = this.endHandler;
+    this.dataHandler = null;
+    this.endHandler = null;
+    this.settle();
+    if (onEnd !== null) onEnd(err);
+    else if (err !== null) console.error('muxnet: onData connection ended with an error:', err);
+  }
+
   private trySendHandles(send: HandleSend): void {
     const r = this.loop.native.sendHandles(this.id, send.data, send.ids);
     if (r === EAGAIN) {
@@ -482,7 +559,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
    */
   private settle(): void {
     if (this.read0 === null && this.writes.length === 0 && this.held.length === 0 &&
-        this.connectWaiter === null && this.handleSend === null && !this.closed) {
+        this.connectWaiter === null && this.handleSend === null && this.dataHandler === null && !this.closed) {
       this.loop.hold(this.id, undefined);
     }
   }
@@ -537,6 +614,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   private onReadable(hungUp: number): void {
     this.readable = true;
     if (hungUp !== 0) this.peerHungUp = true;
+    if (this.dataHandler !== null) return this.deliverData();
     if (this.read0 === null) {
       // Level-triggered readiness with nobody waiting would fire again and again. (After
       // serving reads nothing is needed: a short read drained the socket, and a full one

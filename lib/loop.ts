@@ -47,6 +47,8 @@ export class Loop {
   private readonly reclaim = new FinalizationRegistry<number>((id) => this.reclaimed(id));
   readonly backend: string;
   readonly edge: boolean;
+  /** Conn.onData's shared receive buffer (one chunk), created on first use. */
+  receiveBuffer: Uint8Array | undefined;
   /** Operation errors by code, for stats(). */
   private readonly errors = new Map<string, number>();
   private leaked = 0;

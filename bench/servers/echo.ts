@@ -1,6 +1,7 @@
 // Echo servers for the benchmark, one process each: `node echo.js <form> <json loop options>`.
 // Forms: native (C++ echo, the floor), go (read/write loop), pooled (for await chunks),
-// serve (Listener.serve with a read/write handler), node (Node's net). Prints {"port","pid"} once listening; exits when stdin closes.
+// serve (Listener.serve with a read/write handler), callback (Conn.onData: no promise per
+// read, no buffer per idle connection), node (Node's net). Prints {"port","pid"} once listening; exits when stdin closes.
 import * as net from 'node:net';
 import { listen } from '../../lib/index';
 import { ready, serveNative, serverArgs } from './common';
@@ -42,6 +43,17 @@ async function servePooled(): Promise<void> {
   }
 }
 
+async function serveCallback(): Promise<void> {
+  const ln = listen('tcp', '127.0.0.1:0', { ...options, backlog: 4096 });
+  ready(ln.addr().port);
+  for await (const c of ln) {
+    // write() copies the shared view when the kernel does not take it at once.
+    c.onData((data) => {
+      c.write(data).catch(() => {});  // a reset at the end of a run
+    }, () => c.close());
+  }
+}
+
 async function serveHandler(): Promise<void> {
   const ln = listen('tcp', '127.0.0.1:0', { ...options, backlog: 4096 });
   ready(ln.addr().port);
@@ -71,4 +83,5 @@ if (form === 'native') serveNative(options, false);
 else if (form === 'node') serveNode();
 else if (form === 'pooled') void servePooled();
 else if (form === 'serve') void serveHandler();
+else if (form === 'callback') void serveCallback();
 else void serveGo();
