@@ -451,13 +451,21 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
           if (h.chunk >= 0) this.loop.releaseChunk(h.chunk);
           h.reject(err);
         }
+        this.shutdownIfHeld();
         return;
       }
     }
-    if (this.shutdownHeld && !this.closed) {
-      this.shutdownHeld = false;
-      this.loop.native.shutdown(this.id);
-    }
+    this.shutdownIfHeld();
+  }
+
+  /**
+   * The shutdown closeWrite() deferred until the held writes were handed over: now they
+   * are, or they failed (a write deadline, an error). Either way the peer must see EOF.
+   */
+  private shutdownIfHeld(): void {
+    if (!this.shutdownHeld || this.closed) return;
+    this.shutdownHeld = false;
+    this.loop.native.shutdown(this.id);
   }
 
   private onWriteError(errno: number): void {
@@ -532,6 +540,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
       if (w.chunk >= 0) this.loop.releaseChunk(w.chunk);
       w.reject(err);
     }
+    this.shutdownIfHeld();
   }
 
   private retain(data: Uint8Array): number {
