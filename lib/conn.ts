@@ -64,6 +64,11 @@ interface PendingRead {
   reject: (err: Error) => void;
 }
 
+/** A Go bool parameter: anything else is a mistake (a truthy 'false' would turn the option on). */
+function checkOn(on: unknown): void {
+  if (typeof on !== 'boolean') throw new TypeError(`on: expected a boolean, got ${typeof on}`);
+}
+
 function toDeadline(t: Date | number, name: string): number {
   const ms = t instanceof Date ? t.getTime() : t;
   if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
@@ -277,11 +282,16 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
 
   /** TCP_NODELAY: send small writes at once instead of coalescing them (Nagle). On by default, as in Go. */
   setNoDelay(on = true): void {
+    checkOn(on);
     this.setOption(SocketOption.NoDelay, on ? 1 : 0);
   }
 
   /** SO_KEEPALIVE, with optional idle time, probe interval (ms) and probe count. */
   setKeepAlive(on: boolean, options: KeepAliveOptions = {}): void {
+    checkOn(on);
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError(`options: expected an object, got ${options === null ? 'null' : typeof options}`);
+    }
     const seconds = (name: string, v: number | undefined): number => {
       if (v === undefined) return 0;
       if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {

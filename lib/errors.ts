@@ -16,6 +16,15 @@ export const EPIPE = -constants.errno.EPIPE;
 export const EMFILE = -constants.errno.EMFILE;
 export const ENFILE = -constants.errno.ENFILE;
 
+/** A user's bad value for an error message: JSON where possible, never a throw of its own. */
+export function describeValue(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return typeof value;  // a BigInt, a cycle
+  }
+}
+
 /** The ordinary `instanceof`, before a class overrides Symbol.hasInstance. */
 function isOwnInstance(cls: Function, value: unknown): boolean {
   return Function.prototype[Symbol.hasInstance].call(cls, value);

@@ -5,7 +5,7 @@ import { constants } from 'node:os';
 import { Addr, splitHostPort } from './addr';
 import { resolveLoopOptions, type LoopOptions } from './backends';
 import { Conn, kDefaultWriteQueueLimit } from './conn';
-import { EINPROGRESS, ErrDeadlineExceeded, OpError, SystemError } from './errors';
+import { EINPROGRESS, ErrDeadlineExceeded, OpError, SystemError, describeValue } from './errors';
 import { Listener } from './listener';
 import { loopFor } from './loop';
 
@@ -47,7 +47,7 @@ const NETWORKS: readonly string[] = ['tcp', 'tcp4', 'tcp6'];
 
 function checkNetwork(network: unknown): Network {
   if (typeof network !== 'string' || !NETWORKS.includes(network)) {
-    throw new TypeError(`network: expected 'tcp', 'tcp4' or 'tcp6', got ${JSON.stringify(network)}`);
+    throw new TypeError(`network: expected 'tcp', 'tcp4' or 'tcp6', got ${describeValue(network)}`);
   }
   return network as Network;
 }
