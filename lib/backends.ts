@@ -1,4 +1,5 @@
 // Which multiplexing backends exist, which one is the default, and how options pick one.
+import { describeValue } from './errors';
 import { native } from './load';
 
 /** Options that choose the loop a listener or connection runs on. */
@@ -42,11 +43,11 @@ export function resolveLoopOptions(options: LoopOptions): ResolvedLoopOptions {
   const names = backends();
   const backend = options.backend ?? names[0];
   if (typeof backend !== 'string' || !names.includes(backend)) {
-    throw new RangeError(`options.backend: expected one of ${names.join(', ')}, got ${JSON.stringify(backend)}`);
+    throw new RangeError(`options.backend: expected one of ${names.join(', ')}, got ${describeValue(backend)}`);
   }
   const trigger = options.trigger ?? 'level';
   if (trigger !== 'level' && trigger !== 'edge') {
-    throw new RangeError(`options.trigger: expected 'level' or 'edge', got ${JSON.stringify(trigger)}`);
+    throw new RangeError(`options.trigger: expected 'level' or 'edge', got ${describeValue(trigger)}`);
   }
   if (trigger === 'edge' && backend !== 'epoll') {
     throw new RangeError(`options.trigger: 'edge' needs the epoll backend, not ${backend}`);
@@ -54,7 +55,7 @@ export function resolveLoopOptions(options: LoopOptions): ResolvedLoopOptions {
   const pollable = backend === 'epoll';
   const mode = options.mode ?? (pollable ? 'inline' : 'thread');
   if (mode !== 'inline' && mode !== 'thread') {
-    throw new RangeError(`options.mode: expected 'inline' or 'thread', got ${JSON.stringify(mode)}`);
+    throw new RangeError(`options.mode: expected 'inline' or 'thread', got ${describeValue(mode)}`);
   }
   if (mode === 'inline' && !pollable) {
     throw new RangeError(`options.mode: 'inline' needs a backend with a pollable descriptor (epoll), not ${backend}`);

@@ -81,6 +81,11 @@ interface HandleSend {
   reject: (err: Error) => void;
 }
 
+/** A Go bool parameter: anything else is a mistake (a truthy 'false' would turn the option on). */
+function checkOn(on: unknown): void {
+  if (typeof on !== 'boolean') throw new TypeError(`on: expected a boolean, got ${typeof on}`);
+}
+
 function toDeadline(t: Date | number, name: string): number {
   const ms = t instanceof Date ? t.getTime() : t;
   if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
@@ -336,11 +341,16 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
 
   /** TCP_NODELAY: send small writes at once instead of coalescing them (Nagle). On by default, as in Go. */
   setNoDelay(on = true): void {
+    checkOn(on);
     this.setOption(SocketOption.NoDelay, on ? 1 : 0);
   }
 
   /** SO_KEEPALIVE, with optional idle time, probe interval (ms) and probe count. */
   setKeepAlive(on: boolean, options: KeepAliveOptions = {}): void {
+    checkOn(on);
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError(`options: expected an object, got ${options === null ? 'null' : typeof options}`);
+    }
     const seconds = (name: string, v: number | undefined): number => {
       if (v === undefined) return 0;
       if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
@@ -671,13 +681,21 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
           if (h.chunk >= 0) this.loop.releaseChunk(h.chunk);
           h.reject(err);
         }
+        this.shutdownIfHeld();
         return;
       }
     }
-    if (this.shutdownHeld && !this.closed) {
-      this.shutdownHeld = false;
-      this.loop.native.shutdown(this.id);
-    }
+    this.shutdownIfHeld();
+  }
+
+  /**
+   * The shutdown closeWrite() deferred until the held writes were handed over: now they
+   * are, or they failed (a write deadline, an error). Either way the peer must see EOF.
+   */
+  private shutdownIfHeld(): void {
+    if (!this.shutdownHeld || this.closed) return;
+    this.shutdownHeld = false;
+    this.loop.native.shutdown(this.id);
   }
 
   private onWriteError(errno: number): void {
@@ -753,6 +771,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
       if (w.chunk >= 0) this.loop.releaseChunk(w.chunk);
       w.reject(err);
     }
+    this.shutdownIfHeld();
   }
 
   private retain(data: Uint8Array): number {

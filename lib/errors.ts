@@ -18,6 +18,15 @@ export const ENFILE = -constants.errno.ENFILE;
 export const EMSGSIZE = -constants.errno.EMSGSIZE;
 export const EBUSY = -constants.errno.EBUSY;
 
+/** A user's bad value for an error message: JSON where possible, never a throw of its own. */
+export function describeValue(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return typeof value;  // a BigInt, a cycle
+  }
+}
+
 /** The ordinary `instanceof`, before a class overrides Symbol.hasInstance. */
 function isOwnInstance(cls: Function, value: unknown): boolean {
   return Function.prototype[Symbol.hasInstance].call(cls, value);

@@ -6,7 +6,7 @@ import { constants } from 'node:os';
 import { Addr, addrFromNative, checkUnixPath, nativeHostPort, splitHostPort } from './addr';
 import { resolveLoopOptions, type LoopOptions } from './backends';
 import { Conn, kDefaultWriteQueueLimit } from './conn';
-import { EINPROGRESS, ErrDeadlineExceeded, OpError, SystemError } from './errors';
+import { EINPROGRESS, ErrDeadlineExceeded, OpError, SystemError, describeValue } from './errors';
 import { Listener } from './listener';
 import { loopFor } from './loop';
 import { dialPacket, isPacketNetwork, type PacketConn, type PacketNetwork } from './packet';
@@ -50,7 +50,7 @@ const NETWORKS: readonly string[] = ['tcp', 'tcp4', 'tcp6', 'unix'];
 
 function checkNetwork(network: unknown): Network {
   if (typeof network !== 'string' || !NETWORKS.includes(network)) {
-    throw new TypeError(`network: expected 'tcp', 'tcp4', 'tcp6' or 'unix', got ${JSON.stringify(network)}`);
+    throw new TypeError(`network: expected 'tcp', 'tcp4', 'tcp6' or 'unix', got ${describeValue(network)}`);
   }
   return network as Network;
 }

@@ -3,7 +3,7 @@ import { isIP } from 'node:net';
 import { Addr, addrFromNative, checkUnixPath, nativeHostPort, splitHostPort } from './addr';
 import { resolveLoopOptions, type LoopOptions } from './backends';
 import {
-  EAGAIN, EBADF, EMSGSIZE, ErrClosed, ErrDeadlineExceeded, OpError, SystemError,
+  EAGAIN, EBADF, EMSGSIZE, ErrClosed, ErrDeadlineExceeded, OpError, SystemError, describeValue,
 } from './errors';
 import { connInfo, readInfo, type ConnInfo } from './info';
 import { loopFor, type Loop, type LoopHandle } from './loop';
@@ -568,7 +568,7 @@ export function listenPacket(network: PacketNetwork, address: string, options: L
   const raw = typeof network === 'string' ? rawNetwork(network) : undefined;
   if (!isPacketNetwork(network) && raw === undefined) {
     throw new TypeError(`network: expected 'udp', 'udp4', 'udp6', 'unixgram' or 'ip4:<protocol>'/'ip6:<protocol>' ` +
-      `(e.g. 'ip4:icmp'), got ${JSON.stringify(network)}`);
+      `(e.g. 'ip4:icmp'), got ${describeValue(network)}`);
   }
   if (typeof address !== 'string') throw new TypeError(`address: expected a string, got ${typeof address}`);
   if (options === null || typeof options !== 'object') throw new TypeError('options: expected an object');

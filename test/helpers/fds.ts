@@ -45,3 +45,18 @@ export function socketFds(): Set<number> | null {
   }
   return out;
 }
+
+/**
+ * Waits (bounded by `ms`) until every socket not in `before` is closed, and returns the
+ * ones still open: closes are deferred to the end of a batch, and on threaded backends
+ * until the helper thread lets go, so a leak check has to give them a moment.
+ */
+export async function socketsLeftOpen(before: Set<number>, ms = 3000): Promise<number[]> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const now = socketFds();
+    const left = now === null ? [] : [...now].filter((fd) => !before.has(fd));
+    if (left.length === 0 || Date.now() >= until) return left;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
