@@ -44,6 +44,8 @@ export class Loop {
       // A handle closed earlier in this batch is gone from the table: its events are stale.
       const h = handles[ev[o + 1]];
       if (h !== undefined) h._onEvent(ev[o] as EventKind, ev[o + 2], ev[o + 3]);
+      // A connection accepted for a listener closed earlier in the batch has no owner.
+      else if (ev[o] === EventKind.Accept) this.native.close(ev[o + 2]);
     }
   }
 
