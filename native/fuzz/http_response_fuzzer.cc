@@ -8,14 +8,8 @@
 #include <vector>
 
 #include "../../bench/http_response.h"
+#include "fuzz_assert.h"
 
-#define FUZZ_ASSERT(cond)                                                          \
-  do {                                                                             \
-    if (!(cond)) {                                                                 \
-      fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                                     \
-    }                                                                              \
-  } while (0)
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // An exact-size copy: a read past the end is an ASan report, not a read of the fuzzer's

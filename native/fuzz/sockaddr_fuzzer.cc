@@ -13,16 +13,10 @@
 #include <string>
 
 #include "../core/socket.h"
+#include "fuzz_assert.h"
 
 using muxnet::SockAddr;
 
-#define FUZZ_ASSERT(cond)                                                  \
-  do {                                                                     \
-    if (!(cond)) {                                                         \
-      fprintf(stderr, "%s:%d: invariant failed: %s\n", __FILE__, __LINE__, #cond); \
-      abort();                                                             \
-    }                                                                      \
-  } while (0)
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 4) return 0;
