@@ -5,9 +5,14 @@
 //
 //   node scripts/leak-churn.js [count] [count for the other configs]
 //
+// Then two workers at once churn too (each has its own addon instance and loops) and end with
+// process.exit() while a listener, a connection and a pending read are still open, so the
+// addon's environment cleanup (not a close by the user) must free everything.
+//
 // The server closes first, so TIME_WAIT lands on the listener's port and 100k connections
 // never exhaust the client's ephemeral ports.
 'use strict';
+const { Worker, isMainThread, workerData } = require('node:worker_threads');
 const { listen, dial, backends } = require('..');
 
 const kInFlight = 48;
@@ -109,7 +114,8 @@ async function churn(options, count) {
   await accepting;
   if (serverError) throw serverError;
   const name = `${options.backend}${options.trigger ? '/' + options.trigger : ''}${options.mode ? '/' + options.mode : ''}`;
-  console.log(`ok js churn ${name.padEnd(14)} ${String(done).padStart(6)} connections in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  const where = isMainThread ? '' : ' (worker)';
+  console.log(`ok js churn ${(name + where).padEnd(22)} ${String(done).padStart(6)} connections in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
 }
 
 async function main() {
@@ -117,7 +123,27 @@ async function main() {
   const others = Number(process.argv[3] ?? 10000);
   let i = 0;
   for (const options of configs()) await churn(options, i++ === 0 ? first : others);
+  const all = configs();
+  const workers = [all[0], all[all.length - 1]].map((options) => new Promise((resolve, reject) => {
+    const w = new Worker(__filename, { workerData: { options, count: Math.min(others, 5000) } });
+    w.once('error', reject);
+    w.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`worker exited with ${code}`))));
+  }));
+  await Promise.all(workers);
   console.log('leak-churn: all configs done');
+}
+
+async function workerMain() {
+  const { options, count } = workerData;
+  await churn(options, count);
+  // Leave things open and exit: the environment cleanup hook must close and free them.
+  const ln = listen('tcp', '127.0.0.1:0', options);
+  const accepted = ln.accept();
+  const c = await dial('tcp', ln.addr().toString(), options);
+  await accepted;
+  c.read(new Uint8Array(16)).catch(() => {});
+  c.write(new Uint8Array(1024)).catch(() => {});
+  process.exit(0);
 }
 
 // A stall must fail the run, not hang CI; unref'd so it never keeps the process alive.
@@ -126,7 +152,7 @@ setTimeout(() => {
   process.exit(2);
 }, 600_000).unref();
 
-main().catch((err) => {
+(isMainThread ? main() : workerMain()).catch((err) => {
   console.error(err);
   process.exitCode = 1;
 });
