@@ -56,7 +56,6 @@ struct ChurnHost : MockHost {
 
 struct Churn {
   Config config;
-  int total;
   ChurnHost host{16};  // a small batch capacity: events are delivered mid-Process
   std::unique_ptr<Loop> loop;
   int lid = -1;
@@ -133,7 +132,7 @@ struct Churn {
     }
   }
 
-  void ClientRead(int id, uint64_t n_seq) {
+  void ClientRead(int id) {
     ConnState& c = At(id);
     for (;;) {
       char buf[64];
@@ -185,7 +184,7 @@ struct Churn {
         } else if (conns[e.id].role == kServer) {
           ServerRead(e.id);
         } else {
-          ClientRead(e.id, 0);
+          ClientRead(e.id);
         }
         break;
       case kEvWritten:
@@ -230,7 +229,6 @@ void RunConfig(const Config& config, int count) {
   {
     Churn churn;
     churn.config = config;
-    churn.total = count;
     churn.loop = MakeLoop(&churn.host, config);
     churn.host.on_event = [&churn](const Event& e) { churn.OnEvent(e); };
     int port;
