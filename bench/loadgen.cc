@@ -32,6 +32,8 @@
 #include <string>
 #include <vector>
 
+#include "http_response.h"
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -81,17 +83,6 @@ double Percentile(const std::vector<uint64_t>& hist, uint64_t total, double p) {
     if (seen > rank) return i;
   }
   return kBuckets;
-}
-
-// Bytes of a complete HTTP/1.1 response at the start of buf, or 0 when incomplete.
-size_t HttpResponseLength(const char* buf, size_t len) {
-  const char* end = static_cast<const char*>(memmem(buf, len, "\r\n\r\n", 4));
-  if (end == nullptr) return 0;
-  size_t header = end - buf + 4;
-  const char* cl = static_cast<const char*>(memmem(buf, header, "ontent-Length:", 14));
-  if (cl == nullptr) cl = static_cast<const char*>(memmem(buf, header, "ontent-length:", 14));
-  size_t body = cl != nullptr ? strtoul(cl + 14, nullptr, 10) : 0;
-  return len >= header + body ? header + body : 0;
 }
 
 // A stream run reads or writes this many times per ready connection before it looks at the

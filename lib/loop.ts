@@ -75,6 +75,8 @@ export class Loop {
       const id = ev[o + 1];
       const h = handles[id] ?? this.weakHandles[id]?.deref();
       if (h !== undefined) h._onEvent(ev[o] as EventKind, ev[o + 2], ev[o + 3]);
+      // A connection accepted for a listener closed earlier in the batch has no owner.
+      else if (ev[o] === EventKind.Accept) this.native.close(ev[o + 2]);
     }
   }
 

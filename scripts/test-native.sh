@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # Builds and runs the C++ unit tests of the native core (native/core + native/test) with
 # AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer. No Node, no node-gyp.
+# MUXNET_NATIVE_SANITIZE=thread builds them with ThreadSanitizer instead (test-tsan.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+sanitize=${MUXNET_NATIVE_SANITIZE:-address,undefined}
 out=build/native-tests
+if [ "$sanitize" != "address,undefined" ]; then out="build/native-tests-${sanitize//,/-}"; fi
 mkdir -p "$out"
 
 defines=()
 if [ "$(uname -s)" = "Linux" ]; then defines+=(-DMUXNET_HAVE_EPOLL); fi
 
 # One compile step per file, in parallel, then link.
-flags=(-std=c++17 -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -pthread
+flags=(-std=c++17 -O1 -g -fsanitize="$sanitize" -fno-omit-frame-pointer -pthread
        -Wall -Wextra -Wno-unused-parameter "${defines[@]}")
 objs=()
 pids=()
@@ -26,8 +29,11 @@ g++ "${flags[@]}" "${objs[@]}" -o "$out/native-tests"
 
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:halt_on_error=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
+# halt_on_error: the first race fails the run; exit code 66 says it was TSan.
+export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:exitcode=66${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
 # A hung test (a deadlock) fails the run instead of blocking CI.
 status=0
-timeout -k 5 60 "$out/native-tests" "$@" || status=$?
+timeout -k 5 "${MUXNET_NATIVE_TIMEOUT:-60}" "$out/native-tests" "$@" || status=$?
 if [ "$status" -eq 124 ]; then echo "native-tests: timed out" >&2; fi
+if [ "$status" -eq 66 ]; then echo "native-tests: ThreadSanitizer reported a problem" >&2; fi
 exit "$status"

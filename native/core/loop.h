@@ -28,7 +28,9 @@ enum EventKind : int32_t {
                        // mean drained: an edge-triggered socket reports EOF only once.
   kEvWritten = 2,      // id, a = write requests completed (in order)
   kEvWriteError = 3,   // id, a = -errno: every queued write request failed
-  kEvAccept = 4,       // id = listener, a = id of the accepted connection
+  kEvAccept = 4,       // id = listener, a = id of the accepted connection; a host that
+                       // drops it as stale (listener closed earlier in the batch) must
+                       // Close(a), or the connection stays open with no owner
   kEvAcceptError = 5,  // id = listener, a = -errno (EMFILE: the connection was shed)
   kEvConnected = 6,    // id, a = 0 or -errno
   kEvDeadline = 7,     // id, a = 1 (read) or 2 (write), b = tag: that deadline has passed
