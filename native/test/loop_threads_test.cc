@@ -117,7 +117,7 @@ void WorkerBody(const Config& config, int rounds, int pairs, size_t bytes, int s
 
 }  // namespace
 
-TEST(loop_many_loops_on_many_threads_at_once) {
+TEST(loop_threads_many_loops_on_many_threads_at_once) {
   std::vector<Config> configs = LoopConfigs();
   constexpr int kThreads = 6;
   std::mutex mu;
