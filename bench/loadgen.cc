@@ -71,6 +71,23 @@ int Connect(const sockaddr_in& addr) {
   return fd;
 }
 
+// The measured window. Its start is marked on stdout ("measuring"): the orchestrator samples
+// the server's CPU between that mark and the "done" line.
+struct Window {
+  Clock::time_point from;
+  bool measuring = false;
+  void Update(Clock::time_point now) {
+    if (measuring || now < from) return;
+    measuring = true;
+    printf("{\"event\":\"measuring\"}\n");
+    fflush(stdout);
+  }
+  // Zero when the count bound ended the run before measuring began.
+  double Seconds() const {
+    return measuring ? std::chrono::duration<double>(Clock::now() - from).count() : 0;
+  }
+};
+
 // Latency histogram: 1 us buckets up to 100 ms, then one overflow bucket.
 constexpr int kBuckets = 100000;
 
@@ -107,15 +124,11 @@ int RunStream(const Options& o, std::vector<Conn>& conns, int ep, Clock::time_po
   printf("{\"event\":\"started\"}\n");
   fflush(stdout);
   std::vector<epoll_event> events(1024);
-  bool measuring = false;
+  Window window{measure_from};
   while (true) {
     auto now = Clock::now();
     if (now >= stop || total >= max_bytes) break;
-    if (!measuring && now >= measure_from) {
-      measuring = true;
-      printf("{\"event\":\"measuring\"}\n");
-      fflush(stdout);
-    }
+    window.Update(now);
     int n = epoll_wait(ep, events.data(), events.size(), 100);
     for (int i = 0; i < n; i++) {
       Conn& c = conns[events[i].data.u32];
@@ -129,7 +142,7 @@ int RunStream(const Options& o, std::vector<Conn>& conns, int ep, Clock::time_po
             return 3;
           }
           total += r;
-          if (measuring) measured += r;
+          if (window.measuring) measured += r;
           if (static_cast<size_t>(r) < buf.size()) break;
         }
       }
@@ -144,14 +157,13 @@ int RunStream(const Options& o, std::vector<Conn>& conns, int ep, Clock::time_po
           c.sent = (c.sent + w) % chunk.size();
           if (!echo) {
             total += w;
-            if (measuring) measured += w;
+            if (window.measuring) measured += w;
           }
         }
       }
     }
   }
-  // Zero when the count bound ended the run before measuring began.
-  double seconds = measuring ? std::chrono::duration<double>(Clock::now() - measure_from).count() : 0;
+  double seconds = window.Seconds();
   printf("{\"event\":\"done\",\"messages\":%llu,\"seconds\":%.6f,\"rate\":%.1f,"
          "\"p50_us\":0,\"p99_us\":0,\"p999_us\":0,\"errors\":0,\"bytes\":%llu}\n",
          static_cast<unsigned long long>(measured / o.size), seconds, seconds > 0 ? measured / seconds : 0,
@@ -197,16 +209,12 @@ int RunChurn(const Options& o, const sockaddr_in& addr, Clock::time_point start,
   printf("{\"event\":\"started\"}\n");
   fflush(stdout);
   std::vector<epoll_event> events(1024);
-  bool measuring = false;
+  Window window{measure_from};
   auto next_tick = start + std::chrono::seconds(1);
   while (true) {
     auto now = Clock::now();
     if (now >= stop || static_cast<long long>(completed) >= o.max_messages) break;
-    if (!measuring && now >= measure_from) {
-      measuring = true;
-      printf("{\"event\":\"measuring\"}\n");
-      fflush(stdout);
-    }
+    window.Update(now);
     if (now >= next_tick) {
       next_tick += std::chrono::seconds(1);
       printf("{\"event\":\"tick\",\"seconds\":%.3f,\"completed\":%llu,\"errors\":%llu}\n",
@@ -249,11 +257,11 @@ int RunChurn(const Options& o, const sockaddr_in& addr, Clock::time_point start,
       s.received += r;
       if (s.received < request.size()) continue;
       completed++;
-      if (measuring) measured++;
+      if (window.measuring) measured++;
       restart(i);
     }
   }
-  double seconds = measuring ? std::chrono::duration<double>(Clock::now() - measure_from).count() : 0;
+  double seconds = window.Seconds();
   printf("{\"event\":\"done\",\"messages\":%llu,\"seconds\":%.6f,\"rate\":%.1f,"
          "\"p50_us\":0,\"p99_us\":0,\"p999_us\":0,\"errors\":%llu,\"completed\":%llu}\n",
          static_cast<unsigned long long>(measured), seconds, seconds > 0 ? measured / seconds : 0,
@@ -293,16 +301,12 @@ int RunUdp(const Options& o, const sockaddr_in& addr, Clock::time_point measure_
   printf("{\"event\":\"started\"}\n");
   fflush(stdout);
   std::vector<epoll_event> events(1024);
-  bool measuring = false;
+  Window window{measure_from};
   auto next_check = Clock::now() + std::chrono::milliseconds(200);
   while (true) {
     auto now = Clock::now();
     if (now >= stop || static_cast<long long>(total) >= o.max_messages) break;
-    if (!measuring && now >= measure_from) {
-      measuring = true;
-      printf("{\"event\":\"measuring\"}\n");
-      fflush(stdout);
-    }
+    window.Update(now);
     if (now >= next_check) {
       next_check = now + std::chrono::milliseconds(200);
       for (auto& f : flows) {
@@ -320,7 +324,7 @@ int RunUdp(const Options& o, const sockaddr_in& addr, Clock::time_point measure_
         if (r < 0) break;  // EAGAIN (or ECONNREFUSED before the server is up: resent above)
         if (r != static_cast<ssize_t>(request.size())) continue;
         total++;
-        if (measuring) {
+        if (window.measuring) {
           auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - f.sent).count();
           hist[us < kBuckets ? us : kBuckets]++;
           measured++;
@@ -329,7 +333,7 @@ int RunUdp(const Options& o, const sockaddr_in& addr, Clock::time_point measure_
       }
     }
   }
-  double seconds = measuring ? std::chrono::duration<double>(Clock::now() - measure_from).count() : 0;
+  double seconds = window.Seconds();
   printf("{\"event\":\"done\",\"messages\":%llu,\"seconds\":%.6f,\"rate\":%.1f,"
          "\"p50_us\":%.0f,\"p99_us\":%.0f,\"p999_us\":%.0f,\"errors\":%llu}\n",
          static_cast<unsigned long long>(measured), seconds, seconds > 0 ? measured / seconds : 0,
@@ -424,16 +428,11 @@ int main(int argc, char** argv) {
   printf("{\"event\":\"started\"}\n");
   fflush(stdout);
   std::vector<epoll_event> events(1024);
-  bool measuring = false;
+  Window window{measure_from};
   while (true) {
     auto now = Clock::now();
     if (now >= stop || static_cast<long long>(total) >= o.max_messages) break;
-    if (!measuring && now >= measure_from) {
-      measuring = true;
-      // The orchestrator samples the server's CPU between these two lines.
-      printf("{\"event\":\"measuring\"}\n");
-      fflush(stdout);
-    }
+    window.Update(now);
     int n = epoll_wait(ep, events.data(), events.size(), 100);
     for (int i = 0; i < n; i++) {
       Conn& c = conns[events[i].data.u32];
@@ -448,7 +447,7 @@ int main(int argc, char** argv) {
                                    : c.received >= request.size();
       if (!done) continue;
       total++;
-      if (measuring) {
+      if (window.measuring) {
         auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - c.started).count();
         hist[us < kBuckets ? us : kBuckets]++;
         measured++;
@@ -456,10 +455,10 @@ int main(int argc, char** argv) {
       send(c);
     }
   }
-  double seconds = std::chrono::duration<double>(Clock::now() - measure_from).count();
+  double seconds = window.Seconds();
   printf("{\"event\":\"done\",\"messages\":%llu,\"seconds\":%.6f,\"rate\":%.1f,"
          "\"p50_us\":%.0f,\"p99_us\":%.0f,\"p999_us\":%.0f,\"errors\":%llu}\n",
-         static_cast<unsigned long long>(measured), seconds, measured / seconds,
+         static_cast<unsigned long long>(measured), seconds, seconds > 0 ? measured / seconds : 0,
          Percentile(hist, measured, 0.5), Percentile(hist, measured, 0.99),
          Percentile(hist, measured, 0.999), static_cast<unsigned long long>(errors));
   for (auto& c : conns) close(c.fd);

@@ -261,22 +261,36 @@ constexpr int kMaxBatch = 1024;
 
 }  // namespace
 
-int RecvMany(int fd, Datagram* batch, int count) {
-  if (count > kMaxBatch) count = kMaxBatch;
-  // Scratch headers, reused: the batch calls come from the loop's thread, one at a time.
+namespace {
+
+// The mmsghdr array for a batch: one iovec per datagram, and its address (for a receive,
+// room for the sender; for a send, the destination unless unset: the connected peer).
+// Scratch reused per thread: batch calls come from the loop's thread, one at a time.
+mmsghdr* BatchHeaders(const Datagram* batch, int count, bool receive) {
   static thread_local std::vector<mmsghdr> msgs;
   static thread_local std::vector<iovec> iovs;
   msgs.assign(count, mmsghdr{});
   iovs.resize(count);
   for (int i = 0; i < count; i++) {
     iovs[i] = iovec{batch[i].data, batch[i].len};
-    msgs[i].msg_hdr.msg_iov = &iovs[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    msgs[i].msg_hdr.msg_name = &batch[i].addr.storage;
-    msgs[i].msg_hdr.msg_namelen = sizeof batch[i].addr.storage;
+    msghdr& h = msgs[i].msg_hdr;
+    h.msg_iov = &iovs[i];
+    h.msg_iovlen = 1;
+    if (receive || batch[i].addr.len > 0) {
+      h.msg_name = const_cast<sockaddr_storage*>(&batch[i].addr.storage);
+      h.msg_namelen = receive ? sizeof batch[i].addr.storage : batch[i].addr.len;
+    }
   }
+  return msgs.data();
+}
+
+}  // namespace
+
+int RecvMany(int fd, Datagram* batch, int count) {
+  if (count > kMaxBatch) count = kMaxBatch;
+  mmsghdr* msgs = BatchHeaders(batch, count, true);
   for (;;) {
-    int n = recvmmsg(fd, msgs.data(), count, MSG_DONTWAIT, nullptr);
+    int n = recvmmsg(fd, msgs, count, MSG_DONTWAIT, nullptr);
     if (n >= 0) {
       for (int i = 0; i < n; i++) {
         batch[i].received = msgs[i].msg_len;
@@ -292,22 +306,9 @@ int RecvMany(int fd, Datagram* batch, int count) {
 
 int SendMany(int fd, const Datagram* batch, int count) {
   if (count > kMaxBatch) count = kMaxBatch;
-  // Scratch headers, reused: the batch calls come from the loop's thread, one at a time.
-  static thread_local std::vector<mmsghdr> msgs;
-  static thread_local std::vector<iovec> iovs;
-  msgs.assign(count, mmsghdr{});
-  iovs.resize(count);
-  for (int i = 0; i < count; i++) {
-    iovs[i] = iovec{batch[i].data, batch[i].len};
-    msgs[i].msg_hdr.msg_iov = &iovs[i];
-    msgs[i].msg_hdr.msg_iovlen = 1;
-    if (batch[i].addr.len > 0) {
-      msgs[i].msg_hdr.msg_name = const_cast<sockaddr_storage*>(&batch[i].addr.storage);
-      msgs[i].msg_hdr.msg_namelen = batch[i].addr.len;
-    }
-  }
+  mmsghdr* msgs = BatchHeaders(batch, count, false);
   for (;;) {
-    int n = sendmmsg(fd, msgs.data(), count, MSG_NOSIGNAL);
+    int n = sendmmsg(fd, msgs, count, MSG_NOSIGNAL);
     if (n >= 0) return n;
     if (errno == EINTR) continue;
     return errno == EWOULDBLOCK ? -EAGAIN : -errno;
