@@ -67,7 +67,7 @@ async function pair(ln: Listener, options: LoopOptions): Promise<[Conn, Conn]> {
 
 /** The native id of a connection: its slot in the loop's handle table. */
 function idOf(loop: Loop, conn: Conn): number {
-  const id = loop.handles.indexOf(conn);
+  const id = conn._handleOn(loop);
   if (id < 0) throw new Error('connection not on this loop');
   return id;
 }

@@ -236,16 +236,23 @@ function printTable(results: Result[]): void {
 async function main(): Promise<void> {
   const list = tasks();
   const results: Result[] = [];
+  const failed: string[] = [];
   const started = new Date();
   console.error(`muxnet bench: ${list.length} runs${quick ? ' (quick)' : ''}, ${pinned ? 'server on CPU 0, load on CPU 1' : 'not pinned'}`);
   for (let i = 0; i < list.length; i++) {
     progress(i, list.length, list[i].label);
-    results.push(...await list[i].run());
+    try {
+      results.push(...await list[i].run());
+    } catch (err) {
+      // One broken scenario must not cost the results of a half-hour run.
+      failed.push(`${list[i].label}: ${(err as Error).message}`);
+      process.stderr.write(`\n${list[i].label} failed: ${(err as Error).stack}\n`);
+    }
   }
   progress(list.length, list.length, 'done');
   process.stderr.write('\n');
   printTable(results);
-  const report = { machine: machine(), date: started.toISOString(), quick, plan, results };
+  const report = { machine: machine(), date: started.toISOString(), quick, plan, results, failed };
   const dir = path.join(root, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const stamp = started.toISOString().replace(/[:.]/g, '-');
@@ -253,6 +260,10 @@ async function main(): Promise<void> {
   writeFileSync(path.join(dir, 'latest.json'), `${JSON.stringify(report, null, 2)}\n`);
   const written = renderReport(report);
   console.log(`\nresults: bench/results/${stamp}.json; ${written.join(', ')}`);
+  if (failed.length > 0) {
+    console.error(`\n${failed.length} run(s) failed:\n  ${failed.join('\n  ')}`);
+    process.exitCode = 1;
+  }
 }
 
 main().catch((err) => {
