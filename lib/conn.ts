@@ -86,7 +86,16 @@ function checkOn(on: unknown): void {
   if (typeof on !== 'boolean') throw new TypeError(`on: expected a boolean, got ${typeof on}`);
 }
 
-function toDeadline(t: Date | number, name: string): number {
+/** A socket buffer size argument, or a RangeError naming `bytes`. @internal */
+export function checkBytes(bytes: number): number {
+  if (!Number.isInteger(bytes) || bytes <= 0 || bytes > 0x7fffffff) {
+    throw new RangeError(`bytes: expected a positive integer, got ${String(bytes)}`);
+  }
+  return bytes;
+}
+
+/** A deadline argument as epoch ms (0 clears), or a TypeError naming `name`. @internal */
+export function toDeadline(t: Date | number, name: string): number {
   const ms = t instanceof Date ? t.getTime() : t;
   if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
     throw new TypeError(`${name}: expected a Date or epoch milliseconds (0 clears it), got ${String(t)}`);
@@ -374,12 +383,12 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
 
   /** SO_RCVBUF in bytes (the kernel doubles it and applies its bounds). */
   setReadBuffer(bytes: number): void {
-    this.setOption(SocketOption.ReadBuffer, this.checkBytes(bytes));
+    this.setOption(SocketOption.ReadBuffer, checkBytes(bytes));
   }
 
   /** SO_SNDBUF in bytes (the kernel doubles it and applies its bounds). */
   setWriteBuffer(bytes: number): void {
-    this.setOption(SocketOption.WriteBuffer, this.checkBytes(bytes));
+    this.setOption(SocketOption.WriteBuffer, checkBytes(bytes));
   }
 
   /** @internal */
@@ -784,12 +793,6 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     if (this.closed) throw this.opError('set', new ErrClosed());
   }
 
-  private checkBytes(bytes: number): number {
-    if (!Number.isInteger(bytes) || bytes <= 0 || bytes > 0x7fffffff) {
-      throw new RangeError(`bytes: expected a positive integer, got ${String(bytes)}`);
-    }
-    return bytes;
-  }
 
   private setOption(option: SocketOption, a: number, b = 0, c = 0, d = 0): void {
     this.checkOpen();

@@ -5,6 +5,7 @@ import { resolveLoopOptions, type LoopOptions } from './backends';
 import {
   EAGAIN, EBADF, EMSGSIZE, ErrClosed, ErrDeadlineExceeded, OpError, SystemError, describeValue,
 } from './errors';
+import { checkBytes, toDeadline } from './conn';
 import { connInfo, readInfo, type ConnInfo } from './info';
 import { loopFor, type Loop, type LoopHandle } from './loop';
 import { EventKind, SocketOption } from './native';
@@ -100,13 +101,6 @@ function checkBuffer(buf: unknown, name: string): Uint8Array {
   return buf;
 }
 
-function toDeadline(t: Date | number): number {
-  const ms = t instanceof Date ? t.getTime() : t;
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-    throw new TypeError(`deadline: expected a Date or epoch milliseconds (0 clears it), got ${String(t)}`);
-  }
-  return ms;
-}
 
 /**
  * A datagram socket, like Go's `net.PacketConn` (and, when dialed, a connected `*UDPConn`
@@ -260,14 +254,14 @@ export class PacketConn implements LoopHandle {
 
   /** Sets both deadlines: a Date or epoch milliseconds; 0 clears. */
   setDeadline(deadline: Date | number): void {
-    const ms = toDeadline(deadline);
+    const ms = toDeadline(deadline, 'deadline');
     this.setReadDeadline(ms);
     this.setWriteDeadline(ms);
   }
 
   /** Pending and later reads fail with {@link ErrDeadlineExceeded} once `deadline` passes; 0 clears. */
   setReadDeadline(deadline: Date | number): void {
-    const ms = toDeadline(deadline);
+    const ms = toDeadline(deadline, 'deadline');
     if (this.closed) throw this.opError('set', new ErrClosed());
     this.readDeadline = ms;
     this.readTag = (this.readTag + 1) | 0;
@@ -276,7 +270,7 @@ export class PacketConn implements LoopHandle {
 
   /** Like {@link setReadDeadline}, for writes waiting for room in the socket buffer. */
   setWriteDeadline(deadline: Date | number): void {
-    const ms = toDeadline(deadline);
+    const ms = toDeadline(deadline, 'deadline');
     if (this.closed) throw this.opError('set', new ErrClosed());
     this.writeDeadline = ms;
     this.writeTag = (this.writeTag + 1) | 0;
@@ -285,12 +279,12 @@ export class PacketConn implements LoopHandle {
 
   /** SO_RCVBUF in bytes (the kernel doubles it). */
   setReadBuffer(bytes: number): void {
-    this.setOption(SocketOption.ReadBuffer, this.checkBytes(bytes));
+    this.setOption(SocketOption.ReadBuffer, checkBytes(bytes));
   }
 
   /** SO_SNDBUF in bytes (the kernel doubles it). */
   setWriteBuffer(bytes: number): void {
-    this.setOption(SocketOption.WriteBuffer, this.checkBytes(bytes));
+    this.setOption(SocketOption.WriteBuffer, checkBytes(bytes));
   }
 
   /** SO_BROADCAST: allows datagrams to broadcast addresses (without it they fail with EACCES). */
@@ -529,12 +523,6 @@ export class PacketConn implements LoopHandle {
     for (const w of this.writes.splice(0)) w.reject(err);
   }
 
-  private checkBytes(bytes: number): number {
-    if (!Number.isInteger(bytes) || bytes <= 0 || bytes > 0x7fffffff) {
-      throw new RangeError(`bytes: expected a positive integer, got ${String(bytes)}`);
-    }
-    return bytes;
-  }
 
   private setOption(option: SocketOption, a: number): void {
     if (this.closed) throw this.opError('set', new ErrClosed());
