@@ -36,11 +36,17 @@ export function pin(cpu: number, command: string, args: string[]): [string, stri
   return pinned ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, args];
 }
 
-/** Seconds of CPU (user + system) the process has used. */
-export function cpuSeconds(pid: number): number {
+/** Seconds of CPU the process has used in user space, and in all (user + system). */
+export function cpuTimes(pid: number): { user: number; total: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / clockTicks;  // utime, stime
+  const user = Number(fields[11]) / clockTicks;  // utime
+  return { user, total: user + Number(fields[12]) / clockTicks };  // + stime
+}
+
+/** Seconds of CPU (user + system) the process has used. */
+export function cpuSeconds(pid: number): number {
+  return cpuTimes(pid).total;
 }
 
 /** Resident set size in KiB. */
@@ -114,6 +120,12 @@ export interface LoadResult {
   p999_us: number;
   /** Server CPU microseconds per message over the measured window. */
   cpu_us_per_msg: number;
+  /**
+   * The user-space part of cpu_us_per_msg: muxnet's code, JavaScript and V8. The rest is the
+   * kernel's (syscalls, TCP, loopback), the same for every form of one backend, so forms
+   * differ here first.
+   */
+  user_us_per_msg?: number;
   /** Server CPU use over the window, in CPUs (1 = one core busy). */
   server_cpu: number;
   /** Server RSS when measuring began, KiB. */
@@ -139,8 +151,9 @@ export interface LoadResult {
 /** What a load process reported on its "done" line, with the server's CPU between its marks. */
 export interface Measured {
   done: Record<string, number>;
-  /** Server CPU seconds and wall seconds between "measuring" and "done". */
+  /** Server CPU seconds (all, and user space only) and wall seconds between "measuring" and "done". */
   cpu: number;
+  user: number;
   wall: number;
   /** Server RSS at "measuring", KiB. */
   rss: number;
@@ -154,7 +167,7 @@ export async function runMeasured(command: string, args: string[], pid: number, 
   const [cmd, argv] = pin(1, command, args);
   const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   const next = lineReader(child);
-  let cpu0 = 0;
+  let cpu0 = { user: 0, total: 0 };
   let rss = 0;
   let wall0 = 0;
   const limit = setTimeout(() => child.kill('SIGKILL'), limitSeconds * 1000);
@@ -164,12 +177,16 @@ export async function runMeasured(command: string, args: string[], pid: number, 
       if (line === '') throw new Error(`${path.basename(command)} exited early`);
       const event = JSON.parse(line) as { event: string } & Record<string, number>;
       if (event.event === 'measuring') {
-        cpu0 = cpuSeconds(pid);
+        cpu0 = cpuTimes(pid);
         rss = rssKiB(pid);
         wall0 = performance.now();
       } else if (event.event === 'done') {
         if (wall0 === 0) throw new Error(`${path.basename(command)} reported done before measuring`);
-        return { done: event, cpu: cpuSeconds(pid) - cpu0, wall: (performance.now() - wall0) / 1000, rss };
+        const cpu1 = cpuTimes(pid);
+        return {
+          done: event, cpu: cpu1.total - cpu0.total, user: cpu1.user - cpu0.user,
+          wall: (performance.now() - wall0) / 1000, rss,
+        };
       }
     }
   } finally {
@@ -178,7 +195,7 @@ export async function runMeasured(command: string, args: string[], pid: number, 
 }
 
 /** The fields every load tool reports, from its "done" line and the server's CPU. */
-export function loadResult({ done, cpu, wall, rss }: Measured): LoadResult {
+export function loadResult({ done, cpu, user, wall, rss }: Measured): LoadResult {
   return {
     messages: done.messages,
     seconds: done.seconds,
@@ -187,6 +204,7 @@ export function loadResult({ done, cpu, wall, rss }: Measured): LoadResult {
     p99_us: done.p99_us,
     p999_us: done.p999_us,
     cpu_us_per_msg: done.messages > 0 ? (cpu * 1e6) / done.messages : NaN,
+    user_us_per_msg: done.messages > 0 ? (user * 1e6) / done.messages : NaN,
     server_cpu: cpu / wall,
     rss_kib: rss,
   };

@@ -218,14 +218,22 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     else if (!(data instanceof Uint8Array)) {
       return Promise.reject(new TypeError(`data: expected a Uint8Array, Buffer or string, got ${typeof data}`));
     }
-    // onData's view is reused at the next delivery: a queued write must not point into it.
-    if (data.buffer === this.loop.receiveBuffer?.buffer) data = data.slice();
     if (this.closed) return Promise.reject(this.opError('write', new ErrClosed()));
     if (this.writeShut) return Promise.reject(this.opError('write', new SystemError(EPIPE, 'write')));
     if (this.writeDeadline !== 0 && Date.now() >= this.writeDeadline) {
       return Promise.reject(this.opError('write', new ErrDeadlineExceeded()));
     }
     if (data.length === 0) return RESOLVED;
+    // onData's view is reused at the next delivery: a queued write must not point into it.
+    // Write it straight from the shared buffer and copy only what the kernel leaves.
+    // (`.buffer` is a slow runtime call: look only on loops that have the shared buffer.)
+    const shared = this.loop.receiveBuffer;
+    if (shared !== undefined && data.buffer === shared.buffer) {
+      const n = this.held.length === 0 ? this.loop.native.tryWrite(this.id, data) : EBUSY;
+      if (n === data.length) return RESOLVED;
+      if (n < 0 && n !== EBUSY) return Promise.reject(this.opError('write', new SystemError(n, 'write')));
+      data = data.slice(Math.max(n, 0));
+    }
     if (this.held.length === 0) {
       const r = this.loop.native.write(this.id, data, this.writeQueueLimit);
       if (r === 0) return RESOLVED;
@@ -471,7 +479,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
    * that ended it (then close the connection). No promise and no buffer are held while the
    * connection is idle, which makes this the leanest form for many idle connections. The
    * view passed to `onData` is the loop's shared receive buffer, valid only during the call:
-   * copy what you keep (`write(view)` copies it for you). If `onData` throws, the connection
+   * copy what you keep (`write(view)` sends it from there and copies only what the kernel does not take at once). If `onData` throws, the connection
    * is closed and `onEnd` gets the error. Not with pending `read()`s; cannot be undone.
    */
   onData(onData: (data: Uint8Array) => void, onEnd?: (err: Error | null) => void): void {
@@ -712,9 +720,12 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   }
 
   private onDeadline(kind: number, tag: number): void {
+    // Only operations waiting now fail (and count in stats()): one started after the
+    // deadline has failed already, and counted itself.
     if (kind === 1 && tag === this.readTag && this.readDeadline !== 0) {
-      this.rejectReads(this.opError('read', new ErrDeadlineExceeded()));
-    } else if (kind === 2 && tag === this.writeTag && this.writeDeadline !== 0) {
+      if (this.read0 !== null) this.rejectReads(this.opError('read', new ErrDeadlineExceeded()));
+    } else if (kind === 2 && tag === this.writeTag && this.writeDeadline !== 0 &&
+               (this.writes.length > 0 || this.held.length > 0)) {
       if (this.writes.length > 0) this.loop.native.cancelWrites(this.id);
       this.rejectWrites(this.opError('write', new ErrDeadlineExceeded()));
     }

@@ -58,6 +58,8 @@ export interface NativeLoop {
   slab(i: number): ArrayBuffer | undefined;
   /** 0 written, 1 queued (Written/WriteError follow), 2 queue at limit, or -errno. */
   write(id: number, data: Uint8Array, limit: number): number;
+  /** What the kernel takes now, queueing nothing: bytes written (0: buffer full), -EBUSY while writes are queued, or -errno. */
+  tryWrite(id: number, data: Uint8Array): number;
   cancelWrites(id: number): number;
   shutdown(id: number): number;
   close(id: number): number;

@@ -48,7 +48,7 @@ for (const cfg of loopConfigs()) {
       assert.equal(Buffer.from(got.bytes()).toString(), 'early');
     });
 
-    it('echoes with write(view): the shared view is copied when queued, so nothing is corrupted', async () => {
+    it('echoes with write(view): what the kernel does not take at once is copied, so nothing is corrupted', async () => {
       const pair = res.add(await connectPair(cfg.options));
       pair.server.onData((data) => {
         void pair.server.write(data);

@@ -106,6 +106,18 @@ for (const cfg of loopConfigs()) {
       assert.equal(loopStats(cfg).connections, after.connections - 2);
     });
 
+    it('counts a read deadline once when the read starts after it passed and its timer fires later', async () => {
+      const pair = res.add(await connectPair(cfg.options));
+      const before = loopStats(cfg).errors.ETIMEDOUT ?? 0;
+      pair.client.setReadDeadline(Date.now() + 20);
+      // Block the event loop past the deadline: its timer event cannot be delivered yet.
+      const until = Date.now() + 40;
+      while (Date.now() < until) { /* spin */ }
+      await rejectionOf(pair.client.read(new Uint8Array(1)));
+      await sleep(60);  // the timer event arrives with no read waiting
+      assert.equal((loopStats(cfg).errors.ETIMEDOUT ?? 0) - before, 1);
+    });
+
     it('reports a Unix connection without TCP_INFO', async () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'muxnet-info-'));
       try {

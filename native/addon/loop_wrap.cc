@@ -253,6 +253,14 @@ struct LoopMethods {
                                 MakeWriteToken, &context));
   }
 
+  static napi_value TryWrite(napi_env env, napi_callback_info info) {
+    MUXNET_LOOP_AND_ID(a, loop, id);
+    void* data;
+    size_t len;
+    if (!a.Bytes(1, &data, &len)) return a.Number(-EINVAL);
+    return a.Number(static_cast<double>(loop->TryWrite(id, static_cast<const char*>(data), len)));
+  }
+
   static napi_value CancelWrites(napi_env env, napi_callback_info info) {
     MUXNET_LOOP_AND_ID(a, loop, id);
     return a.Number(loop->CancelWrites(id));
@@ -712,6 +720,7 @@ napi_value LoopWrap::Methods() {
       {"releaseChunk", LoopMethods::ReleaseChunk},
       {"slab", LoopMethods::Slab},
       {"write", LoopMethods::Write},
+      {"tryWrite", LoopMethods::TryWrite},
       {"cancelWrites", LoopMethods::CancelWrites},
       {"shutdown", LoopMethods::Shutdown},
       {"close", LoopMethods::Close},

@@ -443,6 +443,19 @@ int Loop::Write(int id, const char* data, size_t len, size_t limit, MakeToken ma
   return 1;
 }
 
+ssize_t Loop::TryWrite(int id, const char* data, size_t len) {
+  Handle* h = Get(id);
+  if (h == nullptr || h->listener) return -EBADF;
+  if (h->shutdown_pending) return -EPIPE;
+  if (!h->writes.empty() || h->connecting) return -EBUSY;
+  if (len == 0) return 0;
+  iovec iov{const_cast<char*>(data), len};
+  ssize_t n = Writev(h->fd, &iov, 1);
+  if (n == -EAGAIN) return 0;
+  if (n > 0) Count(h, 0, n);
+  return n;
+}
+
 int Loop::CancelWrites(int id) {
   Handle* h = Get(id);
   if (h == nullptr || h->listener) return -EBADF;

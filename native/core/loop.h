@@ -154,6 +154,10 @@ class Loop {
   // done) or -errno.
   int Write(int id, const char* data, size_t len, size_t limit, MakeToken make_token,
             void* context);
+  // Writes what the kernel takes now and queues nothing: bytes written (0 when the socket
+  // buffer is full), -EBUSY while writes are queued or the connect is pending (the bytes
+  // would overtake them), or -errno. For data the caller cannot keep (a reused buffer).
+  ssize_t TryWrite(int id, const char* data, size_t len);
   // Drops queued writes (their tokens are released).
   int CancelWrites(int id);
   // shutdown(SHUT_WR), after the queued writes.

@@ -127,6 +127,38 @@ TEST(loop_connect_accept_write_read) {
   }
 }
 
+TEST(loop_try_write_queues_nothing_and_keeps_order) {
+  for (const Config& c : LoopConfigs()) {
+    std::string cfg = c.Name();
+    MockHost host;
+    auto loop = MakeLoop(&host, c);
+    int port;
+    int lid = ListenLocal(loop.get(), &port);
+    auto [cid, sid] = ConnectPair(loop.get(), &host, lid, port, cfg);
+    CHECK(loop->TryWrite(sid, "ab", 2) == 2, "%s: TryWrite on an idle socket", cfg.c_str());
+    // Fill the socket buffer: TryWrite takes what fits, then 0, and never makes a token.
+    std::string big(1 << 20, 'x');
+    ssize_t n;
+    size_t sent = 2;
+    while ((n = loop->TryWrite(sid, big.data(), big.size())) > 0) sent += n;
+    CHECK(n == 0, "%s: TryWrite on a full socket -> %zd", cfg.c_str(), n);
+    CHECK(host.tokens_made == 0, "%s: TryWrite made a token", cfg.c_str());
+    // With a write queued, TryWrite would overtake it: -EBUSY.
+    int rc = loop->Write(sid, "q", 1, kNoLimit, MockHost::MakeToken, &host);
+    CHECK(rc == 1, "%s: Write on a full socket -> %d", cfg.c_str(), rc);
+    CHECK(loop->TryWrite(sid, "z", 1) == -EBUSY, "%s: TryWrite past a queued write", cfg.c_str());
+    std::string got = ReadAll(loop.get(), &host, cid, sent + 1, cfg);
+    CHECK(got.size() == sent + 1 && got.compare(0, 2, "ab") == 0 && got.back() == 'q',
+          "%s: bytes out of order", cfg.c_str());
+    CHECK(PumpUntil(loop.get(), &host, [&] { return host.live_tokens.empty(); }));
+    CHECK(loop->ShutdownWrite(sid) == 0);
+    CHECK(loop->TryWrite(sid, "z", 1) == -EPIPE, "%s: TryWrite after shutdown", cfg.c_str());
+    CHECK(loop->TryWrite(lid, "z", 1) == -EBADF, "%s: TryWrite on a listener", cfg.c_str());
+    CHECK(loop->Close(cid) == 0 && loop->Close(sid) == 0 && loop->Close(lid) == 0);
+    CheckClean(&host, cfg);
+  }
+}
+
 TEST(loop_accept_budget_stops_and_resumes) {
   for (const Config& c : LoopConfigs()) {
     std::string cfg = c.Name();
