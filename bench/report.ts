@@ -106,6 +106,22 @@ export function summaryMarkdown(report: Report): string {
         `${f(go && node ? go.cpu_us_per_msg / node.median.cpu_us_per_msg : undefined)}× | ${f(go?.rate, 0)} | ${f(go?.p99_us, 0)} |`);
     }
     lines.push('');
+    // The same messages split into user space and kernel: the kernel's part (syscalls, TCP
+    // over loopback) is about equal for every form, so what the forms add shows in user space.
+    const split = [['native floor', 'native'], ['Go-style TS', 'go'], ['pooled TS', 'pooled'], ['onData TS', 'callback']]
+      .map(([name, form]) => [name, find(report, 'pingpong', configs[0], form, 50)?.median] as const)
+      .concat([["Node's net", node?.median] as const])
+      .filter(([, m]) => m?.user_us_per_msg !== undefined);
+    if (split.length > 0) {
+      lines.push(`Where that CPU goes on ${configs[0]}: user space (muxnet, JavaScript, V8) and kernel, µs per message:`);
+      lines.push('');
+      lines.push('| server | user space | kernel | total |');
+      lines.push('|---|---|---|---|');
+      for (const [name, m] of split) {
+        lines.push(`| ${name} | ${f(m!.user_us_per_msg)} | ${f(m!.cpu_us_per_msg - m!.user_us_per_msg!)} | ${f(m!.cpu_us_per_msg)} |`);
+      }
+      lines.push('');
+    }
   }
   const idleValues = [...new Set(report.results.filter((r) => r.scenario === 'idle').map((r) => r.idle))].sort((a, b) => a - b);
   if (idleValues.length > 1) {
