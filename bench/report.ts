@@ -215,17 +215,19 @@ function streamSection(report: Report): string[] {
   lines.push(`Stream, ${(stream[0].size / 1024).toFixed(0)} KiB chunks — MiB/s, and in brackets server CPU µs per MiB (one way: the server ` +
     'discards; the floor is a C++ discard handler):');
   lines.push('');
-  lines.push(`| direction | conns | native floor (${stream.find((r) => r.form === 'native')?.config ?? '–'}) | Go-style TS | pooled TS | Node's net | Go-style / floor, MiB/s |`);
-  lines.push('|---|---|---|---|---|---|---|');
+  lines.push(`| direction | conns | native floor (${stream.find((r) => r.form === 'native')?.config ?? '–'}) | Go-style TS | pooled TS | onData TS | Node's net | Go-style / floor | onData / floor |`);
+  lines.push('|---|---|---|---|---|---|---|---|---|');
   const keys = [...new Set(stream.map((r) => `${r.direction}|${r.connections}`))];
   for (const key of keys) {
     const [direction, c] = key.split('|');
     const connections = Number(c);
     const floor = form(direction, connections, 'native');
-    const go = form(direction, connections, 'go');
-    const ratio = floor && go ? (go.median.mib_per_s ?? NaN) / (floor.median.mib_per_s ?? NaN) : undefined;
-    lines.push(`| ${direction} | ${connections} | ${cell(floor)} | ${cell(go)} | ${cell(form(direction, connections, 'pooled'))} | ` +
-      `${cell(form(direction, connections, 'node'))} | ${ratio === undefined ? '–' : `${f(ratio)}×`} |`);
+    const callback = form(direction, connections, 'callback');
+    const ratio = (r: Result | undefined): string =>
+      (floor && r ? `${f((r.median.mib_per_s ?? NaN) / (floor.median.mib_per_s ?? NaN))}×` : '–');
+    lines.push(`| ${direction} | ${connections} | ${cell(floor)} | ${cell(form(direction, connections, 'go'))} | ` +
+      `${cell(form(direction, connections, 'pooled'))} | ${cell(callback)} | ${cell(form(direction, connections, 'node'))} | ` +
+      `${ratio(form(direction, connections, 'go'))} | ${ratio(callback)} |`);
   }
   lines.push('');
   return lines;

@@ -17,7 +17,8 @@ export interface StreamPlan {
 }
 
 export function streamPlan(quick: boolean): StreamPlan {
-  const forms = { 'one-way': ['native', 'go', 'pooled', 'node'], echo: ['native', 'go', 'pooled', 'node'] };
+  const all = ['native', 'go', 'pooled', 'callback', 'node'];
+  const forms = { 'one-way': all, echo: all };
   // 16 KiB: the chunk size issue 3 asks for, and Node's default stream highWaterMark.
   return quick
     ? { repeats: 1, duration: 1, warmup: 0.5, connections: [1], size: 16 * 1024, forms }

@@ -41,6 +41,12 @@ async function servePooled(): Promise<void> {
   }
 }
 
+async function serveCallback(): Promise<void> {
+  const ln = listen('tcp', '127.0.0.1:0', { ...options, backlog: 4096 });
+  ready(ln.addr().port);
+  for await (const c of ln) c.onData(() => { /* discard */ }, () => c.close());
+}
+
 function serveNode(): void {
   const server = net.createServer({ noDelay: true }, (socket) => {
     socket.on('data', () => { /* discard */ });
@@ -56,4 +62,5 @@ process.stdin.resume();
 if (form === 'native') serveNative(options, true);
 else if (form === 'node') serveNode();
 else if (form === 'pooled') void servePooled();
+else if (form === 'callback') void serveCallback();
 else void serveGo();
