@@ -102,6 +102,21 @@ double Percentile(const std::vector<uint64_t>& hist, uint64_t total, double p) {
   return kBuckets;
 }
 
+// Prints the "done" line: `messages`, `per_second` over the window as the rate (messages,
+// or bytes in the stream modes), latency percentiles from `hist` (0 without one), errors,
+// and one count of the mode's own when `extra_name` is given.
+void PrintDone(const Window& window, uint64_t messages, double per_second, const std::vector<uint64_t>* hist,
+               uint64_t errors, const char* extra_name = nullptr, uint64_t extra = 0) {
+  double seconds = window.Seconds();
+  auto pct = [&](double p) { return hist != nullptr ? Percentile(*hist, messages, p) : 0.0; };
+  printf("{\"event\":\"done\",\"messages\":%llu,\"seconds\":%.6f,\"rate\":%.1f,"
+         "\"p50_us\":%.0f,\"p99_us\":%.0f,\"p999_us\":%.0f,\"errors\":%llu",
+         static_cast<unsigned long long>(messages), seconds, seconds > 0 ? per_second / seconds : 0,
+         pct(0.5), pct(0.99), pct(0.999), static_cast<unsigned long long>(errors));
+  if (extra_name != nullptr) printf(",\"%s\":%llu", extra_name, static_cast<unsigned long long>(extra));
+  printf("}\n");
+}
+
 // A stream run reads or writes this many times per ready connection before it looks at the
 // others, so that one fast connection cannot starve the rest.
 constexpr int kStreamBurst = 16;
@@ -163,11 +178,7 @@ int RunStream(const Options& o, std::vector<Conn>& conns, int ep, Clock::time_po
       }
     }
   }
-  double seconds = window.Seconds();
-  printf("{\"event\":\"done\",\"messages\":%llu,\"seconds\":%.6f,\"rate\":%.1f,"
-         "\"p50_us\":0,\"p99_us\":0,\"p999_us\":0,\"errors\":0,\"bytes\":%llu}\n",
-         static_cast<unsigned long long>(measured / o.size), seconds, seconds > 0 ? measured / seconds : 0,
-         static_cast<unsigned long long>(measured));
+  PrintDone(window, measured / o.size, measured, nullptr, 0, "bytes", measured);
   return 0;
 }
 
@@ -261,11 +272,7 @@ int RunChurn(const Options& o, const sockaddr_in& addr, Clock::time_point start,
       restart(i);
     }
   }
-  double seconds = window.Seconds();
-  printf("{\"event\":\"done\",\"messages\":%llu,\"seconds\":%.6f,\"rate\":%.1f,"
-         "\"p50_us\":0,\"p99_us\":0,\"p999_us\":0,\"errors\":%llu,\"completed\":%llu}\n",
-         static_cast<unsigned long long>(measured), seconds, seconds > 0 ? measured / seconds : 0,
-         static_cast<unsigned long long>(errors), static_cast<unsigned long long>(completed));
+  PrintDone(window, measured, measured, nullptr, errors, "completed", completed);
   for (auto& s : slots) close(s.fd);
   close(ep);
   return 0;
@@ -333,12 +340,7 @@ int RunUdp(const Options& o, const sockaddr_in& addr, Clock::time_point measure_
       }
     }
   }
-  double seconds = window.Seconds();
-  printf("{\"event\":\"done\",\"messages\":%llu,\"seconds\":%.6f,\"rate\":%.1f,"
-         "\"p50_us\":%.0f,\"p99_us\":%.0f,\"p999_us\":%.0f,\"errors\":%llu}\n",
-         static_cast<unsigned long long>(measured), seconds, seconds > 0 ? measured / seconds : 0,
-         Percentile(hist, measured, 0.5), Percentile(hist, measured, 0.99), Percentile(hist, measured, 0.999),
-         static_cast<unsigned long long>(errors));
+  PrintDone(window, measured, measured, &hist, errors);
   for (auto& f : flows) close(f.fd);
   close(ep);
   return 0;
@@ -455,12 +457,7 @@ int main(int argc, char** argv) {
       send(c);
     }
   }
-  double seconds = window.Seconds();
-  printf("{\"event\":\"done\",\"messages\":%llu,\"seconds\":%.6f,\"rate\":%.1f,"
-         "\"p50_us\":%.0f,\"p99_us\":%.0f,\"p999_us\":%.0f,\"errors\":%llu}\n",
-         static_cast<unsigned long long>(measured), seconds, seconds > 0 ? measured / seconds : 0,
-         Percentile(hist, measured, 0.5), Percentile(hist, measured, 0.99),
-         Percentile(hist, measured, 0.999), static_cast<unsigned long long>(errors));
+  PrintDone(window, measured, measured, &hist, errors);
   for (auto& c : conns) close(c.fd);
   for (int fd : idle) close(fd);
   return 0;
