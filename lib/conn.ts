@@ -33,6 +33,12 @@ export interface KeepAliveOptions {
 export const kDefaultWriteQueueLimit = 1024 * 1024;
 
 const RESOLVED: Promise<void> = Promise.resolve();
+/**
+ * The write lists of a connection that has never queued: shared, so an idle connection
+ * carries no arrays of its own. Only ever read, spliced or shifted while empty; a
+ * connection replaces it with its own array before the first push.
+ */
+const NO_WRITES: never[] = [];
 /** readNow's answer when the socket has nothing now. */
 const AGAIN = Symbol('again');
 
@@ -128,8 +134,8 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   // later concurrent ones in `moreReads`.
   private read0: PendingRead | null = null;
   private moreReads: PendingRead[] | null = null;
-  private writes: PendingWrite[] = [];  // queued natively, in order
-  private held: HeldWrite[] = [];       // waiting for room in the native queue
+  private writes: PendingWrite[] = NO_WRITES;  // queued natively, in order
+  private held: HeldWrite[] = NO_WRITES;       // waiting for room in the native queue
   private readDeadline = 0;
   private writeDeadline = 0;
   private readTag = 0;
@@ -241,6 +247,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
       if (r === 1) {
         const chunk = this.retain(data);
         this.loop.hold(this.id, this);
+        if (this.writes === NO_WRITES) this.writes = [];
         return new Promise((resolve, reject) => {
           this.writes.push({ resolve, reject, chunk });
         });
@@ -249,6 +256,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     const chunk = this.retain(data);
     const bytes = data;
     this.loop.hold(this.id, this);
+    if (this.held === NO_WRITES) this.held = [];
     return new Promise((resolve, reject) => {
       this.held.push({ data: bytes, resolve, reject, chunk });
     });
@@ -338,6 +346,11 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     const info = this._describe();
     if (info === undefined) throw this.opError('info', new SystemError(EBADF, 'getsockopt'));
     return info;
+  }
+
+  /** @internal */
+  get _kind(): 'conn' {
+    return 'conn';
   }
 
   /** @internal */
@@ -492,7 +505,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     this.dataHandler = onData;
     this.endHandler = onEnd ?? null;
     // Nobody may hold a reference but the loop: the handler is what uses the connection now.
-    this.loop.hold(this.id, this);
+    this.loop.pin(this.id, this);
     this.loop.receiveBuffer ??= new Uint8Array(this.loop.native.chunkSize);
     if (this.eof || this.readErr !== null) {
       queueMicrotask(() => this.endData(this.readErr));
@@ -538,6 +551,8 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     const onEnd = this.endHandler;
     this.dataHandler = null;
     this.endHandler = null;
+    // Idle again once its writes settle: collectable (and reclaimed) if dropped without close().
+    if (!this.closed) this.loop.adopt(this.id, this);
     this.settle();
     if (onEnd !== null) onEnd(err);
     else if (err !== null) console.error('muxnet: onData connection ended with an error:', err);
@@ -687,6 +702,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
       if (r === 2) return;
       this.held.shift();
       if (r === 1) {
+        if (this.writes === NO_WRITES) this.writes = [];
         this.writes.push(w);
       } else if (r === 0) {
         if (w.chunk >= 0) this.loop.releaseChunk(w.chunk);

@@ -183,6 +183,11 @@ export class Listener implements AsyncIterable<Conn>, LoopHandle {
   }
 
   /** @internal */
+  get _kind(): 'listener' {
+    return 'listener';
+  }
+
+  /** @internal */
   _describe(): ConnInfo | undefined {
     const v = readInfo(this.loop, this.id);
     if (typeof v === 'number') return undefined;

@@ -8,6 +8,8 @@ import type { ConnInfo, LoopStats } from './info';
 
 /** What a loop delivers events to: a Conn or a Listener. */
 export interface LoopHandle {
+  /** What stats() counts it as. */
+  readonly _kind: 'listener' | 'conn';
   _onEvent(kind: EventKind, a: number, b: number): void;
   /** For connections(): what the socket is doing, or undefined if it cannot tell any more. */
   _describe(): ConnInfo | undefined;
@@ -92,6 +94,17 @@ export class Loop {
     this.reclaim.register(conn, id, conn);
   }
 
+  /**
+   * Holds an adopted connection strongly for as long as its callbacks own it (onData), and
+   * drops its WeakRef and finalizer meanwhile: a pinned connection cannot be collected, so
+   * they would only cost memory. {@link adopt} it again when it can be idle once more.
+   */
+  pin(id: number, conn: LoopHandle): void {
+    this.handles[id] = conn;
+    this.weakHandles[id] = undefined;
+    this.reclaim.unregister(conn);
+  }
+
   /** Holds an adopted connection strongly (busy) or weakly again (idle). */
   hold(id: number, conn: LoopHandle | undefined): void {
     this.handles[id] = conn;
@@ -132,10 +145,9 @@ export class Loop {
     const v = new Float64Array(5);
     this.native.stats(v);
     let listeners = 0;
-    // Listeners are the handles held only strongly: connections are adopted (weakly held too).
-    for (let id = 0; id < this.handles.length; id++) {
-      if (this.handles[id] !== undefined && this.weakHandles[id] === undefined) listeners++;
-    }
+    this.forEachHandle((h) => {
+      if (h._kind === 'listener') listeners++;
+    });
     return {
       backend: this.backend,
       trigger: this.edge ? 'edge' : 'level',

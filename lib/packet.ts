@@ -336,6 +336,11 @@ export class PacketConn implements LoopHandle {
   }
 
   /** @internal */
+  get _kind(): 'conn' {
+    return 'conn';
+  }
+
+  /** @internal */
   _describe(): ConnInfo | undefined {
     if (this.closed) return undefined;
     const v = readInfo(this.loop, this.id);

@@ -28,6 +28,16 @@ function dialAndDrop(ln: Listener, options: object): Promise<Conn> {
   return accepted;
 }
 
+/** Collects MUXNET_CONN_LEAKED warnings until `stop()`. */
+function leakWarnings(): { warnings: Error[]; stop: () => void } {
+  const warnings: Error[] = [];
+  const onWarning = (w: Error): void => {
+    if ((w as { code?: string }).code === 'MUXNET_CONN_LEAKED') warnings.push(w);
+  };
+  process.on('warning', onWarning);
+  return { warnings, stop: () => process.off('warning', onWarning) };
+}
+
 for (const cfg of loopConfigs()) {
   describe(`conn gc [${cfg.name}]`, () => {
     const res = new Resources();
@@ -35,11 +45,7 @@ for (const cfg of loopConfigs()) {
 
     it('closes the socket of a Conn collected without close() and warns, counting it', async () => {
       const ln = res.add(listen('tcp', '127.0.0.1:0', cfg.options));
-      const warnings: Error[] = [];
-      const onWarning = (w: Error): void => {
-        if ((w as { code?: string }).code === 'MUXNET_CONN_LEAKED') warnings.push(w);
-      };
-      process.on('warning', onWarning);
+      const { warnings, stop } = leakWarnings();
       try {
         const before = socketFds();
         const peer = res.add(await withTimeout(dialAndDrop(ln, cfg.options), 10_000, 'accept'));
@@ -56,7 +62,26 @@ for (const cfg of loopConfigs()) {
           assert.deepEqual(leaked, [], 'sockets left open');
         }
       } finally {
-        process.off('warning', onWarning);
+        stop();
+      }
+    });
+
+    it('reclaims an onData connection dropped without close() once onEnd has run, and warns', async () => {
+      const ln = res.add(listen('tcp', '127.0.0.1:0', cfg.options));
+      const { warnings, stop } = leakWarnings();
+      try {
+        const client = res.add(await dial('tcp', ln.addr().toString(), cfg.options));
+        let ended = false;
+        // While onData owns it the connection is pinned; after onEnd nothing refers to it.
+        (await withTimeout(ln.accept(), 10_000, 'accept')).onData(() => {}, () => { ended = true; });
+        client.closeWrite();
+        await collectUntil(() => ended, 'onEnd');
+        // Its socket closes when it is collected: the client then reads EOF.
+        let eof = false;
+        void client.read(new Uint8Array(16)).then((n) => { eof = n === null; });
+        await collectUntil(() => eof && warnings.length > 0, 'the client to read EOF, and the leak warning');
+      } finally {
+        stop();
       }
     });
 

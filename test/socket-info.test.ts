@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { connections, dial, listen, stats } from 'muxnet';
+import { connections, dial, listen, listenPacket, stats } from 'muxnet';
 import type { Conn, LoopStats } from 'muxnet';
 import { loopConfigs, type LoopConfig } from './helpers/configs';
 import { assertErrClosed, rejectionOf, thrownBy } from './helpers/assert-errors';
@@ -104,6 +104,21 @@ for (const cfg of loopConfigs()) {
       assert.ok(after.connections >= 2 && after.listeners >= 1);
       pair.close();
       assert.equal(loopStats(cfg).connections, after.connections - 2);
+    });
+
+    it('counts a datagram socket and an onData connection as connections in stats(), not as listeners', async () => {
+      const before = loopStats(cfg);
+      const pc = res.add(listenPacket('udp', '127.0.0.1:0', cfg.options));
+      const pair = res.add(await connectPair(cfg.options));
+      pair.server.onData(() => {});
+      const during = loopStats(cfg);
+      assert.equal(during.listeners - before.listeners, 1, 'only the pair\'s listener');
+      assert.equal(during.connections - before.connections, 3, 'the datagram socket and both ends of the pair');
+      pc.close();
+      pair.close();
+      const after = loopStats(cfg);
+      assert.equal(after.listeners, before.listeners);
+      assert.equal(after.connections, before.connections);
     });
 
     it('counts a read deadline once when the read starts after it passed and its timer fires later', async () => {
