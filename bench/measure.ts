@@ -78,12 +78,14 @@ export function lineReader(child: ChildProcess): () => Promise<string> {
 export interface Server {
   port: number;
   pid: number;
+  /** The server's live JavaScript heap in bytes (after a full GC when started with --expose-gc). */
+  heapUsed(): Promise<number>;
   stop(): Promise<void>;
 }
 
-/** Starts `node <script> ...args` on CPU 0 and waits for its {"port","pid"} line. */
-export async function startServer(script: string, args: string[]): Promise<Server> {
-  const [cmd, argv] = pin(0, process.execPath, [script, ...args]);
+/** Starts `node [nodeFlags] <script> ...args` on CPU 0 and waits for its {"port","pid"} line. */
+export async function startServer(script: string, args: string[], nodeFlags: string[] = []): Promise<Server> {
+  const [cmd, argv] = pin(0, process.execPath, [...nodeFlags, script, ...args]);
   const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
   const next = lineReader(child);
   const first = await Promise.race([
@@ -94,6 +96,12 @@ export async function startServer(script: string, args: string[]): Promise<Serve
   return {
     port,
     pid,
+    heapUsed: async () => {
+      child.stdin!.write('heap\n');
+      const line = await next();
+      if (line === '') throw new Error(`${script} exited before reporting its heap`);
+      return (JSON.parse(line) as { heapUsed: number }).heapUsed;
+    },
     stop: () => new Promise((resolve) => {
       child.once('exit', () => resolve());
       child.stdin!.end();
@@ -130,6 +138,8 @@ export interface LoadResult {
   server_cpu: number;
   /** Server RSS when measuring began, KiB. */
   rss_kib: number;
+  /** rss scenario: growth of the server's live JavaScript heap, after a full GC, KiB. */
+  heap_kib?: number;
   /** stream: bytes moved while measuring (sent one way, or received back echoed). */
   bytes?: number;
   /** stream: MiB (2^20 bytes) per second. */
@@ -163,7 +173,8 @@ export interface Measured {
  * Runs a load process on CPU 1 that prints the load generator's JSON lines ("measuring", then
  * "done"), and samples the server process `pid` between them. Killed after `limitSeconds`.
  */
-export async function runMeasured(command: string, args: string[], pid: number, limitSeconds: number): Promise<Measured> {
+export async function runMeasured(command: string, args: string[], pid: number, limitSeconds: number,
+                                  atMeasuring?: () => Promise<void>): Promise<Measured> {
   const [cmd, argv] = pin(1, command, args);
   const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   const next = lineReader(child);
@@ -179,6 +190,7 @@ export async function runMeasured(command: string, args: string[], pid: number, 
       if (event.event === 'measuring') {
         cpu0 = cpuTimes(pid);
         rss = rssKiB(pid);
+        if (atMeasuring !== undefined) await atMeasuring();
         wall0 = performance.now();
       } else if (event.event === 'done') {
         if (wall0 === 0) throw new Error(`${path.basename(command)} reported done before measuring`);
@@ -211,12 +223,13 @@ export function loadResult({ done, cpu, user, wall, rss }: Measured): LoadResult
 }
 
 /** Runs the load generator against port and measures the server process `pid`. */
-export async function runLoad(port: number, pid: number, o: LoadOptions): Promise<LoadResult> {
+export async function runLoad(port: number, pid: number, o: LoadOptions,
+                              atMeasuring?: () => Promise<void>): Promise<LoadResult> {
   const mode = o.mode ?? 'pingpong';
   const args = ['--port', String(port), '--connections', String(o.connections), '--size', String(o.size),
     '--duration', String(o.duration), '--warmup', String(o.warmup), '--idle', String(o.idle ?? 0),
     '--mode', mode];
-  const measured = await runMeasured(loadgen(), args, pid, o.duration + o.warmup + 60);
+  const measured = await runMeasured(loadgen(), args, pid, o.duration + o.warmup + 60, atMeasuring);
   const { done, cpu } = measured;
   const result = loadResult(measured);
   if (mode === 'http') result.errors = done.errors;  // requests the socket did not take whole

@@ -142,8 +142,16 @@ export function summaryMarkdown(report: Report): string {
   lines.push(...udpSection(report), ...httpSection(report), ...streamSection(report), ...microSection(report));
   const rss = report.results.filter((r) => r.scenario === 'rss');
   if (rss.length > 0) {
-    lines.push(`Server memory per idle connection (${rss[0].idle.toLocaleString('en-US')} idle): ` +
-      rss.map((r) => `${r.form === 'node' ? "Node's net" : `${r.form} (${r.config})`} ${f(r.median.rss_kib / r.idle)} KiB`).join(', ') + '.');
+    const name = (r: Result): string => (r.form === 'node' ? "Node's net" : `${r.form} (${r.config})`);
+    lines.push(`Server memory per idle connection (${rss[0].idle.toLocaleString('en-US')} idle), RSS growth: ` +
+      rss.map((r) => `${name(r)} ${f(r.median.rss_kib / r.idle)} KiB`).join(', ') + '.');
+    if (rss.some((r) => r.median.heap_kib !== undefined)) {
+      // RSS also holds V8's spare room (a young generation grown to its maximum by the burst
+      // of connections), which is per process, not per connection.
+      lines.push('');
+      lines.push('Of that, live JavaScript heap after a full collection (what each connection really holds in JS): ' +
+        rss.map((r) => `${name(r)} ${f((r.median.heap_kib ?? NaN) / r.idle)} KiB`).join(', ') + '.');
+    }
     lines.push('');
   }
   return lines.join('\n');

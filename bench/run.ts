@@ -3,7 +3,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backends } from '../lib/backends';
-import { machine, medianOf, pinned, root, runLoad, startServer, type LoadResult } from './measure';
+import { machine, medianOf, pinned, root, rssKiB, runLoad, startServer, type LoadResult } from './measure';
 import { microPlan, microTasks } from './micro';
 import { renderReport } from './report';
 import { httpPlan, httpTasks } from './scenario-http';
@@ -136,10 +136,14 @@ async function runJob(job: Job): Promise<Result> {
   const runs: LoadResult[] = [];
   const repeats = job.scenario === 'rss' ? 1 : plan.repeats;
   for (let r = 0; r < repeats; r++) {
-    const server = await startServer(script, [job.form, JSON.stringify(job.config?.options ?? {})]);
+    const rss = job.scenario === 'rss';
+    // --expose-gc lets the rss scenario also weigh the live heap, apart from V8's spare room.
+    const server = await startServer(script, [job.form, JSON.stringify(job.config?.options ?? {})], rss ? ['--expose-gc'] : []);
     try {
       await new Promise((resolve) => setTimeout(resolve, 300));
-      const baseline = (await import('./measure')).rssKiB(server.pid);
+      const baseline = rssKiB(server.pid);
+      const heap0 = rss ? await server.heapUsed() : 0;
+      let heap = 0;
       const result = await runLoad(server.port, server.pid, {
         connections: job.connections,
         size: 64,
@@ -147,8 +151,11 @@ async function runJob(job: Job): Promise<Result> {
         warmup: plan.warmup,
         idle: job.idle,
         ...(job.scenario === 'udp' ? { mode: 'udp' as const } : {}),
-      });
-      if (job.scenario === 'rss') result.rss_kib -= baseline;
+      }, rss ? async () => { heap = await server.heapUsed(); } : undefined);
+      if (rss) {
+        result.rss_kib -= baseline;
+        result.heap_kib = (heap - heap0) / 1024;
+      }
       runs.push(result);
     } finally {
       await server.stop();
@@ -185,7 +192,10 @@ function printTable(results: Result[]): void {
       'p50 µs': r.median.p50_us,
       'p99 µs': r.median.p99_us,
       'p99.9 µs': r.median.p999_us,
-      ...(r.scenario === 'rss' ? { 'KiB/idle conn': fmt(r.median.rss_kib / r.idle, 3) } : {}),
+      ...(r.scenario === 'rss' ? {
+        'KiB/idle conn': fmt(r.median.rss_kib / r.idle, 3),
+        'heap KiB/idle conn': fmt((r.median.heap_kib ?? NaN) / r.idle, 3),
+      } : {}),
     })));
   }
   const http = results.filter((r) => r.scenario === 'http');

@@ -8,6 +8,30 @@ export function serverArgs(): { form: string; options: LoopOptions } {
   return { form, options: JSON.parse(optionsJson) as LoopOptions };
 }
 
+/**
+ * The orchestrator's side channel, stdin: the server exits when it closes, and answers each
+ * line "heap" with {"heapUsed"} in bytes, measured after a full collection when the process
+ * runs with --expose-gc (the rss scenario): the JavaScript memory that is really held.
+ */
+export function obeyStdin(): void {
+  let pending = '';
+  process.stdin.on('data', (chunk: Buffer) => {
+    pending += chunk.toString();
+    for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
+      const line = pending.slice(0, nl).trim();
+      pending = pending.slice(nl + 1);
+      if (line !== 'heap') continue;
+      const gc = (globalThis as { gc?: () => void }).gc;
+      if (gc !== undefined) {
+        gc();
+        gc();  // the second collects what the first's finalizers let go
+      }
+      process.stdout.write(`${JSON.stringify({ heapUsed: process.memoryUsage().heapUsed })}\n`);
+    }
+  });
+  process.stdin.on('end', () => process.exit(0));
+}
+
 /** Tells the orchestrator the server listens: one JSON line {"port","pid"}. */
 export function ready(port: number): void {
   process.stdout.write(`${JSON.stringify({ port, pid: process.pid })}\n`);

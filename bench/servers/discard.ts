@@ -4,7 +4,7 @@
 // Prints {"port","pid"} once listening; exits when stdin closes.
 import * as net from 'node:net';
 import { listen } from '../../lib/index';
-import { ready, serveNative, serverArgs } from './common';
+import { obeyStdin, ready, serveNative, serverArgs } from './common';
 
 const { form, options } = serverArgs();
 
@@ -57,8 +57,7 @@ function serveNode(): void {
   });
 }
 
-process.stdin.on('end', () => process.exit(0));
-process.stdin.resume();
+obeyStdin();
 if (form === 'native') serveNative(options, true);
 else if (form === 'node') serveNode();
 else if (form === 'pooled') void servePooled();

@@ -4,7 +4,7 @@
 // read, no buffer per idle connection), node (Node's net). Prints {"port","pid"} once listening; exits when stdin closes.
 import * as net from 'node:net';
 import { listen } from '../../lib/index';
-import { ready, serveNative, serverArgs } from './common';
+import { obeyStdin, ready, serveNative, serverArgs } from './common';
 
 const { form, options } = serverArgs();
 
@@ -77,8 +77,7 @@ function serveNode(): void {
   });
 }
 
-process.stdin.on('end', () => process.exit(0));
-process.stdin.resume();
+obeyStdin();
 if (form === 'native') serveNative(options, false);
 else if (form === 'node') serveNode();
 else if (form === 'pooled') void servePooled();

@@ -7,7 +7,7 @@
 // requests split across reads, and answers everything else with 400 and closes.
 import * as http from 'node:http';
 import { listen, type Conn } from '../../lib/index';
-import { ready, serverArgs } from './common';
+import { obeyStdin, ready, serverArgs } from './common';
 
 const { form, options } = serverArgs();
 
@@ -243,7 +243,6 @@ function serveNode(): void {
   });
 }
 
-process.stdin.on('end', () => process.exit(0));
-process.stdin.resume();
+obeyStdin();
 if (form === 'node') serveNode();
 else void serveGo();

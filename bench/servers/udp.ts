@@ -5,7 +5,7 @@
 import * as dgram from 'node:dgram';
 import { listenPacket } from '../../lib/index';
 import type { OutgoingDatagram } from '../../lib/index';
-import { ready, serverArgs } from './common';
+import { obeyStdin, ready, serverArgs } from './common';
 
 const { form, options } = serverArgs();
 // Datagrams per recvmmsg: enough for every flow of the benchmark's 50 to be answered at once.
@@ -38,8 +38,7 @@ function serveNode(): void {
   socket.bind(0, '127.0.0.1', () => ready(socket.address().port));
 }
 
-process.stdin.on('end', () => process.exit(0));
-process.stdin.resume();
+obeyStdin();
 if (form === 'node') serveNode();
 else if (form === 'batch') void serveBatch();
 else void serveSingle();
