@@ -76,7 +76,45 @@ interface PendingRead {
   buf: Uint8Array | null;  // null: a chunk read
   resolve: (value: any) => void;
   reject: (err: Error) => void;
-  handles?: boolean;  // readHandles(): recvmsg, sockets passed with the bytes
+  handles: boolean;  // readHandles(): recvmsg, sockets passed with the bytes
+  iter: ChunkIterator | null;  // a chunk read for `for await`: resolves an IteratorResult
+}
+
+const DONE: IteratorResult<Uint8Array> = Object.freeze({ done: true, value: undefined });
+
+/**
+ * `for await (const bytes of conn)`: each step reads a pooled chunk and releases the one
+ * before. Its reads resolve with the IteratorResult itself, so a step costs one promise.
+ */
+class ChunkIterator implements AsyncIterator<Uint8Array> {
+  /** The chunk yielded last, released at the next step. @internal */
+  previous: Chunk | null = null;
+
+  constructor(private readonly conn: Conn) {}
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    this.releasePrevious();
+    return this.conn._nextChunk(this);
+  }
+
+  return(): Promise<IteratorResult<Uint8Array>> {
+    this.releasePrevious();
+    return Promise.resolve(DONE);
+  }
+
+  /** What a read for this iterator resolves with. @internal */
+  result(chunk: Chunk | null): IteratorResult<Uint8Array> {
+    if (chunk === null) return DONE;
+    this.previous = chunk;
+    return { done: false, value: chunk.bytes };
+  }
+
+  private releasePrevious(): void {
+    if (this.previous !== null) {
+      this.previous.release();
+      this.previous = null;
+    }
+  }
 }
 
 /** sendHandles() waiting for room in the socket buffer. */
@@ -189,28 +227,12 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
    * (copy it to keep it). Passing one to `write()` keeps it alive until written.
    */
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    let previous: Chunk | null = null;
-    const done: IteratorResult<Uint8Array> = { done: true, value: undefined };
-    return {
-      next: () => {
-        if (previous !== null) {
-          previous.release();
-          previous = null;
-        }
-        return this.readChunk().then((chunk) => {
-          if (chunk === null) return done;
-          previous = chunk;
-          return { done: false, value: chunk.bytes };
-        });
-      },
-      return: () => {
-        if (previous !== null) {
-          previous.release();
-          previous = null;
-        }
-        return Promise.resolve(done);
-      },
-    };
+    return new ChunkIterator(this);
+  }
+
+  /** @internal The next step of a `for await` loop. */
+  _nextChunk(iter: ChunkIterator): Promise<IteratorResult<Uint8Array>> {
+    return this.startRead(null, false, iter) as Promise<IteratorResult<Uint8Array>>;
   }
 
   /**
@@ -575,15 +597,16 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   }
 
   /** read() and readChunk(): at once when the socket may hold data, else when it is ready. */
-  private startRead(buf: Uint8Array | null, handles = false): Promise<unknown> {
+  private startRead(buf: Uint8Array | null, handles = false, iter: ChunkIterator | null = null): Promise<unknown> {
     const fail = this.readFailure();
     if (fail !== null) return Promise.reject(fail);
     if (this.read0 === null) {
-      if (this.eof) return Promise.resolve(null);
+      if (this.eof) return Promise.resolve(iter !== null ? DONE : null);
       if (buf !== null && buf.length === 0) return Promise.resolve(0);
       if (this.readable) {
         const result = this.readNow(buf, handles);
-        if (result !== AGAIN) return result instanceof Error ? Promise.reject(result) : Promise.resolve(result);
+        if (result instanceof Error) return Promise.reject(result);
+        if (result !== AGAIN) return Promise.resolve(iter !== null ? iter.result(result as Chunk | null) : result);
       } else if (!this.armed) {
         this.loop.native.wantRead(this.id);
         this.armed = true;
@@ -591,7 +614,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     }
     this.loop.hold(this.id, this);
     return new Promise((resolve, reject) => {
-      this.pushRead(handles ? { buf, resolve, reject, handles } : { buf, resolve, reject });
+      this.pushRead({ buf, resolve, reject, handles, iter });
     });
   }
 
@@ -670,14 +693,14 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     // Serve the waiting reads in order while the socket has data: an edge-triggered socket
     // reports this readiness once.
     while (this.read0 !== null && this.readable && !this.closed) {
-      const result = this.readNow(this.read0.buf, this.read0.handles === true);
+      const result = this.readNow(this.read0.buf, this.read0.handles);
       if (result === AGAIN) return;
       const pending = this.shiftRead()!;
       if (result instanceof Error) {
         this.rejectReads(result, pending);
         return;
       }
-      pending.resolve(result);
+      pending.resolve(pending.iter !== null ? pending.iter.result(result as Chunk | null) : result);
       if (result === null) {
         this.resolveEof();
         return;
@@ -687,7 +710,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
 
   /** After EOF every waiting read resolves null, as later reads do. */
   private resolveEof(): void {
-    for (const pending of this.takeReads()) pending.resolve(null);
+    for (const pending of this.takeReads()) pending.resolve(pending.iter !== null ? DONE : null);
   }
 
   private onWritten(count: number): void {
