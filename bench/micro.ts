@@ -1,14 +1,17 @@
 // The micro scenario: costs of muxnet's internals measured with Benchmark.js in a process of
 // their own (pinned to the load CPU): the JS->native call on the read and write paths, a
-// Conn write+read through the loop, and per-event cost of batch delivery.
+// Conn write+read through the loop, the per-event cost of batch delivery, and the
+// JavaScript of one Go-style echo message with the native side stubbed out.
 // Child: `node micro.js <json options>` prints one JSON line per case and a "done" line.
 import { spawn } from 'node:child_process';
 import * as path from 'node:path';
 import Benchmark = require('benchmark');
-import { dial, listen, type Conn, type Listener } from '../lib/index';
+import { dial, listen, type Listener } from '../lib/index';
 import { resolveLoopOptions, type LoopOptions } from '../lib/backends';
+import { Conn, kDefaultWriteQueueLimit } from '../lib/conn';
 import { EAGAIN } from '../lib/errors';
-import { loopFor, type Loop } from '../lib/loop';
+import { Loop, loopFor } from '../lib/loop';
+import { EventKind, type NativeLoop } from '../lib/native';
 import { lineReader, pin, root, startServer, type LoadResult } from './measure';
 import type { Result, Task } from './run';
 
@@ -186,17 +189,70 @@ async function measureBatch(ln: Listener, loop: Loop, options: LoopOptions, pair
     a.close();
     b.close();
   }
-  const sorted = [...perEventNs].sort((x, y) => x - y);
+  return fromSamples({ case: 'batch-delivery', form: 'go', tool: 'manual-timer', connections: pairs, size: 1 }, perEventNs);
+}
+
+/** A hand-timed case's numbers from its samples (ns per op): the median, and the mean's 95% margin. */
+function fromSamples(c: Omit<CaseResult, 'ops_per_s' | 'ns_per_op' | 'rme_pct' | 'samples'>, ns: number[]): CaseResult {
+  const sorted = [...ns].sort((x, y) => x - y);
   const med = sorted[sorted.length >> 1];
-  const mean = perEventNs.reduce((s, v) => s + v, 0) / perEventNs.length;
-  const sd = Math.sqrt(perEventNs.reduce((s, v) => s + (v - mean) ** 2, 0) / Math.max(1, perEventNs.length - 1));
+  const mean = ns.reduce((s, v) => s + v, 0) / ns.length;
+  const sd = Math.sqrt(ns.reduce((s, v) => s + (v - mean) ** 2, 0) / Math.max(1, ns.length - 1));
   return {
-    case: 'batch-delivery', form: 'go', tool: 'manual-timer', connections: pairs, size: 1,
+    ...c,
     ops_per_s: 1e9 / med,
     ns_per_op: med,
-    rme_pct: (100 * 1.96 * sd) / Math.sqrt(perEventNs.length) / mean,  // 95% margin, as Benchmark.js reports
-    samples: perEventNs.length,
+    rme_pct: (100 * 1.96 * sd) / Math.sqrt(ns.length) / mean,  // 95% margin, as Benchmark.js reports
+    samples: ns.length,
   };
+}
+
+/**
+ * The JavaScript of one Go-style echo message, without a syscall: 50 connections on a loop
+ * of their own whose native side is a stand-in (read says 64 bytes came, write says all were
+ * taken), fed batches of Readable events. One message: dispatch, the read's promise, the
+ * handler's await, write(), the await of its settled promise, the next read(). The ping-pong
+ * scenario's Go-style form costs more than the floor by this, plus two Node-API calls and
+ * what the kernel's work does to the caches. Includes a setImmediate per batch (~1/50 of it).
+ */
+async function measureGoEchoJs(options: LoopOptions, maxTime: number): Promise<CaseResult> {
+  const loop = new Loop(resolveLoopOptions(options));
+  const stub: NativeLoop = {
+    ...loop.native, read: () => 64, write: () => 0, wantRead: () => 0, pauseRead: () => 0, close: () => 0,
+  };
+  (loop as { native: NativeLoop }).native = stub;
+  const n = 50;
+  const conns: Conn[] = [];
+  for (let id = 0; id < n; id++) {
+    const c = new Conn(loop, id, 'tcp', kDefaultWriteQueueLimit);
+    conns.push(c);
+    void (async () => {
+      const buf = new Uint8Array(64 * 1024);
+      for (;;) {
+        const got = await c.read(buf);
+        if (got === null) return;
+        await c.write(buf.subarray(0, got));
+      }
+    })().catch(() => { /* ErrClosed at the end */ });
+  }
+  for (let id = 0; id < n; id++) loop.events.set([EventKind.Readable, id, 0, 0], id * 4);
+  const dispatch = (loop as unknown as { dispatch(count: number): void }).dispatch.bind(loop);
+  const settled = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+  await settled();
+  const perMessageNs: number[] = [];
+  const kBatches = 20;        // per sample
+  const kWarmupSamples = 50;
+  const stopAt = performance.now() + (maxTime * 1000);
+  for (let s = 0; s < 100_000 && (s < kWarmupSamples + 5 || performance.now() < stopAt); s++) {
+    const t0 = process.hrtime.bigint();
+    for (let b = 0; b < kBatches; b++) {
+      dispatch(n);
+      await settled();
+    }
+    if (s >= kWarmupSamples) perMessageNs.push(Number(process.hrtime.bigint() - t0) / (kBatches * n));
+  }
+  for (const c of conns) c.close();
+  return fromSamples({ case: 'go-echo-js', form: 'go', tool: 'manual-timer', connections: n, size: 64 }, perMessageNs);
 }
 
 async function child(o: ChildOptions): Promise<void> {
@@ -211,13 +267,15 @@ async function child(o: ChildOptions): Promise<void> {
   report(await measureRoundTrip(ln, o.options, o.plan.maxTime));
   process.stderr.write(`\rmicro ${o.config}: batch-delivery`.padEnd(60));
   report(await measureBatch(ln, loop, o.options, o.plan.batchPairs, o.plan.maxTime));
+  process.stderr.write(`\rmicro ${o.config}: go-echo-js`.padEnd(60));
+  report(await measureGoEchoJs(o.options, o.plan.maxTime));
   ln.close();
   line({ event: 'done' });
 }
 
 // ------------------------------------------------------ the orchestrator's side: the tasks
 
-const kCases = 4;
+const kCases = 5;
 
 /** Runs the child for one loop configuration on CPU 1, its peer on CPU 0. */
 async function runChild(config: { name: string; options: Record<string, string> }, plan: MicroPlan): Promise<Result[]> {

@@ -260,7 +260,9 @@ function microSection(report: Report): string[] {
   lines.push('');
   lines.push('read-eagain: native `read` on an idle socket (JS→native→read(2)→EAGAIN); write-64: native `write` of 64 bytes ' +
     'to a peer in another process that drains; conn-write-read: `Conn.write` on one end, `Conn.read` on the other, through the loop; ' +
-    'batch-delivery: many connections made readable at once, time from the last write until every pending `Conn.read` resolved, per event.');
+    'batch-delivery: many connections made readable at once, time from the last write until every pending `Conn.read` resolved, per event; ' +
+    'go-echo-js: the JavaScript of one Go-style echo message (dispatch, read promise, await, write, await, next read) ' +
+    'on a loop whose native side is stubbed out: no syscall, no Node-API call.');
   lines.push('');
   return lines;
 }

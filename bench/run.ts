@@ -114,11 +114,38 @@ function jobs(): Job[] {
   return list;
 }
 
+/**
+ * The load jobs' runs, interleaved: round r runs every job's r-th repeat, so a slow spell of
+ * a shared machine lands on every job alike instead of on the ones scheduled into it (the
+ * idle sweep used to run all its 0-idle jobs first and its 10,000-idle ones half an hour
+ * later). A job's result, the median of its runs, comes with its last round.
+ */
+function loadTasks(): Task[] {
+  const list: Task[] = [];
+  const all = jobs();
+  const runsOf = new Map<Job, LoadResult[]>();
+  for (let round = 0; round < plan.repeats; round++) {
+    for (const job of all) {
+      const repeats = repeatsOf(job);
+      if (round >= repeats) continue;
+      list.push({
+        label: `${job.scenario} ${job.config?.name ?? 'node-net'} ${job.form} c=${job.connections} idle=${job.idle} (${round + 1}/${repeats})`,
+        run: async () => {
+          // A failed run is reported by main(); the job keeps the runs that worked, unless
+          // it was the last round's (then the job has no result, and the failure says why).
+          const runs = runsOf.get(job) ?? [];
+          runsOf.set(job, runs);
+          runs.push(await runOnce(job));
+          return round === repeats - 1 ? [resultOf(job, runs)] : [];
+        },
+      });
+    }
+  }
+  return list;
+}
+
 function tasks(): Task[] {
-  const list: Task[] = jobs().map((job) => ({
-    label: `${job.scenario} ${job.config?.name ?? 'node-net'} ${job.form} c=${job.connections} idle=${job.idle}`,
-    run: async () => [await runJob(job)],
-  }));
+  const list = loadTasks();
   if (only.includes('http')) list.push(...httpTasks(plan.http));
   if (only.includes('stream')) list.push(...streamTasks(plan.stream));
   if (only.includes('micro')) list.push(...microTasks(plan.micro, configs()));
@@ -131,37 +158,43 @@ function progress(done: number, total: number, label: string): void {
   process.stderr.write(`\r[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${done}/${total} ${label}`.padEnd(100));
 }
 
-async function runJob(job: Job): Promise<Result> {
+/** Runs per job: the rss scenario measures memory once; the rest repeat. */
+function repeatsOf(job: Job): number {
+  return job.scenario === 'rss' ? 1 : plan.repeats;
+}
+
+/** One run of a load job: a fresh server, the load generator against it, the server stopped. */
+async function runOnce(job: Job): Promise<LoadResult> {
   const script = path.join(root, '.bench-build', 'bench', 'servers', job.scenario === 'udp' ? 'udp.js' : 'echo.js');
-  const runs: LoadResult[] = [];
-  const repeats = job.scenario === 'rss' ? 1 : plan.repeats;
-  for (let r = 0; r < repeats; r++) {
-    const rss = job.scenario === 'rss';
-    // --expose-gc lets the rss scenario also weigh the live heap, apart from V8's spare room.
-    const server = await startServer(script, [job.form, JSON.stringify(job.config?.options ?? {})], rss ? ['--expose-gc'] : []);
-    try {
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      const baseline = rssKiB(server.pid);
-      const heap0 = rss ? await server.heapUsed() : 0;
-      let heap = 0;
-      const result = await runLoad(server.port, server.pid, {
-        connections: job.connections,
-        size: 64,
-        duration: job.scenario === 'rss' ? 1 : plan.duration,
-        warmup: plan.warmup,
-        idle: job.idle,
-        ...(job.scenario === 'udp' ? { mode: 'udp' as const } : {}),
-      }, rss ? async () => { heap = await server.heapUsed(); } : undefined);
-      if (rss) {
-        result.rss_kib -= baseline;
-        result.heap_kib = (heap - heap0) / 1024;
-      }
-      runs.push(result);
-    } finally {
-      await server.stop();
+  const rss = job.scenario === 'rss';
+  // --expose-gc lets the rss scenario also weigh the live heap, apart from V8's spare room.
+  const server = await startServer(script, [job.form, JSON.stringify(job.config?.options ?? {})], rss ? ['--expose-gc'] : []);
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const baseline = rssKiB(server.pid);
+    const heap0 = rss ? await server.heapUsed() : 0;
+    let heap = 0;
+    const result = await runLoad(server.port, server.pid, {
+      connections: job.connections,
+      size: 64,
+      duration: rss ? 1 : plan.duration,
+      warmup: plan.warmup,
+      idle: job.idle,
+      ...(job.scenario === 'udp' ? { mode: 'udp' as const } : {}),
+    }, rss ? async () => { heap = await server.heapUsed(); } : undefined);
+    if (rss) {
+      result.rss_kib -= baseline;
+      result.heap_kib = (heap - heap0) / 1024;
     }
+    return result;
+  } finally {
+    await server.stop();
   }
-  const med = medianOf(runs);
+}
+
+/** A job's result: the median of its runs (none when every run failed: then no result). */
+function resultOf(job: Job, runs: LoadResult[]): Result {
+  if (runs.length === 0) throw new Error('every run of this job failed (see above)');
   return {
     scenario: job.scenario,
     config: job.config?.name ?? 'node-net',
@@ -170,7 +203,7 @@ async function runJob(job: Job): Promise<Result> {
     idle: job.idle,
     size: 64,
     runs,
-    median: med,
+    median: medianOf(runs),
   };
 }
 
