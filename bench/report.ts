@@ -87,7 +87,7 @@ export function summaryMarkdown(report: Report): string {
   const lines: string[] = [];
   lines.push(`Measured ${report.date.slice(0, 10)} on ${m.cpu}, ${m.cores} cores, ${m.kernel}, Node ${m.node}, muxnet ${m.commit}` +
     `${m.pinned ? ' (server pinned to CPU 0, load generator to CPU 1)' : ''}${report.quick ? ', quick run' : ''}; medians of ` +
-    `${report.results[0]?.runs.length ?? 0} run(s). Command: \`npm run bench${report.quick ? ' -- --quick' : ''}\`.`);
+    `${Math.max(0, ...report.results.map((r) => r.runs.length))} run(s). Command: \`npm run bench${report.quick ? ' -- --quick' : ''}\`.`);
   lines.push('');
   const node = find(report, 'pingpong', 'node-net', 'node', 50);
   const configs = [...new Set(report.results.filter((r) => r.scenario === 'pingpong' && r.form !== 'node').map((r) => r.config))];
