@@ -648,7 +648,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
       if (buf.length === 0) return 0;
       n = native.read(this.id, buf);
     } else {
-      n = native.readChunk(this.id);
+      n = native.readChunk(this.id, this.loop.scratch);
       chunk = this.loop.scratch[0];
       if (n === ENOBUFS) {
         // Pool exhausted: read into memory of our own instead (no waiting, order kept).

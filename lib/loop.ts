@@ -17,6 +17,11 @@ export interface LoopHandle {
 
 // 1,024 events a batch (16 KiB): the native side calls JS again when a wake-up has more.
 const kBatchEvents = 1024;
+// Operations one submit() carries; a batch that makes more submits more than once.
+const kSubmitOps = 1024;
+// Every chunk of the pool (64 slabs x 16 chunks, native/core/loop.h's default) can be let
+// go of once before the native side looks.
+const kMaxChunks = 64 * 16;
 
 /** Connections garbage-collected without close(), over every loop of this thread. */
 let leakedTotal = 0;
@@ -36,8 +41,14 @@ function reportLeaks(): void {
 export class Loop {
   readonly native: NativeLoop;
   readonly events = new Int32Array(kBatchEvents * 4);
-  /** Second results of native calls (connect's id, readChunk's chunk index). */
+  /** Out-array for second results of native calls (connect's id, readChunk's chunk index). */
   readonly scratch = new Int32Array(4);
+  /** submit(): [op, id, arg, result] per operation made during a batch (see lib/native.ts). */
+  readonly ops = new Int32Array(kSubmitOps * 4);
+  /** submit(): the buffer of each operation. */
+  readonly opBuffers: (Uint8Array | undefined)[] = new Array(kSubmitOps).fill(undefined);
+  /** [count, chunk...]: chunks let go of, returned to the pool by the native side. */
+  readonly releases = new Int32Array(1 + kMaxChunks);
   /**
    * Handles by id, held strongly: listeners, and connections with an operation in flight
    * (a pending read, write or connect), whose promises someone may be waiting on.
@@ -60,7 +71,7 @@ export class Loop {
   constructor(options: ResolvedLoopOptions) {
     const created = native().createLoop(
       { backend: options.backend, edge: options.edge, threaded: options.threaded },
-      this.events, this.scratch, (count) => this.dispatch(count));
+      this.events, this.ops, this.opBuffers, this.releases, (count) => this.dispatch(count));
     if (typeof created === 'number') {
       throw opErrorFromErrno('listen', 'tcp', created, `${options.backend} loop`);
     }

@@ -10,6 +10,24 @@ export const enum EventKind {
   Connected = 6,
   Deadline = 7,
   Writable = 8,
+  Read = 9,
+}
+
+/** What `NativeLoop.submit` does with an entry of the ops array ([op, id, arg, result]). */
+export const enum SubmitOp {
+  /** arg = the queue limit; the buffer in opBuffers[i]; result as `write`. */
+  Write = 1,
+  /** arg = a ReadMode (the buffer for Buffer); result: bytes, 0 EOF, -EINPROGRESS (a Read event follows) or -errno; arg = the chunk. */
+  Read = 2,
+  /** Cancels a started read; result 0 or -errno. */
+  ReadStop = 3,
+}
+
+/** What a started read reads into (native/core/loop.h ReadMode). */
+export const enum ReadMode {
+  Buffer = 1,
+  Chunk = 2,
+  Stream = 3,
 }
 
 /** Socket options understood by `NativeLoop.setOption`. */
@@ -32,16 +50,18 @@ export interface NativeLoop {
   readonly backend: string;
   readonly threaded: boolean;
   readonly edge: boolean;
+  /** The backend completes operations itself (io_uring, IOCP) rather than reporting readiness. */
+  readonly completion: boolean;
   readonly chunkSize: number;
   readonly chunksPerSlab: number;
   /** Listener id or -errno. Port -1: `ip` is a Unix socket path ("@name": abstract). */
   listen(ip: string, port: number, backlog: number, reuseAddr: boolean, reusePort: boolean,
          ipv6Only: boolean): number;
   /**
-   * 0 (connected) or -EINPROGRESS (Connected event follows), id in scratch[0]; or -errno.
+   * 0 (connected) or -EINPROGRESS (Connected event follows), id in out[0]; or -errno.
    * Port -1: `ip` is a Unix socket path.
    */
-  connect(ip: string, port: number): number;
+  connect(ip: string, port: number, out: Int32Array): number;
   /** Accept at most `budget` connections (0 stops), then stop: bounds the JS accept queue. */
   setAccepting(id: number, budget: number): number;
   /** Benchmark floors: the listener's connections echo (or discard) in C++, invisible to JS. */
@@ -51,11 +71,16 @@ export interface NativeLoop {
   /** Report readiness (Readable events) until pauseRead. */
   wantRead(id: number): number;
   pauseRead(id: number): number;
-  /** Bytes read into a pooled chunk (index in scratch[0]), 0 at EOF, -EAGAIN, -ENOBUFS, -errno. */
-  readChunk(id: number): number;
+  /** Bytes read into a pooled chunk (index in out[0]), 0 at EOF, -EAGAIN, -ENOBUFS, -errno. */
+  readChunk(id: number, out: Int32Array): number;
   releaseChunk(chunk: number): number;
   /** The ArrayBuffer of pool slab i, registered once. */
   slab(i: number): ArrayBuffer | undefined;
+  /**
+   * Runs ops entries [0, count) in order (see SubmitOp), writing each result back in
+   * place: the operations made during a batch cross once. Returns count or -errno.
+   */
+  submit(count: number): number;
   /** 0 written, 1 queued (Written/WriteError follow), 2 queue at limit, or -errno. */
   write(id: number, data: Uint8Array, limit: number): number;
   /** What the kernel takes now, queueing nothing: bytes written (0: buffer full), -EBUSY while writes are queued, or -errno. */
@@ -81,16 +106,12 @@ export interface NativeLoop {
   bindRaw(ip: string, protocol: number): number;
   /** Datagram socket connected to host:port: id or -errno. */
   dialPacket(host: string, port: number): number;
-  /** One datagram: bytes or -errno (-EAGAIN arms readiness); scratch[0] = 1 when truncated. */
-  recvFrom(id: number, buf: Uint8Array): number;
-  /** [host, port] of the last recvFrom's sender. */
-  fromAddr(): [string, number] | number;
+  /** One datagram: bytes or -errno (-EAGAIN arms readiness); out[0] = 1 when truncated; from = [host, port] of the sender. */
+  recvFrom(id: number, buf: Uint8Array, out: Int32Array, from: (string | number)[]): number;
   /** One datagram to host:port ('' : the connected peer): bytes or -errno (-EAGAIN: call wantWrite). */
   sendTo(id: number, data: Uint8Array, host: string, port: number): number;
-  /** recvmmsg into bufs: count or -errno; out[2i] = bytes, out[2i + 1] = truncated. */
-  recvMany(id: number, bufs: Uint8Array[], out: Int32Array): number;
-  /** [host0, port0, host1, port1, ...] of the last recvMany. */
-  fromAddrs(): (string | number)[] | number;
+  /** recvmmsg into bufs: count or -errno; out[2i] = bytes, out[2i + 1] = truncated; froms = [host0, port0, host1, port1, ...]. */
+  recvMany(id: number, bufs: Uint8Array[], out: Int32Array, froms: (string | number)[]): number;
   /** sendmmsg: datagrams sent from the first, or -errno; hosts null: the connected peer. */
   sendMany(id: number, datas: Uint8Array[], hosts: string[] | null, ports: Int32Array | null): number;
   /** One Writable event when the socket has room. */
@@ -113,6 +134,7 @@ export interface NativeLoopOptions {
 export interface NativeAddon {
   backends(): string[];
   /** A NativeLoop, or -errno when the backend cannot start. */
-  createLoop(options: NativeLoopOptions, batch: Int32Array, scratch: Int32Array,
+  createLoop(options: NativeLoopOptions, batch: Int32Array, ops: Int32Array,
+             opBuffers: (Uint8Array | undefined)[], releases: Int32Array,
              onBatch: (count: number) => void): NativeLoop | number;
 }

@@ -265,7 +265,7 @@ function raceDeadline<T>(promise: Promise<T>, net: string, deadline: number, sig
 function connectOne(loop: ReturnType<typeof loopFor>, net: Network, remote: Addr, deadline: number,
                     signal: AbortSignal | undefined, limit: number): Promise<Conn> {
   const [host, port] = nativeHostPort(remote);
-  const r = loop.native.connect(host, port);
+  const r = loop.native.connect(host, port, loop.scratch);
   if (r < 0 && r !== EINPROGRESS) {
     const err = new OpError('dial', net, new SystemError(r, 'connect'), undefined, remote);
     loop.countError(err.code);

@@ -394,12 +394,12 @@ export class PacketConn implements LoopHandle {
       let result: unknown;
       if (r.kind === BATCH) {
         if (this.lens.length < r.bufs.length * 2) this.lens = new Int32Array(r.bufs.length * 2);
-        const n = native.recvMany(this.id, r.bufs, this.lens);
+        const from: (string | number)[] = [];
+        const n = native.recvMany(this.id, r.bufs, this.lens, from);
         if (n === EAGAIN) return this.drained();
         if (n < 0) {
           result = this.opError('read', new SystemError(n, 'recvmmsg'));
         } else {
-          const from = native.fromAddrs() as (string | number)[];
           const out: Datagram[] = [];
           for (let i = 0; i < n; i++) {
             out.push({ n: this.payload(r.bufs[i], this.lens[2 * i]), truncated: this.lens[2 * i + 1] === 1,
@@ -408,7 +408,8 @@ export class PacketConn implements LoopHandle {
           result = out;
         }
       } else {
-        let n = native.recvFrom(this.id, r.bufs[0]);
+        const from: (string | number)[] = [];
+        let n = native.recvFrom(this.id, r.bufs[0], this.loop.scratch, from);
         if (n === EAGAIN) return this.drained();
         if (n > 0) n = this.payload(r.bufs[0], n);
         if (n < 0) {
@@ -418,7 +419,7 @@ export class PacketConn implements LoopHandle {
           if (r.kind === READ) {
             result = truncated ? this.opError('read', new SystemError(EMSGSIZE, 'recvmsg')) : n;
           } else {
-            result = { n, truncated, addr: addrFromNative(this.network, native.fromAddr() as [string, number]) };
+            result = { n, truncated, addr: addrFromNative(this.network, from as [string, number]) };
           }
         }
       }

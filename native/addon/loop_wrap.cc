@@ -1,6 +1,6 @@
 // LoopWrap: see loop_wrap.h. Every method returns a number: >= 0 on success, -errno on
 // failure (-EINVAL for arguments of the wrong type); lib/ turns errnos into errors, so the
-// hot path never builds an exception.
+// hot path never builds an exception. Second results go to out-arrays the caller passes.
 #include "loop_wrap.h"
 
 #include <sys/socket.h>
@@ -8,125 +8,170 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
+
 
 namespace muxnet {
 
 namespace {
 
+// A Node-API call that can only fail through a bug here: stop loudly, as Node's CHECK()
+// does, rather than turn it into a silent hang later.
+#define MUXNET_NAPI_CHECK(call)                                                       \
+  do {                                                                                \
+    napi_status muxnet_status_ = (call);                                              \
+    if (muxnet_status_ != napi_ok) {                                                  \
+      std::fprintf(stderr, "muxnet: %s failed (%d) at %s:%d\n", #call,                \
+                   static_cast<int>(muxnet_status_), __FILE__, __LINE__);             \
+      std::abort();                                                                   \
+    }                                                                                 \
+  } while (0)
+
 constexpr int kEventInts = sizeof(Event) / sizeof(int32_t);
 
-enum Option : int32_t {
-  kOptNoDelay = 1,
-  kOptKeepAlive = 2,
-  kOptLinger = 3,
-  kOptReadBuffer = 4,
-  kOptWriteBuffer = 5,
-  kOptBroadcast = 6,
-  kOptMulticastHops = 7,
-  kOptMulticastLoop = 8,
+// --- Argument types. Each Parse returns false instead of throwing.
+
+struct Bytes {  // a Uint8Array
+  char* data = nullptr;
+  size_t len = 0;
+  napi_value value = nullptr;
 };
-
-// The arguments of one call. Each getter returns false instead of throwing.
-class Args {
- public:
-  static constexpr size_t kMax = 6;
-
-  Args(napi_env env, napi_callback_info info) : env_(env) {
-    size_t argc = kMax;
-    void* data = nullptr;
-    ok_ = napi_get_cb_info(env, info, &argc, argv_, nullptr, &data) == napi_ok;
-    self_ = static_cast<LoopWrap*>(data);
-  }
-
-  bool ok() const { return ok_; }
-  LoopWrap* self() const { return self_; }
-  napi_value arg(size_t i) const { return argv_[i]; }
-
-  bool Int(size_t i, int32_t* out) const {
-    return napi_get_value_int32(env_, argv_[i], out) == napi_ok;
-  }
-  bool Double(size_t i, double* out) const {
-    return napi_get_value_double(env_, argv_[i], out) == napi_ok;
-  }
-  bool Bool(size_t i, bool* out) const {
-    napi_value b;
-    return napi_coerce_to_bool(env_, argv_[i], &b) == napi_ok &&
-           napi_get_value_bool(env_, b, out) == napi_ok;
-  }
-  // A short string (an IP address).
-  // Addresses only (an IP, a Unix path): a longer string fails rather than being cut.
-  bool String(size_t i, std::string* out) const {
-    char buf[128];
-    size_t len = 0;
-    if (napi_get_value_string_utf8(env_, argv_[i], nullptr, 0, &len) != napi_ok || len >= sizeof buf ||
-        napi_get_value_string_utf8(env_, argv_[i], buf, sizeof buf, &len) != napi_ok) {
-      return false;
-    }
-    out->assign(buf, len);
-    return true;
-  }
-  bool Doubles(size_t i, double** data, size_t n) const {
-    napi_typedarray_type type;
-    size_t len = 0;
-    void* p = nullptr;
-    if (napi_get_typedarray_info(env_, argv_[i], &type, &len, &p, nullptr, nullptr) != napi_ok ||
-        type != napi_float64_array || len < n) {
-      return false;
-    }
-    *data = static_cast<double*>(p);
-    return true;
-  }
-  bool Bytes(size_t i, void** data, size_t* len) const {
-    napi_typedarray_type type;
-    return napi_get_typedarray_info(env_, argv_[i], &type, len, data, nullptr, nullptr) == napi_ok &&
-           type == napi_uint8_array;
-  }
-  // [ip, port] ([path, 0] for a Unix address), or nullptr if Node-API fails.
-  napi_value AddrPair(const SockAddr& addr) const {
-    std::string ip = addr.Ip();
-    napi_value out, ip_value;
-    if (napi_create_array_with_length(env_, 2, &out) != napi_ok ||
-        napi_create_string_utf8(env_, ip.data(), ip.size(), &ip_value) != napi_ok ||
-        napi_set_element(env_, out, 0, ip_value) != napi_ok ||
-        napi_set_element(env_, out, 1, Number(addr.Port())) != napi_ok) {
-      return nullptr;
-    }
-    return out;
-  }
-  // Element i of an array argument, or nullptr.
-  napi_value Element(size_t arg, uint32_t i) const {
-    napi_value v;
-    return napi_get_element(env_, argv_[arg], i, &v) == napi_ok ? v : nullptr;
-  }
-  bool Length(size_t arg, uint32_t* len) const {
-    bool is_array = false;
-    return napi_is_array(env_, argv_[arg], &is_array) == napi_ok && is_array &&
-           napi_get_array_length(env_, argv_[arg], len) == napi_ok;
-  }
-  napi_value Number(double v) const {
-    napi_value out = nullptr;
-    napi_create_double(env_, v, &out);
-    return out;
-  }
-
- private:
-  napi_env env_;
-  napi_value argv_[kMax] = {};
-  LoopWrap* self_ = nullptr;
-  bool ok_;
+struct Int32s {  // an Int32Array
+  int32_t* data = nullptr;
+  size_t len = 0;
 };
+struct Float64s {  // a Float64Array
+  double* data = nullptr;
+  size_t len = 0;
+};
+struct Array {  // a JS array
+  napi_value value = nullptr;
+  uint32_t len = 0;
+};
+struct Any {  // any value, null or undefined included
+  napi_value value = nullptr;
+};
+struct Optional {  // an int32 that may be left out (0)
+  int32_t value = 0;
+};
+using Text = std::string;  // an address: an IP or a Unix path, under 128 bytes
 
-struct WriteContext {
+bool Parse(napi_env env, napi_value v, int32_t* out) {
+  return napi_get_value_int32(env, v, out) == napi_ok;
+}
+bool Parse(napi_env env, napi_value v, double* out) {
+  return napi_get_value_double(env, v, out) == napi_ok;
+}
+bool Parse(napi_env env, napi_value v, bool* out) {
+  napi_value b;
+  return napi_coerce_to_bool(env, v, &b) == napi_ok && napi_get_value_bool(env, b, out) == napi_ok;
+}
+bool Parse(napi_env env, napi_value v, Text* out) {
+  char buf[128];
+  size_t len = 0;
+  // A longer string fails rather than being cut.
+  if (napi_get_value_string_utf8(env, v, nullptr, 0, &len) != napi_ok || len >= sizeof buf ||
+      napi_get_value_string_utf8(env, v, buf, sizeof buf, &len) != napi_ok) {
+    return false;
+  }
+  out->assign(buf, len);
+  return true;
+}
+template <typename T>
+bool TypedArray(napi_env env, napi_value v, napi_typedarray_type want, T** data, size_t* len) {
+  napi_typedarray_type type;
+  void* p = nullptr;
+  if (napi_get_typedarray_info(env, v, &type, len, &p, nullptr, nullptr) != napi_ok || type != want) {
+    return false;
+  }
+  *data = static_cast<T*>(p);
+  return true;
+}
+bool Parse(napi_env env, napi_value v, Bytes* out) {
+  out->value = v;
+  return TypedArray(env, v, napi_uint8_array, &out->data, &out->len);
+}
+bool Parse(napi_env env, napi_value v, Int32s* out) {
+  return TypedArray(env, v, napi_int32_array, &out->data, &out->len);
+}
+bool Parse(napi_env env, napi_value v, Float64s* out) {
+  return TypedArray(env, v, napi_float64_array, &out->data, &out->len);
+}
+bool Parse(napi_env env, napi_value v, Array* out) {
+  bool is_array = false;
+  out->value = v;
+  return napi_is_array(env, v, &is_array) == napi_ok && is_array &&
+         napi_get_array_length(env, v, &out->len) == napi_ok;
+}
+bool Parse(napi_env env, napi_value v, Any* out) {
+  out->value = v;
+  return true;
+}
+bool Parse(napi_env env, napi_value v, Optional* out) {
+  napi_valuetype type;
+  if (napi_typeof(env, v, &type) != napi_ok) return false;
+  return type == napi_undefined || Parse(env, v, &out->value);
+}
+
+napi_value Number(napi_env env, double v) {
+  napi_value out = nullptr;
+  napi_create_double(env, v, &out);
+  return out;
+}
+napi_value ToJs(napi_env env, napi_value v) { return v; }
+template <typename T, typename = std::enable_if_t<std::is_arithmetic_v<T>>>
+napi_value ToJs(napi_env env, T v) {
+  return Number(env, static_cast<double>(v));
+}
+
+// [ip, port] ([path, 0] for a Unix address), or nullptr if Node-API fails.
+napi_value AddrPair(napi_env env, const SockAddr& addr) {
+  std::string ip = addr.Ip();
+  napi_value out, ip_value;
+  if (napi_create_array_with_length(env, 2, &out) != napi_ok ||
+      napi_create_string_utf8(env, ip.data(), ip.size(), &ip_value) != napi_ok ||
+      napi_set_element(env, out, 0, ip_value) != napi_ok ||
+      napi_set_element(env, out, 1, Number(env, addr.Port())) != napi_ok) {
+    return nullptr;
+  }
+  return out;
+}
+
+// Sets out[i] = host, out[i + 1] = port.
+bool SetAddr(napi_env env, napi_value out, uint32_t i, const SockAddr& addr) {
+  std::string host = addr.Ip();
+  napi_value h;
+  return napi_create_string_utf8(env, host.data(), host.size(), &h) == napi_ok &&
+         napi_set_element(env, out, i, h) == napi_ok &&
+         napi_set_element(env, out, i + 1, Number(env, addr.Port())) == napi_ok;
+}
+
+napi_value Element(napi_env env, napi_value array, uint32_t i) {
+  napi_value v;
+  return napi_get_element(env, array, i, &v) == napi_ok ? v : nullptr;
+}
+
+// An IP and port, or with port -1 a Unix socket path ("@name": abstract).
+int ParseAddr(const std::string& host, int32_t port, SockAddr* addr) {
+  return port == -1 ? SockAddr::FromUnix(host, addr) : SockAddr::FromIp(host, port, addr);
+}
+
+struct TokenContext {
   napi_env env;
   napi_value value;
 };
 
-void* MakeWriteToken(void* context) {
-  auto* c = static_cast<WriteContext*>(context);
+// The token that keeps a queued write's (or a started read's) buffer alive.
+void* MakeRefToken(void* context) {
+  auto* c = static_cast<TokenContext*>(context);
   napi_ref ref = nullptr;
-  napi_create_reference(c->env, c->value, 1, &ref);
+  MUXNET_NAPI_CHECK(napi_create_reference(c->env, c->value, 1, &ref));
   return ref;
 }
 
@@ -134,423 +179,338 @@ bool SetNamed(napi_env env, napi_value object, const char* name, napi_value valu
   return value != nullptr && napi_set_named_property(env, object, name, value) == napi_ok;
 }
 
+// What submit() does with each [op, id, arg, result] entry of the shared ops array.
+enum SubmitOp : int32_t {
+  kOpWrite = 1,     // arg = queue limit; the buffer in opBuffers[i]; result as write()
+  kOpRead = 2,      // arg = ReadMode (the buffer for kReadBuffer); result as ReadStart, arg = chunk
+  kOpReadStop = 3,  // result 0 or -errno
+};
+
 }  // namespace
 
-// The JS-visible methods of one loop; the callback data is the LoopWrap.
+// One JS call: the environment and the loop it is for.
+struct Call {
+  napi_env env;
+  LoopWrap* wrap;
+  Loop* loop;
+};
+
+// Turns `R Fn(Call&, A...)` into a Node-API callback: each argument is parsed by its type
+// (a wrong type returns -EINVAL), the result converted to JS. Written once for every method.
+template <typename F>
+struct FnTraits;
+template <typename R, typename... A>
+struct FnTraits<R (*)(Call&, A...)> {
+  using Args = std::tuple<std::decay_t<A>...>;
+};
+
+template <typename Tuple, size_t... I>
+bool ParseAll(napi_env env, napi_value* argv, Tuple& args, std::index_sequence<I...>) {
+  return (Parse(env, argv[I], &std::get<I>(args)) && ...);
+}
+
+template <auto Fn>
+napi_value Thunk(napi_env env, napi_callback_info info) {
+  using Args = typename FnTraits<decltype(Fn)>::Args;
+  constexpr size_t kArgs = std::tuple_size_v<Args>;
+  napi_value argv[kArgs > 0 ? kArgs : 1];
+  size_t argc = kArgs;
+  void* data = nullptr;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, &data) != napi_ok) return Number(env, -EINVAL);
+  auto* wrap = static_cast<LoopWrap*>(data);
+  Call call{env, wrap, wrap->loop()};
+  if (call.loop == nullptr) return Number(env, -EBADF);
+  Args args;
+  if (!ParseAll(env, argv, args, std::make_index_sequence<kArgs>{})) return Number(env, -EINVAL);
+  return ToJs(env, std::apply([&](auto&... a) { return Fn(call, a...); }, args));
+}
+
+// The JS-visible methods of one loop (declared in lib/native.ts).
 struct LoopMethods {
-  // Reads the loop and argument i as an id, or returns -EINVAL/-EBADF from the method.
-#define MUXNET_LOOP_AND_ID(a, loop, id)                    \
-  Args a(env, info);                                       \
-  int32_t id = -1;                                         \
-  if (!a.ok() || !a.Int(0, &id)) return a.Number(-EINVAL); \
-  Loop* loop = a.self()->loop_.get();                      \
-  if (loop == nullptr) return a.Number(-EBADF)
-
-  // An IP and port, or with port -1 a Unix socket path ("@name": abstract).
-  static int ParseAddr(const std::string& host, int32_t port, SockAddr* addr) {
-    return port == -1 ? SockAddr::FromUnix(host, addr) : SockAddr::FromIp(host, port, addr);
-  }
-
-  static napi_value Listen(napi_env env, napi_callback_info info) {
-    Args a(env, info);
-    std::string ip;
-    int32_t port, backlog;
+  static int Listen(Call& c, Text ip, int32_t port, int32_t backlog, bool reuse_addr,
+                    bool reuse_port, bool ipv6_only) {
     ListenOptions options;
-    if (!a.ok() || !a.String(0, &ip) || !a.Int(1, &port) || !a.Int(2, &backlog) ||
-        !a.Bool(3, &options.reuse_addr) || !a.Bool(4, &options.reuse_port) ||
-        !a.Bool(5, &options.ipv6_only)) {
-      return a.Number(-EINVAL);
-    }
     options.backlog = backlog;
+    options.reuse_addr = reuse_addr;
+    options.reuse_port = reuse_port;
+    options.ipv6_only = ipv6_only;
     SockAddr addr;
     int err = ParseAddr(ip, port, &addr);
-    if (err != 0) return a.Number(err);
-    int id;
-    err = a.self()->loop_->Listen(addr, options, &id);
-    return a.Number(err != 0 ? err : id);
-  }
-
-  static napi_value Connect(napi_env env, napi_callback_info info) {
-    Args a(env, info);
-    std::string ip;
-    int32_t port;
-    if (!a.ok() || !a.String(0, &ip) || !a.Int(1, &port)) return a.Number(-EINVAL);
-    SockAddr addr;
-    int err = ParseAddr(ip, port, &addr);
-    if (err != 0) return a.Number(err);
     int id = -1;
-    err = a.self()->loop_->Connect(addr, &id);
-    a.self()->scratch_[0] = id;
-    return a.Number(err);
+    if (err == 0) err = c.loop->Listen(addr, options, &id);
+    return err != 0 ? err : id;
   }
 
-  static napi_value SetAccepting(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    int32_t budget;
-    if (!a.Int(1, &budget)) return a.Number(-EINVAL);
-    return a.Number(loop->SetAccepting(id, budget));
+  static int Connect(Call& c, Text ip, int32_t port, Int32s out) {
+    if (out.len < 1) return -EINVAL;
+    SockAddr addr;
+    int err = ParseAddr(ip, port, &addr);
+    if (err != 0) return err;
+    int id = -1;
+    err = c.loop->Connect(addr, &id);
+    out.data[0] = id;
+    return err;
   }
 
-  // setNativeEcho(id, discard)
-  static napi_value SetNativeEcho(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    bool discard;
-    if (!a.Bool(1, &discard)) return a.Number(-EINVAL);
-    return a.Number(loop->SetNativeEcho(id, discard));
+  static int SetAccepting(Call& c, int32_t id, int32_t budget) {
+    return c.loop->SetAccepting(id, budget);
   }
 
-  static napi_value Read(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    void* data;
-    size_t len;
-    if (!a.Bytes(1, &data, &len)) return a.Number(-EINVAL);
-    return a.Number(static_cast<double>(loop->Read(id, data, len)));
+  static int SetNativeEcho(Call& c, int32_t id, bool discard) {
+    auto& service = discard ? c.wrap->discard_ : c.wrap->echo_;
+    if (!service) service = std::make_unique<NativeEcho>(discard);
+    return c.loop->SetService(id, service.get());
   }
 
-  static napi_value WantRead(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    return a.Number(loop->WantRead(id));
+  static double Read(Call& c, int32_t id, Bytes buf) {
+    return static_cast<double>(c.loop->Read(id, buf.data, buf.len));
   }
+  static int WantRead(Call& c, int32_t id) { return c.loop->WantRead(id); }
+  static int PauseRead(Call& c, int32_t id) { return c.loop->PauseRead(id); }
 
-  static napi_value PauseRead(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    return a.Number(loop->PauseRead(id));
-  }
-
-  static napi_value ReadChunk(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
+  static double ReadChunk(Call& c, int32_t id, Int32s out) {
+    if (out.len < 1) return -EINVAL;
     int chunk = -1;
-    ssize_t n = loop->ReadChunk(id, &chunk);
-    a.self()->scratch_[0] = chunk;
-    return a.Number(static_cast<double>(n));
+    ssize_t n = c.loop->ReadChunk(id, &chunk);
+    out.data[0] = chunk;
+    return static_cast<double>(n);
   }
 
-  static napi_value ReleaseChunk(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, chunk);
-    return a.Number(loop->pool()->Release(chunk));
-  }
+  static int ReleaseChunk(Call& c, int32_t chunk) { return c.loop->ReleaseChunk(chunk); }
 
-  static napi_value Slab(napi_env env, napi_callback_info info) {
-    Args a(env, info);
-    int32_t slab;
-    LoopWrap* w = a.self();
-    if (!a.ok() || !a.Int(0, &slab) || slab < 0 || slab >= static_cast<int>(w->slabs_.size())) {
-      return nullptr;
-    }
+  static napi_value Slab(Call& c, int32_t slab) {
     napi_value value = nullptr;
-    napi_get_reference_value(env, w->slabs_[slab], &value);
+    if (slab >= 0 && slab < static_cast<int>(c.wrap->slabs_.size())) {
+      napi_get_reference_value(c.env, c.wrap->slabs_[slab], &value);
+    }
     return value;
   }
 
-  static napi_value Write(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    void* data;
-    size_t len;
-    double limit;
-    if (!a.Bytes(1, &data, &len) || !a.Double(2, &limit) || !(limit >= 0)) return a.Number(-EINVAL);
-    WriteContext context{env, a.arg(1)};
-    return a.Number(loop->Write(id, static_cast<const char*>(data), len, static_cast<size_t>(limit),
-                                MakeWriteToken, &context));
+  static int Write(Call& c, int32_t id, Bytes data, double limit) {
+    if (!(limit >= 0)) return -EINVAL;
+    TokenContext context{c.env, data.value};
+    return c.loop->Write(id, data.data, data.len, static_cast<size_t>(limit), MakeRefToken,
+                         &context);
   }
 
-  static napi_value TryWrite(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    void* data;
-    size_t len;
-    if (!a.Bytes(1, &data, &len)) return a.Number(-EINVAL);
-    return a.Number(static_cast<double>(loop->TryWrite(id, static_cast<const char*>(data), len)));
+  static double TryWrite(Call& c, int32_t id, Bytes data) {
+    return static_cast<double>(c.loop->TryWrite(id, data.data, data.len));
   }
 
-  static napi_value CancelWrites(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    return a.Number(loop->CancelWrites(id));
+  // submit(count) -> count: runs entries [0, count) of the ops array in order, each
+  // [op, id, arg, result] with its buffer in opBuffers; writes each result back in place.
+  static int Submit(Call& c, int32_t count) {
+    LoopWrap* w = c.wrap;
+    if (count < 0 || static_cast<size_t>(count) * 4 > w->ops_len_) return -EINVAL;
+    napi_value buffers;
+    if (napi_get_reference_value(c.env, w->op_buffers_ref_, &buffers) != napi_ok) return -EINVAL;
+    for (int32_t i = 0; i < count; i++) {
+      int32_t* op = w->ops_ + 4 * i;
+      Bytes buf;
+      bool has_buf = false;
+      if (op[0] == kOpWrite || (op[0] == kOpRead && op[2] == kReadBuffer)) {
+        napi_value v = Element(c.env, buffers, static_cast<uint32_t>(i));
+        has_buf = v != nullptr && Parse(c.env, v, &buf);
+      }
+      TokenContext context{c.env, buf.value};
+      switch (op[0]) {
+        case kOpWrite:
+          op[3] = has_buf ? c.loop->Write(op[1], buf.data, buf.len, static_cast<size_t>(op[2] > 0 ? op[2] : 0),
+                                          MakeRefToken, &context)
+                          : -EINVAL;
+          break;
+        case kOpRead: {
+          if (op[2] == kReadBuffer && !has_buf) {
+            op[3] = -EINVAL;
+            break;
+          }
+          int chunk = -1;
+          ssize_t n = c.loop->ReadStart(op[1], op[2], buf.data, buf.len, MakeRefToken, &context, &chunk);
+          op[2] = chunk;
+          op[3] = static_cast<int32_t>(n);
+          break;
+        }
+        case kOpReadStop:
+          op[3] = c.loop->ReadStop(op[1]);
+          break;
+        default:
+          op[3] = -EINVAL;
+      }
+    }
+    return count;
   }
 
-  static napi_value Shutdown(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    return a.Number(loop->ShutdownWrite(id));
+  static int CancelWrites(Call& c, int32_t id) { return c.loop->CancelWrites(id); }
+  static int Shutdown(Call& c, int32_t id) { return c.loop->ShutdownWrite(id); }
+  static int Close(Call& c, int32_t id) { return c.loop->Close(id); }
+
+  static int SetDeadline(Call& c, int32_t id, int32_t kind, double delay, int32_t tag) {
+    return c.loop->SetDeadline(id, kind, static_cast<int64_t>(delay), tag);
   }
 
-  static napi_value Close(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    return a.Number(loop->Close(id));
-  }
-
-  static napi_value SetDeadline(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    int32_t kind, tag;
-    double delay;
-    if (!a.Int(1, &kind) || !a.Double(2, &delay) || !a.Int(3, &tag)) return a.Number(-EINVAL);
-    return a.Number(loop->SetDeadline(id, kind, static_cast<int64_t>(delay), tag));
-  }
-
-  // info(id, out: Float64Array) -> 0 or -errno. out: [bytes in, bytes out, age ms,
-  // SO_RCVBUF, SO_SNDBUF, has TCP_INFO (0/1), then the TcpInfoField values].
-  static napi_value Info(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
+  // info(id, out) -> 0 or -errno. out: [bytes in, bytes out, age ms, SO_RCVBUF, SO_SNDBUF,
+  // has TCP_INFO (0/1), then the TcpInfoField values].
+  static int Info(Call& c, int32_t id, Float64s out) {
     constexpr size_t kHead = 6;
-    double* out;
-    if (!a.Doubles(1, &out, kHead + kTcpInfoFields)) return a.Number(-EINVAL);
+    if (out.len < kHead + kTcpInfoFields) return -EINVAL;
     HandleCounters counters;
-    int err = loop->Counters(id, &counters);
-    if (err != 0) return a.Number(err);
-    int fd = loop->Fd(id);
-    out[0] = static_cast<double>(counters.bytes_in);
-    out[1] = static_cast<double>(counters.bytes_out);
-    out[2] = static_cast<double>(loop->NowMs() - counters.opened_ms);
+    int err = c.loop->Counters(id, &counters);
+    if (err != 0) return err;
+    int fd = c.loop->Fd(id);
+    out.data[0] = static_cast<double>(counters.bytes_in);
+    out.data[1] = static_cast<double>(counters.bytes_out);
+    out.data[2] = static_cast<double>(c.loop->NowMs() - counters.opened_ms);
     int rcv = BufferSize(fd, true);
     int snd = BufferSize(fd, false);
-    out[3] = rcv >= 0 ? rcv : NAN;
-    out[4] = snd >= 0 ? snd : NAN;
-    err = ReadTcpInfo(fd, out + kHead);
-    out[5] = err == 0 ? 1 : 0;
-    return a.Number(err == 0 || err == -EOPNOTSUPP ? 0 : err);
+    out.data[3] = rcv >= 0 ? rcv : NAN;
+    out.data[4] = snd >= 0 ? snd : NAN;
+    err = ReadTcpInfo(fd, out.data + kHead);
+    out.data[5] = err == 0 ? 1 : 0;
+    return err == 0 || err == -EOPNOTSUPP ? 0 : err;
   }
 
-  // stats(out: Float64Array) -> 0. out: [open handles, accepted, dialed, bytes in, bytes out].
-  static napi_value Stats(napi_env env, napi_callback_info info) {
-    Args a(env, info);
-    double* out;
-    if (!a.ok() || !a.Doubles(0, &out, 5)) return a.Number(-EINVAL);
-    Loop* loop = a.self()->loop_.get();
-    if (loop == nullptr) return a.Number(-EBADF);
-    const LoopStats& s = loop->stats();
-    out[0] = static_cast<double>(loop->open_handles());
-    out[1] = static_cast<double>(s.accepted);
-    out[2] = static_cast<double>(s.dialed);
-    out[3] = static_cast<double>(s.bytes_in);
-    out[4] = static_cast<double>(s.bytes_out);
-    return a.Number(0);
+  // stats(out) -> 0. out: [open handles, accepted, dialed, bytes in, bytes out].
+  static int Stats(Call& c, Float64s out) {
+    if (out.len < 5) return -EINVAL;
+    const LoopStats& s = c.loop->stats();
+    out.data[0] = static_cast<double>(c.loop->open_handles());
+    out.data[1] = static_cast<double>(s.accepted);
+    out.data[2] = static_cast<double>(s.dialed);
+    out.data[3] = static_cast<double>(s.bytes_in);
+    out.data[4] = static_cast<double>(s.bytes_out);
+    return 0;
   }
 
   // addr(id, peer) -> [ip, port] or -errno.
-  static napi_value Addr(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    bool peer;
-    if (!a.Bool(1, &peer)) return a.Number(-EINVAL);
-    int fd = loop->Fd(id);
-    if (fd < 0) return a.Number(fd);
+  static napi_value Addr(Call& c, int32_t id, bool peer) {
+    int fd = c.loop->Fd(id);
+    if (fd < 0) return Number(c.env, fd);
     SockAddr addr;
     int err = peer ? PeerAddr(fd, &addr) : LocalAddr(fd, &addr);
-    if (err != 0) return a.Number(err);
-    return a.AddrPair(addr);
+    if (err != 0) return Number(c.env, err);
+    return AddrPair(c.env, addr);
   }
 
   // --- Datagram sockets.
 
-  // bindPacket(host, port, reuseAddr) / dialPacket(host, port) -> id or -errno (port -1:
-  // host is a Unix socket path).
-  static napi_value BindPacket(napi_env env, napi_callback_info info) {
-    Args a(env, info);
-    std::string host;
-    int32_t port;
-    bool reuse_addr;
-    if (!a.ok() || !a.String(0, &host) || !a.Int(1, &port) || !a.Bool(2, &reuse_addr)) return a.Number(-EINVAL);
+  static int BindPacket(Call& c, Text host, int32_t port, bool reuse_addr) {
     SockAddr addr;
     int err = ParseAddr(host, port, &addr);
     int id = -1;
-    if (err == 0) err = a.self()->loop_->BindPacket(addr, reuse_addr, &id);
-    return a.Number(err != 0 ? err : id);
+    if (err == 0) err = c.loop->BindPacket(addr, reuse_addr, &id);
+    return err != 0 ? err : id;
   }
 
-  // bindRaw(ip, protocol) -> id or -errno (-EPERM without CAP_NET_RAW).
-  static napi_value BindRaw(napi_env env, napi_callback_info info) {
-    Args a(env, info);
-    std::string host;
-    int32_t protocol;
-    if (!a.ok() || !a.String(0, &host) || !a.Int(1, &protocol)) return a.Number(-EINVAL);
+  static int BindRaw(Call& c, Text host, int32_t protocol) {
     SockAddr addr;
     int err = SockAddr::FromIp(host, 0, &addr);
     int id = -1;
-    if (err == 0) err = a.self()->loop_->BindRaw(addr, protocol, &id);
-    return a.Number(err != 0 ? err : id);
+    if (err == 0) err = c.loop->BindRaw(addr, protocol, &id);
+    return err != 0 ? err : id;
   }
 
-  static napi_value DialPacket(napi_env env, napi_callback_info info) {
-    Args a(env, info);
-    std::string host;
-    int32_t port;
-    if (!a.ok() || !a.String(0, &host) || !a.Int(1, &port)) return a.Number(-EINVAL);
+  static int DialPacket(Call& c, Text host, int32_t port) {
     SockAddr addr;
     int err = ParseAddr(host, port, &addr);
     int id = -1;
-    if (err == 0) err = a.self()->loop_->DialPacket(addr, &id);
-    return a.Number(err != 0 ? err : id);
+    if (err == 0) err = c.loop->DialPacket(addr, &id);
+    return err != 0 ? err : id;
   }
 
-  // recvFrom(id, buf) -> bytes or -errno; scratch[0] = 1 when truncated; the sender via fromAddr().
-  static napi_value RecvFrom(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    void* data;
-    size_t len;
-    if (!a.Bytes(1, &data, &len)) return a.Number(-EINVAL);
+  // recvFrom(id, buf, out, from) -> bytes or -errno; out[0] = 1 when truncated; from gets
+  // [host, port] of the sender.
+  static double RecvFrom(Call& c, int32_t id, Bytes buf, Int32s out, Array from) {
+    if (out.len < 1) return -EINVAL;
     bool truncated = false;
-    ssize_t n = loop->RecvFrom(id, data, len, &a.self()->last_from_, &truncated);
-    a.self()->scratch_[0] = truncated ? 1 : 0;
-    return a.Number(static_cast<double>(n));
-  }
-
-  static napi_value FromAddr(napi_env env, napi_callback_info info) {
-    Args a(env, info);
-    if (!a.ok()) return a.Number(-EINVAL);
-    return a.AddrPair(a.self()->last_from_);
+    SockAddr sender;
+    ssize_t n = c.loop->RecvFrom(id, buf.data, buf.len, &sender, &truncated);
+    out.data[0] = truncated ? 1 : 0;
+    if (n >= 0 && !SetAddr(c.env, from.value, 0, sender)) return -ENOMEM;
+    return static_cast<double>(n);
   }
 
   // sendTo(id, data, host, port) -> bytes or -errno; host '' sends to the connected peer.
-  static napi_value SendTo(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    void* data;
-    size_t len;
-    std::string host;
-    int32_t port;
-    if (!a.Bytes(1, &data, &len) || !a.String(2, &host) || !a.Int(3, &port)) return a.Number(-EINVAL);
-    if (host.empty()) return a.Number(static_cast<double>(loop->SendTo(id, data, len, nullptr)));
+  static double SendTo(Call& c, int32_t id, Bytes data, Text host, int32_t port) {
+    if (host.empty()) return static_cast<double>(c.loop->SendTo(id, data.data, data.len, nullptr));
     SockAddr to;
     int err = ParseAddr(host, port, &to);
-    if (err != 0) return a.Number(err);
-    return a.Number(static_cast<double>(loop->SendTo(id, data, len, &to)));
+    if (err != 0) return err;
+    return static_cast<double>(c.loop->SendTo(id, data.data, data.len, &to));
   }
 
-  // recvMany(id, bufs: Uint8Array[], out: Int32Array) -> count or -errno; out[2i] = bytes,
-  // out[2i + 1] = 1 when truncated; the senders via fromAddrs().
-  static napi_value RecvMany(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    uint32_t count;
-    napi_typedarray_type type;
-    size_t out_len;
-    void* out_data;
-    if (!a.Length(1, &count) || count == 0 ||
-        napi_get_typedarray_info(env, a.arg(2), &type, &out_len, &out_data, nullptr, nullptr) != napi_ok ||
-        type != napi_int32_array || out_len < 2 * static_cast<size_t>(count)) {
-      return a.Number(-EINVAL);
+  // recvMany(id, bufs, out, froms) -> count or -errno; out[2i] = bytes, out[2i + 1] = 1
+  // when truncated; froms gets [host0, port0, host1, port1, ...].
+  static int RecvMany(Call& c, int32_t id, Array bufs, Int32s out, Array froms) {
+    if (bufs.len == 0 || out.len < 2 * static_cast<size_t>(bufs.len)) return -EINVAL;
+    std::vector<Datagram>& batch = c.wrap->datagrams_;
+    batch.assign(bufs.len, Datagram{});
+    for (uint32_t i = 0; i < bufs.len; i++) {
+      napi_value v = Element(c.env, bufs.value, i);
+      Bytes b;
+      if (v == nullptr || !Parse(c.env, v, &b)) return -EINVAL;
+      batch[i].data = b.data;
+      batch[i].len = b.len;
     }
-    std::vector<Datagram>& batch = a.self()->batch_;
-    batch.assign(count, Datagram{});
-    for (uint32_t i = 0; i < count; i++) {
-      napi_value buf = a.Element(1, i);
-      if (buf == nullptr ||
-          napi_get_typedarray_info(env, buf, &type, &batch[i].len, &batch[i].data, nullptr, nullptr) != napi_ok ||
-          type != napi_uint8_array) {
-        return a.Number(-EINVAL);
-      }
-    }
-    int n = loop->RecvMany(id, batch.data(), static_cast<int>(count));
-    auto* out = static_cast<int32_t*>(out_data);
+    int n = c.loop->RecvMany(id, batch.data(), static_cast<int>(bufs.len));
     for (int i = 0; i < n; i++) {
-      out[2 * i] = static_cast<int32_t>(batch[i].received);
-      out[2 * i + 1] = batch[i].truncated ? 1 : 0;
+      out.data[2 * i] = static_cast<int32_t>(batch[i].received);
+      out.data[2 * i + 1] = batch[i].truncated ? 1 : 0;
+      if (!SetAddr(c.env, froms.value, 2 * i, batch[i].addr)) return -ENOMEM;
     }
-    batch.resize(n > 0 ? n : 0);
-    return a.Number(n);
+    return n;
   }
 
-  // fromAddrs() -> [host0, port0, host1, port1, ...] of the last recvMany.
-  static napi_value FromAddrs(napi_env env, napi_callback_info info) {
-    Args a(env, info);
-    if (!a.ok()) return a.Number(-EINVAL);
-    const std::vector<Datagram>& batch = a.self()->batch_;
-    napi_value out;
-    if (napi_create_array_with_length(env, batch.size() * 2, &out) != napi_ok) return nullptr;
-    for (size_t i = 0; i < batch.size(); i++) {
-      std::string host = batch[i].addr.Ip();
-      napi_value h;
-      if (napi_create_string_utf8(env, host.data(), host.size(), &h) != napi_ok ||
-          napi_set_element(env, out, 2 * i, h) != napi_ok ||
-          napi_set_element(env, out, 2 * i + 1, a.Number(batch[i].addr.Port())) != napi_ok) {
-        return nullptr;
-      }
-    }
-    return out;
-  }
-
-  // sendMany(id, datas: Uint8Array[], hosts: string[] | null, ports: Int32Array | null)
-  // -> datagrams sent (from the first, in order) or -errno. No hosts: the connected peer.
-  static napi_value SendMany(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    uint32_t count;
-    if (!a.Length(1, &count) || count == 0) return a.Number(-EINVAL);
+  // sendMany(id, datas, hosts | null, ports | null) -> datagrams sent (from the first, in
+  // order) or -errno. No hosts: the connected peer.
+  static int SendMany(Call& c, int32_t id, Array datas, Any hosts, Any ports) {
+    if (datas.len == 0) return -EINVAL;
     napi_valuetype hosts_type;
-    if (napi_typeof(env, a.arg(2), &hosts_type) != napi_ok) return a.Number(-EINVAL);
+    if (napi_typeof(c.env, hosts.value, &hosts_type) != napi_ok) return -EINVAL;
     const bool to_hosts = hosts_type != napi_null && hosts_type != napi_undefined;
-    int32_t* ports = nullptr;
-    if (to_hosts) {
-      uint32_t hosts_len;
-      napi_typedarray_type type;
-      size_t ports_len;
-      void* ports_data;
-      if (!a.Length(2, &hosts_len) || hosts_len < count ||
-          napi_get_typedarray_info(env, a.arg(3), &type, &ports_len, &ports_data, nullptr, nullptr) != napi_ok ||
-          type != napi_int32_array || ports_len < count) {
-        return a.Number(-EINVAL);
-      }
-      ports = static_cast<int32_t*>(ports_data);
+    Array host_list;
+    Int32s port_list;
+    if (to_hosts && (!Parse(c.env, hosts.value, &host_list) || host_list.len < datas.len ||
+                     !Parse(c.env, ports.value, &port_list) || port_list.len < datas.len)) {
+      return -EINVAL;
     }
-    std::vector<Datagram>& batch = a.self()->batch_;
-    batch.assign(count, Datagram{});
-    for (uint32_t i = 0; i < count; i++) {
-      napi_value buf = a.Element(1, i);
-      napi_typedarray_type type;
-      if (buf == nullptr ||
-          napi_get_typedarray_info(env, buf, &type, &batch[i].len, &batch[i].data, nullptr, nullptr) != napi_ok ||
-          type != napi_uint8_array) {
-        return a.Number(-EINVAL);
-      }
+    std::vector<Datagram>& batch = c.wrap->datagrams_;
+    batch.assign(datas.len, Datagram{});
+    for (uint32_t i = 0; i < datas.len; i++) {
+      napi_value v = Element(c.env, datas.value, i);
+      Bytes b;
+      if (v == nullptr || !Parse(c.env, v, &b)) return -EINVAL;
+      batch[i].data = b.data;
+      batch[i].len = b.len;
       if (to_hosts) {
-        napi_value host_value = a.Element(2, i);
-        char host[128];
-        size_t host_len = 0;
-        if (host_value == nullptr ||
-            napi_get_value_string_utf8(env, host_value, nullptr, 0, &host_len) != napi_ok || host_len >= sizeof host ||
-            napi_get_value_string_utf8(env, host_value, host, sizeof host, &host_len) != napi_ok) {
-          return a.Number(-EINVAL);
-        }
-        int err = ParseAddr(std::string(host, host_len), ports[i], &batch[i].addr);
-        if (err != 0) return a.Number(err);
+        napi_value h = Element(c.env, host_list.value, i);
+        Text host;
+        if (h == nullptr || !Parse(c.env, h, &host)) return -EINVAL;
+        int err = ParseAddr(host, port_list.data[i], &batch[i].addr);
+        if (err != 0) return err;
       }
     }
-    int n = loop->SendMany(id, batch.data(), static_cast<int>(count));
+    int n = c.loop->SendMany(id, batch.data(), static_cast<int>(datas.len));
     batch.clear();
-    return a.Number(n);
+    return n;
   }
 
-  // sendHandles(id, data, ids: Int32Array) -> bytes sent or -errno (-EBUSY while writes
-  // are queued): data with the descriptors of handles `ids` attached (SCM_RIGHTS).
-  static napi_value SendHandles(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    void* data;
-    size_t len;
-    napi_typedarray_type type;
-    size_t count;
-    void* ids;
-    if (!a.Bytes(1, &data, &len) ||
-        napi_get_typedarray_info(env, a.arg(2), &type, &count, &ids, nullptr, nullptr) != napi_ok ||
-        type != napi_int32_array) {
-      return a.Number(-EINVAL);
-    }
-    return a.Number(static_cast<double>(
-        loop->SendWithHandles(id, data, len, static_cast<int32_t*>(ids), static_cast<int>(count))));
+  // sendHandles(id, data, ids) -> bytes sent or -errno (-EBUSY while writes are queued):
+  // data with the descriptors of handles `ids` attached (SCM_RIGHTS).
+  static double SendHandles(Call& c, int32_t id, Bytes data, Int32s ids) {
+    return static_cast<double>(
+        c.loop->SendWithHandles(id, data.data, data.len, ids.data, static_cast<int>(ids.len)));
   }
 
-  // recvHandles(id, buf, out: Int32Array) -> bytes or -errno. Received descriptors become
-  // handles of this loop: out[0] = how many, then per handle its id and its kind (1 stream
+  // recvHandles(id, buf, out) -> bytes or -errno. Received descriptors become handles of
+  // this loop: out[0] = how many, then per handle its id and its kind (1 stream
   // connection, 2 listener, 3 datagram) + 256 * address family. Non-sockets are closed.
-  static napi_value RecvHandles(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    void* data;
-    size_t len;
-    napi_typedarray_type type;
-    size_t out_len;
-    void* out_data;
-    if (!a.Bytes(1, &data, &len) ||
-        napi_get_typedarray_info(env, a.arg(2), &type, &out_len, &out_data, nullptr, nullptr) != napi_ok ||
-        type != napi_int32_array || out_len < 1) {
-      return a.Number(-EINVAL);
-    }
-    auto* out = static_cast<int32_t*>(out_data);
-    int max = static_cast<int>((out_len - 1) / 2);
+  static double RecvHandles(Call& c, int32_t id, Bytes buf, Int32s out) {
+    if (out.len < 1) return -EINVAL;
+    int max = static_cast<int>((out.len - 1) / 2);
     int fds[kMaxPassedFds];
     int count = 0;
-    ssize_t n = loop->RecvWithFds(id, data, len, fds, max < kMaxPassedFds ? max : kMaxPassedFds, &count);
+    ssize_t n = c.loop->RecvWithFds(id, buf.data, buf.len, fds,
+                                    max < kMaxPassedFds ? max : kMaxPassedFds, &count);
     int adopted = 0;
     for (int i = 0; i < count; i++) {
       int sock_type = 0, family = 0;
@@ -560,114 +520,98 @@ struct LoopMethods {
         close(fds[i]);
         continue;
       }
+      HandleKind kind = sock_type == SOCK_DGRAM ? HandleKind::kDatagram
+                        : listening             ? HandleKind::kListener
+                                                : HandleKind::kStream;
       int new_id;
-      if (loop->Adopt(fds[i], listening, &new_id) != 0) continue;
-      out[1 + 2 * adopted] = new_id;
-      out[2 + 2 * adopted] = (sock_type == SOCK_DGRAM ? 3 : listening ? 2 : 1) + 256 * family;
+      if (c.loop->Adopt(fds[i], kind, &new_id) != 0) continue;
+      out.data[1 + 2 * adopted] = new_id;
+      out.data[2 + 2 * adopted] = static_cast<int32_t>(kind) + 256 * family;
       adopted++;
     }
-    out[0] = adopted;
-    return a.Number(static_cast<double>(n));
+    out.data[0] = adopted;
+    return static_cast<double>(n);
   }
 
-  static napi_value WantWrite(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    return a.Number(loop->WantWrite(id));
-  }
+  static int WantWrite(Call& c, int32_t id) { return c.loop->WantWrite(id); }
 
-  // setOption(id, option, a, b, c, d) -> 0 or -errno.
-  static napi_value SetOption(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    int32_t option, v[4] = {0, 0, 0, 0};
-    if (!a.Int(1, &option) || !a.Int(2, &v[0])) return a.Number(-EINVAL);
-    for (int i = 1; i < 4; i++) a.Int(2 + i, &v[i]);  // optional: 0 when absent
-    int fd = loop->Fd(id);
-    if (fd < 0) return a.Number(fd);
-    switch (option) {
-      case kOptNoDelay: return a.Number(SetNoDelay(fd, v[0] != 0));
-      case kOptKeepAlive: return a.Number(SetKeepAlive(fd, v[0] != 0, v[1], v[2], v[3]));
-      case kOptLinger: return a.Number(SetLinger(fd, v[0]));
-      case kOptReadBuffer: return a.Number(SetBufferSize(fd, true, v[0]));
-      case kOptWriteBuffer: return a.Number(SetBufferSize(fd, false, v[0]));
-      case kOptBroadcast: return a.Number(SetBroadcast(fd, v[0] != 0));
-      case kOptMulticastHops: return a.Number(SetMulticastHops(fd, v[0]));
-      case kOptMulticastLoop: return a.Number(SetMulticastLoop(fd, v[0] != 0));
-      default: return a.Number(-EINVAL);
-    }
+  // setOption(id, option, a, b?, c?, d?) -> 0 or -errno.
+  static int SetOption(Call& c, int32_t id, int32_t option, int32_t a, Optional b, Optional cc,
+                       Optional d) {
+    return c.loop->SetOption(id, option, a, b.value, cc.value, d.value);
   }
 
   // multicast(id, op, group, iface) -> 0 or -errno; op 1 join, 2 leave, 3 set the outgoing
   // interface (iface; group ignored).
-  static napi_value Multicast(napi_env env, napi_callback_info info) {
-    MUXNET_LOOP_AND_ID(a, loop, id);
-    int32_t op;
-    std::string group, iface;
-    if (!a.Int(1, &op) || !a.String(2, &group) || !a.String(3, &iface)) return a.Number(-EINVAL);
-    int fd = loop->Fd(id);
-    if (fd < 0) return a.Number(fd);
-    if (op == 3) return a.Number(SetMulticastInterface(fd, iface));
-    if (op != 1 && op != 2) return a.Number(-EINVAL);
-    return a.Number(MulticastMembership(fd, op == 1, group, iface));
+  static int Multicast(Call& c, int32_t id, int32_t op, Text group, Text iface) {
+    return c.loop->Multicast(id, op, group, iface);
   }
-#undef MUXNET_LOOP_AND_ID
 };
 
 napi_value LoopWrap::Create(napi_env env, napi_callback_info info) {
-  Args a(env, info);
-  napi_value opts = a.arg(0);
+  size_t argc = 6;
+  napi_value argv[6];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) return Number(env, -EINVAL);
   LoopOptions options;
-  napi_value backend, edge, threaded, on_batch = a.arg(3);
-  void* batch_data = nullptr;
-  void* scratch_data = nullptr;
-  size_t batch_len = 0, scratch_len = 0;
-  napi_typedarray_type type;
+  napi_value backend, edge, threaded;
+  Int32s batch, ops, releases;
+  Array op_buffers;
   napi_valuetype fn_type;
-  char name[32];
-  size_t name_len = 0;
-  if (!a.ok() || napi_get_named_property(env, opts, "backend", &backend) != napi_ok ||
-      napi_get_value_string_utf8(env, backend, name, sizeof name, &name_len) != napi_ok ||
-      napi_get_named_property(env, opts, "edge", &edge) != napi_ok ||
-      napi_get_named_property(env, opts, "threaded", &threaded) != napi_ok ||
-      napi_get_typedarray_info(env, a.arg(1), &type, &batch_len, &batch_data, nullptr, nullptr) != napi_ok ||
-      type != napi_int32_array ||
-      napi_get_typedarray_info(env, a.arg(2), &type, &scratch_len, &scratch_data, nullptr, nullptr) != napi_ok ||
-      type != napi_int32_array || scratch_len < 1 ||
-      napi_typeof(env, on_batch, &fn_type) != napi_ok || fn_type != napi_function) {
-    return a.Number(-EINVAL);
+  Text name;
+  if (napi_get_named_property(env, argv[0], "backend", &backend) != napi_ok ||
+      !Parse(env, backend, &name) ||
+      napi_get_named_property(env, argv[0], "edge", &edge) != napi_ok ||
+      !Parse(env, edge, &options.edge_triggered) ||
+      napi_get_named_property(env, argv[0], "threaded", &threaded) != napi_ok ||
+      !Parse(env, threaded, &options.threaded) || !Parse(env, argv[1], &batch) ||
+      !Parse(env, argv[2], &ops) || !Parse(env, argv[3], &op_buffers) ||
+      !Parse(env, argv[4], &releases) || releases.len < 1 ||
+      napi_typeof(env, argv[5], &fn_type) != napi_ok || fn_type != napi_function) {
+    return Number(env, -EINVAL);
   }
-  options.backend.assign(name, name_len);
-  napi_value b;
-  napi_coerce_to_bool(env, edge, &b);
-  napi_get_value_bool(env, b, &options.edge_triggered);
-  napi_coerce_to_bool(env, threaded, &b);
-  napi_get_value_bool(env, b, &options.threaded);
-  int capacity = static_cast<int>(batch_len / kEventInts);
-  if (capacity < 1) return a.Number(-EINVAL);
+  options.backend = name;
+  int capacity = static_cast<int>(batch.len / kEventInts);
+  if (capacity < 1) return Number(env, -EINVAL);
+  // Every chunk can be out at once, and each is let go of once: the list never overflows.
+  if (releases.len < 1 + static_cast<size_t>(options.max_slabs) * BufferPool::kChunksPerSlab) {
+    return Number(env, -EINVAL);
+  }
 
   uv_loop_t* uv_loop = nullptr;
   // Each worker thread has a loop of its own: always ask Node for this environment's loop.
-  if (napi_get_uv_event_loop(env, &uv_loop) != napi_ok) return a.Number(-EINVAL);
+  if (napi_get_uv_event_loop(env, &uv_loop) != napi_ok) return Number(env, -EINVAL);
   auto* w = new LoopWrap(env, uv_loop);
   napi_value resource_name;
-  napi_create_string_utf8(env, "muxnet:loop", NAPI_AUTO_LENGTH, &resource_name);
-  if (napi_create_reference(env, a.arg(1), 1, &w->batch_ref_) != napi_ok ||
-      napi_create_reference(env, a.arg(2), 1, &w->scratch_ref_) != napi_ok ||
-      napi_create_reference(env, on_batch, 1, &w->on_batch_) != napi_ok ||
+  if (napi_create_string_utf8(env, "muxnet:loop", NAPI_AUTO_LENGTH, &resource_name) != napi_ok ||
+      napi_create_reference(env, argv[1], 1, &w->batch_ref_) != napi_ok ||
+      napi_create_reference(env, argv[2], 1, &w->ops_ref_) != napi_ok ||
+      napi_create_reference(env, argv[3], 1, &w->op_buffers_ref_) != napi_ok ||
+      napi_create_reference(env, argv[4], 1, &w->releases_ref_) != napi_ok ||
+      napi_create_reference(env, argv[5], 1, &w->on_batch_) != napi_ok ||
       napi_async_init(env, nullptr, resource_name, &w->async_context_) != napi_ok) {
     w->ReleaseRefs();
     delete w;
-    return a.Number(-ENOMEM);
+    return Number(env, -ENOMEM);
   }
-  w->scratch_ = static_cast<int32_t*>(scratch_data);
-  int err = w->Start(options, static_cast<Event*>(batch_data), capacity);
+  w->ops_ = ops.data;
+  w->ops_len_ = ops.len;
+  w->releases_ = releases.data;
+  w->releases_len_ = releases.len;
+  int err = w->Start(options, reinterpret_cast<Event*>(batch.data), capacity);
   if (err != 0) {
     // Nothing was started: no uv handle is open, so the wrap can go at once.
     w->ReleaseRefs();
     delete w;
-    return a.Number(err);
+    return Number(env, err);
   }
-  napi_add_async_cleanup_hook(env, Cleanup, w, &w->cleanup_);
-  return w->Methods();
+  napi_value methods = w->Methods();
+  if (methods == nullptr ||
+      napi_add_async_cleanup_hook(env, Cleanup, w, &w->cleanup_) != napi_ok) {
+    // The environment is going away under us: let the cleanup path free what started.
+    Cleanup(nullptr, w);
+    return Number(env, -ENOMEM);
+  }
+  return methods;
 }
 
 int LoopWrap::Start(const LoopOptions& options, Event* batch, int capacity) {
@@ -684,9 +628,14 @@ int LoopWrap::Start(const LoopOptions& options, Event* batch, int capacity) {
     err = uv_poll_init(uv_loop_, &poll_, loop_->PollableFd());
     poll_.data = this;
     if (err == 0) {
-      uv_poll_start(&poll_, UV_READABLE, [](uv_poll_t* p, int status, int events) {
+      // Fails only for a bad descriptor, which the backend just made: a bug if it does.
+      int rc = uv_poll_start(&poll_, UV_READABLE, [](uv_poll_t* p, int status, int events) {
         static_cast<LoopWrap*>(p->data)->loop_->RunInline();
       });
+      if (rc != 0) {
+        std::fprintf(stderr, "muxnet: uv_poll_start failed: %s\n", uv_strerror(rc));
+        std::abort();
+      }
     }
   }
   if (err != 0) {
@@ -709,39 +658,38 @@ napi_value LoopWrap::Methods() {
     napi_callback fn;
   };
   static const Method methods[] = {
-      {"listen", LoopMethods::Listen},
-      {"connect", LoopMethods::Connect},
-      {"setAccepting", LoopMethods::SetAccepting},
-      {"setNativeEcho", LoopMethods::SetNativeEcho},
-      {"read", LoopMethods::Read},
-      {"wantRead", LoopMethods::WantRead},
-      {"pauseRead", LoopMethods::PauseRead},
-      {"readChunk", LoopMethods::ReadChunk},
-      {"releaseChunk", LoopMethods::ReleaseChunk},
-      {"slab", LoopMethods::Slab},
-      {"write", LoopMethods::Write},
-      {"tryWrite", LoopMethods::TryWrite},
-      {"cancelWrites", LoopMethods::CancelWrites},
-      {"shutdown", LoopMethods::Shutdown},
-      {"close", LoopMethods::Close},
-      {"setDeadline", LoopMethods::SetDeadline},
-      {"addr", LoopMethods::Addr},
-      {"setOption", LoopMethods::SetOption},
-      {"info", LoopMethods::Info},
-      {"bindPacket", LoopMethods::BindPacket},
-      {"dialPacket", LoopMethods::DialPacket},
-      {"bindRaw", LoopMethods::BindRaw},
-      {"recvFrom", LoopMethods::RecvFrom},
-      {"fromAddr", LoopMethods::FromAddr},
-      {"sendTo", LoopMethods::SendTo},
-      {"recvMany", LoopMethods::RecvMany},
-      {"fromAddrs", LoopMethods::FromAddrs},
-      {"sendMany", LoopMethods::SendMany},
-      {"wantWrite", LoopMethods::WantWrite},
-      {"multicast", LoopMethods::Multicast},
-      {"sendHandles", LoopMethods::SendHandles},
-      {"recvHandles", LoopMethods::RecvHandles},
-      {"stats", LoopMethods::Stats},
+      {"listen", Thunk<&LoopMethods::Listen>},
+      {"connect", Thunk<&LoopMethods::Connect>},
+      {"setAccepting", Thunk<&LoopMethods::SetAccepting>},
+      {"setNativeEcho", Thunk<&LoopMethods::SetNativeEcho>},
+      {"read", Thunk<&LoopMethods::Read>},
+      {"wantRead", Thunk<&LoopMethods::WantRead>},
+      {"pauseRead", Thunk<&LoopMethods::PauseRead>},
+      {"readChunk", Thunk<&LoopMethods::ReadChunk>},
+      {"releaseChunk", Thunk<&LoopMethods::ReleaseChunk>},
+      {"slab", Thunk<&LoopMethods::Slab>},
+      {"write", Thunk<&LoopMethods::Write>},
+      {"tryWrite", Thunk<&LoopMethods::TryWrite>},
+      {"submit", Thunk<&LoopMethods::Submit>},
+      {"cancelWrites", Thunk<&LoopMethods::CancelWrites>},
+      {"shutdown", Thunk<&LoopMethods::Shutdown>},
+      {"close", Thunk<&LoopMethods::Close>},
+      {"setDeadline", Thunk<&LoopMethods::SetDeadline>},
+      {"addr", Thunk<&LoopMethods::Addr>},
+      {"setOption", Thunk<&LoopMethods::SetOption>},
+      {"info", Thunk<&LoopMethods::Info>},
+      {"stats", Thunk<&LoopMethods::Stats>},
+      {"bindPacket", Thunk<&LoopMethods::BindPacket>},
+      {"dialPacket", Thunk<&LoopMethods::DialPacket>},
+      {"bindRaw", Thunk<&LoopMethods::BindRaw>},
+      {"recvFrom", Thunk<&LoopMethods::RecvFrom>},
+      {"sendTo", Thunk<&LoopMethods::SendTo>},
+      {"recvMany", Thunk<&LoopMethods::RecvMany>},
+      {"sendMany", Thunk<&LoopMethods::SendMany>},
+      {"wantWrite", Thunk<&LoopMethods::WantWrite>},
+      {"multicast", Thunk<&LoopMethods::Multicast>},
+      {"sendHandles", Thunk<&LoopMethods::SendHandles>},
+      {"recvHandles", Thunk<&LoopMethods::RecvHandles>},
   };
   for (const Method& m : methods) {
     napi_value fn;
@@ -750,29 +698,27 @@ napi_value LoopWrap::Methods() {
       return nullptr;
     }
   }
+  PollerCaps caps = loop_->caps();
   napi_value v;
-  napi_create_string_utf8(env_, loop_->BackendName(), NAPI_AUTO_LENGTH, &v);
-  SetNamed(env_, o, "backend", v);
-  napi_get_boolean(env_, loop_->threaded(), &v);
-  SetNamed(env_, o, "threaded", v);
-  napi_get_boolean(env_, loop_->edge_triggered(), &v);
-  SetNamed(env_, o, "edge", v);
-  napi_create_double(env_, BufferPool::kChunkSize, &v);
-  SetNamed(env_, o, "chunkSize", v);
-  napi_create_double(env_, BufferPool::kChunksPerSlab, &v);
-  SetNamed(env_, o, "chunksPerSlab", v);
-  return o;
+  bool ok = napi_create_string_utf8(env_, loop_->BackendName(), NAPI_AUTO_LENGTH, &v) == napi_ok &&
+            SetNamed(env_, o, "backend", v) &&
+            napi_get_boolean(env_, loop_->threaded(), &v) == napi_ok && SetNamed(env_, o, "threaded", v) &&
+            napi_get_boolean(env_, loop_->edge_triggered(), &v) == napi_ok && SetNamed(env_, o, "edge", v) &&
+            napi_get_boolean(env_, caps.completion, &v) == napi_ok && SetNamed(env_, o, "completion", v) &&
+            SetNamed(env_, o, "chunkSize", Number(env_, BufferPool::kChunkSize)) &&
+            SetNamed(env_, o, "chunksPerSlab", Number(env_, BufferPool::kChunksPerSlab));
+  return ok ? o : nullptr;
 }
 
 void LoopWrap::DeliverBatch(int count) {
   napi_handle_scope scope;
-  if (napi_open_handle_scope(env_, &scope) != napi_ok) return;
+  if (napi_open_handle_scope(env_, &scope) != napi_ok) return;  // the environment is going away
   napi_value argv[1], fn, recv, result;
   if (napi_create_int32(env_, count, &argv[0]) == napi_ok &&
       napi_get_reference_value(env_, on_batch_, &fn) == napi_ok && fn != nullptr &&
       napi_get_global(env_, &recv) == napi_ok) {  // napi_make_callback wants an object as `this`
-    // One call per batch, as a top-level callback: microtasks (promise reactions) run when
-    // it returns, before the next batch.
+    // One call per batch, as a top-level callback: microtasks (promise reactions, and the
+    // submit() of what they started) run when it returns, before the next batch.
     napi_status status = napi_make_callback(env_, async_context_, recv, fn, 1, argv, &result);
     if (status == napi_pending_exception) {
       napi_value error;
@@ -784,6 +730,19 @@ void LoopWrap::DeliverBatch(int count) {
 
 void LoopWrap::ReleaseToken(void* token) {
   napi_delete_reference(env_, static_cast<napi_ref>(token));
+}
+
+bool LoopWrap::ResolveBuffer(void* token, char** data, size_t* len) {
+  napi_value value;
+  Bytes b;
+  // A detached ArrayBuffer (transferred away) leaves its views with no memory: length 0.
+  if (napi_get_reference_value(env_, static_cast<napi_ref>(token), &value) != napi_ok ||
+      value == nullptr || !Parse(env_, value, &b) || b.len == 0 || b.data == nullptr) {
+    return false;
+  }
+  *data = b.data;
+  *len = b.len;
+  return true;
 }
 
 char* LoopWrap::AllocateSlab(int slab) {
@@ -803,6 +762,14 @@ char* LoopWrap::AllocateSlab(int slab) {
   }
   napi_close_handle_scope(env_, scope);
   return static_cast<char*>(data);
+}
+
+void LoopWrap::ReturnChunks() {
+  int32_t n = releases_[0];
+  if (n <= 0) return;
+  if (static_cast<size_t>(n) >= releases_len_) n = static_cast<int32_t>(releases_len_ - 1);
+  for (int32_t i = 1; i <= n; i++) loop_->ReleaseChunk(releases_[i]);
+  releases_[0] = 0;
 }
 
 void LoopWrap::ArmTimer(int64_t delay_ms) {
@@ -825,7 +792,7 @@ void LoopWrap::SetActive(bool active) {
 void LoopWrap::WakeFromHelper() { uv_async_send(&async_); }
 
 void LoopWrap::ReleaseRefs() {
-  for (napi_ref* ref : {&batch_ref_, &scratch_ref_, &on_batch_}) {
+  for (napi_ref* ref : {&batch_ref_, &ops_ref_, &op_buffers_ref_, &releases_ref_, &on_batch_}) {
     if (*ref != nullptr) napi_delete_reference(env_, *ref);
     *ref = nullptr;
   }
@@ -839,11 +806,11 @@ void LoopWrap::ReleaseRefs() {
 
 void LoopWrap::Cleanup(napi_async_cleanup_hook_handle, void* arg) {
   auto* w = static_cast<LoopWrap*>(arg);
-  // The environment is going away (worker exit or process exit): close every socket, stop
-  // the helper thread, then close the uv handles; the wrap is freed when they are closed.
+  // The environment is going away (worker exit or process exit). Stop the helper thread
+  // (it may wake the async handle), close the uv handles, and only in their close callback
+  // destroy the loop: a uv_poll_t's descriptor (the backend's) must stay open until then.
   if (w->inline_) uv_poll_stop(&w->poll_);
-  w->loop_.reset();
-  w->ReleaseRefs();
+  w->loop_->StopWaiting();
   uv_close(reinterpret_cast<uv_handle_t*>(&w->timer_), OnHandleClosed);
   uv_close(w->inline_ ? reinterpret_cast<uv_handle_t*>(&w->poll_)
                       : reinterpret_cast<uv_handle_t*>(&w->async_),
@@ -853,7 +820,9 @@ void LoopWrap::Cleanup(napi_async_cleanup_hook_handle, void* arg) {
 void LoopWrap::OnHandleClosed(uv_handle_t* handle) {
   auto* w = static_cast<LoopWrap*>(handle->data);
   if (--w->open_uv_handles_ > 0) return;
-  napi_remove_async_cleanup_hook(w->cleanup_);
+  w->loop_.reset();  // closes every socket and releases the tokens it held
+  w->ReleaseRefs();
+  if (w->cleanup_ != nullptr) napi_remove_async_cleanup_hook(w->cleanup_);
   delete w;
 }
 

@@ -1,5 +1,6 @@
 // Binds one core Loop to Node: its events reach JS in batches through a shared Int32Array,
-// its poller is watched from Node's own libuv loop, and its methods are JS functions.
+// operations made during a batch reach it in one submit() through another, its poller is
+// watched from Node's own libuv loop, and its methods are JS functions.
 #ifndef MUXNET_ADDON_LOOP_WRAP_H_
 #define MUXNET_ADDON_LOOP_WRAP_H_
 
@@ -9,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "../../bench/native_echo.h"
 #include "../core/loop.h"
 
 namespace muxnet {
@@ -18,16 +20,22 @@ namespace muxnet {
 // terminates.
 class LoopWrap final : public LoopHost {
  public:
-  // createLoop({ backend, edge, threaded }, batch: Int32Array, scratch: Int32Array,
-  //            onBatch: (count) => void) -> an object of bound methods, or -errno.
+  // createLoop({ backend, edge, threaded }, batch: Int32Array, ops: Int32Array,
+  //            opBuffers: unknown[], releases: Int32Array, onBatch: (count) => void)
+  // -> an object of methods, or -errno. See lib/native.ts for each array's layout.
   static napi_value Create(napi_env env, napi_callback_info info);
 
   void DeliverBatch(int count) override;
   void ReleaseToken(void* token) override;
+  bool ResolveBuffer(void* token, char** data, size_t* len) override;
   char* AllocateSlab(int slab) override;
+  void ReturnChunks() override;
   void ArmTimer(int64_t delay_ms) override;
   void SetActive(bool active) override;
   void WakeFromHelper() override;
+
+  napi_env env() const { return env_; }
+  Loop* loop() const { return loop_.get(); }
 
  private:
   LoopWrap(napi_env env, uv_loop_t* uv_loop) : env_(env), uv_loop_(uv_loop) {}
@@ -40,14 +48,19 @@ class LoopWrap final : public LoopHost {
   napi_env env_;
   uv_loop_t* uv_loop_;
   std::unique_ptr<Loop> loop_;
-  napi_ref batch_ref_ = nullptr;    // keeps the shared event array alive
-  napi_ref scratch_ref_ = nullptr;
-  int32_t* scratch_ = nullptr;
+  napi_ref batch_ref_ = nullptr;     // keeps the shared event array alive
+  napi_ref ops_ref_ = nullptr;       // submit(): [op, id, arg, result] per operation
+  napi_ref op_buffers_ref_ = nullptr;  // submit(): the buffer of each operation
+  napi_ref releases_ref_ = nullptr;  // [count, chunk...]: chunks JS let go of
+  int32_t* ops_ = nullptr;
+  size_t ops_len_ = 0;
+  int32_t* releases_ = nullptr;
+  size_t releases_len_ = 0;
   napi_ref on_batch_ = nullptr;
   napi_async_context async_context_ = nullptr;
   std::vector<napi_ref> slabs_;
-  SockAddr last_from_;            // the sender of the last recvFrom
-  std::vector<Datagram> batch_;   // recvMany/sendMany messages; senders kept for fromAddrs
+  std::vector<Datagram> datagrams_;  // recvMany/sendMany messages
+  std::unique_ptr<NativeEcho> echo_, discard_;  // the benchmark's native floors
   napi_async_cleanup_hook_handle cleanup_ = nullptr;
   uv_poll_t poll_{};
   uv_timer_t timer_{};

@@ -1,16 +1,20 @@
-// One event loop: a poller, the sockets it watches (by id), deadlines, and the rules that
-// turn readiness into results. Plain C++: the addon plugs it into Node through LoopHost.
+// One event loop: a backend, the handles it serves (by token), deadlines, and the rules
+// that turn readiness into completed operations. Plain C++: the addon plugs it into Node
+// through LoopHost. The methods are defined by concern, as libuv splits src/unix:
+//   loop.cc      the handle table, interest, dispatch, batches, timers, driving
+//   waiter.cc    waiting inline or on a helper thread (Waiter)
+//   stream.cc    connections: connect, reads that complete, writes, shutdown
+//   listener.cc  accepting, EMFILE shedding, services
+//   datagram.cc  UDP, unixgram and raw sockets
+//   passing.cc   descriptor passing over Unix streams
 #ifndef MUXNET_CORE_LOOP_H_
 #define MUXNET_CORE_LOOP_H_
 
 #include <sys/types.h>
 
-#include <condition_variable>
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "buffer_pool.h"
@@ -21,11 +25,14 @@
 
 namespace muxnet {
 
-// What the loop reports, four int32 each, in one batch per wake-up.
+class Waiter;
+
+// What the loop reports, four int32 each, in one batch per wake-up. The addon exports
+// these numbers to JS (constants()); lib/native.ts is checked against them by a test.
 enum EventKind : int32_t {
   kEvReadable = 1,     // id, a = 1 once the peer has hung up: the socket may have data,
-                       // EOF or an error to read. After a hang-up a short read does not
-                       // mean drained: an edge-triggered socket reports EOF only once.
+                       // EOF or an error to read (WantRead's report; datagrams and sync
+                       // reads). After a hang-up a short read does not mean drained.
   kEvWritten = 2,      // id, a = write requests completed (in order)
   kEvWriteError = 3,   // id, a = -errno: every queued write request failed
   kEvAccept = 4,       // id = listener, a = id of the accepted connection; a host that
@@ -35,6 +42,8 @@ enum EventKind : int32_t {
   kEvConnected = 6,    // id, a = 0 or -errno
   kEvDeadline = 7,     // id, a = 1 (read) or 2 (write), b = tag: that deadline has passed
   kEvWritable = 8,     // id: a datagram socket that WantWrite was called for has room
+  kEvRead = 9,         // id, a = bytes read (> 0), 0 at EOF or -errno; b = the pool chunk
+                       // read into, or -1: a read started by ReadStart has completed
 };
 
 struct Event {
@@ -43,6 +52,14 @@ struct Event {
 
 enum DeadlineKind : int32_t { kReadDeadline = 1, kWriteDeadline = 2 };
 
+// What a read started by ReadStart reads into.
+enum ReadMode : int32_t {
+  kReadNone = 0,
+  kReadBuffer = 1,  // the caller's memory, once
+  kReadChunk = 2,   // a pool chunk, once
+  kReadStream = 3,  // pool chunks, one kEvRead per read, until ReadStop, EOF or an error
+};
+
 // The loop's view of its embedder. Every call comes on the loop's (JS) thread, except
 // WakeFromHelper, which the helper thread calls.
 class LoopHost {
@@ -50,10 +67,15 @@ class LoopHost {
   virtual ~LoopHost() = default;
   // Events [0, count) of the batch buffer are ready; they are overwritten after return.
   virtual void DeliverBatch(int count) = 0;
-  // A write request's token is no longer used by the loop.
+  // A token made for a write or a read is no longer used by the loop.
   virtual void ReleaseToken(void* token) = 0;
+  // The memory behind a read's token, looked up right before the read(2) (the owner may
+  // have let it go meanwhile: a detached ArrayBuffer). False when it is gone.
+  virtual bool ResolveBuffer(void* token, char** data, size_t* len) = 0;
   // Memory for pool slab `slab` (BufferPool::kSlabSize bytes), alive as long as the host.
   virtual char* AllocateSlab(int slab) = 0;
+  // Chunks the host let go of since the last call: give them back with ReleaseChunk now.
+  virtual void ReturnChunks() {}
   // The earliest deadline is now delay_ms away (-1: there is none).
   virtual void ArmTimer(int64_t delay_ms) = 0;
   // The loop went from no open handle to some (true) or back (false).
@@ -62,11 +84,26 @@ class LoopHost {
   virtual void WakeFromHelper() = 0;
 };
 
+class Loop;
+
+// Connections served in C++ instead of JS (the benchmark's native floors live in bench/):
+// they get every readiness event of their socket and drive it with the Service* methods.
+class NativeService {
+ public:
+  virtual ~NativeService() = default;
+  // A connection of a listener with this service was accepted.
+  virtual void OnAccepted(Loop* loop, int id, int fd) = 0;
+  // Its socket fired `events` (kReadable, kWritable, kHangup bits).
+  virtual void OnReady(Loop* loop, int id, int fd, uint32_t events) = 0;
+  // It was closed (by the service or with the loop): forget its state.
+  virtual void OnClosed(int id) = 0;
+};
+
 // Running totals of one loop, for monitoring.
 struct LoopStats {
   uint64_t accepted = 0;   // connections accepted
   uint64_t dialed = 0;     // connections started by Connect
-  uint64_t bytes_in = 0;   // read by Read/ReadChunk
+  uint64_t bytes_in = 0;   // read by Read/ReadChunk/ReadStart
   uint64_t bytes_out = 0;  // taken by the kernel from Write and the write queues
 };
 
@@ -79,10 +116,12 @@ struct HandleCounters {
 
 struct LoopOptions {
   std::string backend;        // "epoll", "poll", "select"
-  bool edge_triggered = false;  // needs a backend that supports kEdge
+  bool edge_triggered = false;  // needs a backend whose caps have edge
   bool threaded = false;        // wait on a helper thread (select and poll always do)
   int max_slabs = 64;           // pool bound: 64 x 1 MiB
 };
+
+enum class HandleKind : uint8_t { kListener = 1, kStream = 2, kDatagram = 3 };
 
 class Loop {
  public:
@@ -94,6 +133,7 @@ class Loop {
   // Returns 0, -ENOENT (unknown backend), -EINVAL (edge without support), or -errno.
   int Init(const LoopOptions& options);
   const char* BackendName() const { return poller_->Name(); }
+  PollerCaps caps() const { return poller_->Caps(); }
   bool threaded() const { return threaded_; }
   bool edge_triggered() const { return edge_; }
   // Inline mode: the fd to watch for readability, then call RunInline().
@@ -106,13 +146,15 @@ class Loop {
   // Accepts on readiness, at most `budget` connections (0 stops), then stops by itself, so
   // the owner's queue of accepted connections stays bounded. kEvAcceptError stops it too.
   int SetAccepting(int id, int budget);
-  // Benchmark floors: the listener's connections echo (discard = false) or drop what they
-  // read, in C++, with no JavaScript and no events; they close at EOF or on error.
-  int SetNativeEcho(int id, bool discard);
+  // The listener's connections are served by `service` (not owned; it outlives the loop's
+  // use of it): no events reach the host for them. The listener still needs SetAccepting.
+  int SetService(int id, NativeService* service);
+  // For a service: the interest of one of its connections (kReadable | kWritable, 0 = none).
+  int ServiceInterest(int id, uint32_t interest);
 
-  // --- Datagram sockets (UDP, unixgram): a handle like a connection's, for one message
-  // at a time. Readiness to read works as for streams (RecvFrom/RecvMany arm it on
-  // -EAGAIN); a send that gets -EAGAIN asks WantWrite for one kEvWritable.
+  // --- Datagram sockets (UDP, unixgram): readiness to read works as for WantRead
+  // (RecvFrom/RecvMany arm it on -EAGAIN); a send that gets -EAGAIN asks WantWrite for one
+  // kEvWritable.
   int BindPacket(const SockAddr& addr, bool reuse_addr, int* id);
   int BindRaw(const SockAddr& addr, int protocol, int* id);
   int DialPacket(const SockAddr& addr, int* id);
@@ -124,9 +166,8 @@ class Loop {
 
   // --- Passing descriptors over Unix stream sockets.
   // Takes ownership of fd (a socket received from elsewhere): makes it non-blocking and a
-  // handle of this loop, a listener when it is listening. 0 with *id set, or -errno (fd is
-  // then closed).
-  int Adopt(int fd, bool listener, int* id);
+  // handle of this loop of `kind`. 0 with *id set, or -errno (fd is then closed).
+  int Adopt(int fd, HandleKind kind, int* id);
   // sendmsg with the descriptors of handles `ids` attached; only when no write is queued
   // (-EBUSY otherwise). Bytes sent or -errno.
   ssize_t SendWithHandles(int id, const void* data, size_t len, const int32_t* ids, int count);
@@ -134,24 +175,37 @@ class Loop {
   // descriptors are the caller's.
   ssize_t RecvWithFds(int id, void* data, size_t len, int* fds, int max, int* count);
 
+  // --- Reads that complete (the seam a completion backend implements natively).
+  // Makes the token that keeps a read's or write's memory alive while the loop holds it.
+  using MakeToken = void* (*)(void* context);
+  // Starts a read of `mode` on a stream. When the socket may hold data (readiness seen since
+  // the last EAGAIN) it reads at once and returns the bytes (> 0; *chunk set for the chunk
+  // modes), 0 at EOF or -errno; kReadStream stays started after such a read (call again to
+  // read on). Otherwise it asks for a token for kReadBuffer's memory, returns -EINPROGRESS,
+  // and the result comes as kEvRead when the socket is ready. -EBUSY: another read is
+  // started (a kReadStream start on a kReadStream read reads on); -ENOBUFS: the pool is out.
+  ssize_t ReadStart(int id, int mode, char* data, size_t len, MakeToken make_token,
+                    void* context, int* chunk);
+  // Cancels a started read (its token is released); no kEvRead follows for it.
+  int ReadStop(int id);
+
   // read(2) into caller memory. -EAGAIN arms readiness: kEvReadable follows.
   ssize_t Read(int id, void* data, size_t len);
-  // Reports readiness with kEvReadable, sticky until PauseRead. The reads themselves
-  // (Read or ReadChunk) are the owner's: one place decides which pending read gets data.
+  // Reports readiness with kEvReadable, sticky until PauseRead.
   int WantRead(int id);
   // Stops reporting readiness.
   int PauseRead(int id);
   // Reads into a pooled chunk. Returns bytes (> 0) with *chunk set, 0 at EOF, -EAGAIN
   // (readiness is then reported, as for Read), -ENOBUFS (pool exhausted) or -errno.
   ssize_t ReadChunk(int id, int* chunk);
+  // Gives a chunk back to the pool: 0 or -EINVAL.
+  int ReleaseChunk(int chunk) { return pool_->Release(chunk); }
   BufferPool* pool() { return pool_.get(); }
 
-  // Makes the token that keeps a write's memory alive while it is queued.
-  using MakeToken = void* (*)(void* context);
   // Writes data now if the queue is empty and queues the rest by reference, asking for a
   // token only then. Returns 0 (all written), 1 (queued; the token is released through
-  // LoopHost::ReleaseToken once written or dropped), 2 (queue at `limit` bytes; nothing
-  // done) or -errno.
+  // LoopHost::ReleaseToken once written or dropped; kEvWritten or kEvWriteError follows),
+  // 2 (queue at `limit` bytes; nothing done) or -errno.
   int Write(int id, const char* data, size_t len, size_t limit, MakeToken make_token,
             void* context);
   // Writes what the kernel takes now and queues nothing: bytes written (0 when the socket
@@ -162,11 +216,16 @@ class Loop {
   int CancelWrites(int id);
   // shutdown(SHUT_WR), after the queued writes.
   int ShutdownWrite(int id);
-  // Closes the socket now; queued writes are dropped; the id stays reserved until the
-  // end of the current batch so stale events in it are recognised.
+  // Closes the socket now; queued writes and a started read are dropped; the id stays
+  // reserved until the end of the current batch so stale events in it are recognised.
   int Close(int id);
   // delay_ms < 0 clears the deadline; tag comes back in its kEvDeadline.
   int SetDeadline(int id, int kind, int64_t delay_ms, int32_t tag);
+  // A socket option (SocketOption) on the handle's socket: 0 or -errno.
+  int SetOption(int id, int option, int a, int b, int c, int d);
+  // Multicast on a datagram socket: op 1 joins `group`, 2 leaves it, 3 sets the outgoing
+  // interface (`iface`). 0 or -errno.
+  int Multicast(int id, int op, const std::string& group, const std::string& iface);
   // The socket descriptor, or -EBADF.
   int Fd(int id) const;
   // The handle's counters; 0 or -EBADF.
@@ -176,6 +235,10 @@ class Loop {
   size_t open_handles() const { return open_; }
   int64_t NowMs() const;
 
+  // Stops waiting (joins the helper thread); after it only the destructor may be called.
+  // Lets a host close what watches the backend's descriptor before the loop closes it.
+  void StopWaiting();
+
   // --- Driving.
   void RunInline();  // inline: the pollable fd is readable
   void RunReady();   // threaded: the helper has a batch
@@ -184,42 +247,63 @@ class Loop {
  private:
   struct Handle {
     int32_t id = -1;
+    uint32_t generation = 0;
     int fd = -1;
-    bool listener = false;
+    HandleKind kind;
     bool closed = false;
+    bool registered = false;
+    bool read_wanted = false;  // report readiness with kEvReadable (WantRead)
+    bool read_hangup = false;  // the peer hung up: EOF follows the data
+    uint32_t interest = 0;
+    HandleCounters counters;
+    NativeService* service = nullptr;  // a listener's or a served connection's
+    uint32_t service_interest = 0;
+    explicit Handle(HandleKind k) : kind(k) {}
+    virtual ~Handle() = default;
+    Token token() const { return (Token{generation} << 32) | static_cast<uint32_t>(id); }
+  };
+  struct ListenerHandle final : Handle {
+    ListenerHandle() : Handle(HandleKind::kListener) {}
     bool accepting = false;
     int accept_budget = 0;  // connections still to accept before stopping
+  };
+  struct StreamHandle final : Handle {
+    StreamHandle() : Handle(HandleKind::kStream) {}
     bool connecting = false;
-    bool read_wanted = false;
-    bool write_wanted = false;  // datagram: report kEvWritable once
     bool shutdown_pending = false;
-    bool read_hangup = false;  // the peer hung up: EOF follows the data
-    bool native_echo = false;  // see SetNativeEcho
-    bool native_discard = false;
-    std::string echo_pending;  // echo bytes the kernel did not take yet
-    bool registered = false;
-    uint32_t interest = 0;
-    uint64_t add_no = 0;  // which registration: events from waits before it are stale
-    HandleCounters counters;
+    bool may_read = true;  // readiness seen since the last EAGAIN (or never looked)
+    int32_t read_mode = kReadNone;
+    void* read_token = nullptr;  // kReadBuffer: the caller's memory
     WriteQueue writes;
   };
-  struct Change {
-    int fd;
-    uint32_t interest;  // 0 = remove
-    bool add;
-    uint64_t add_no;
+  struct DatagramHandle final : Handle {
+    DatagramHandle() : Handle(HandleKind::kDatagram) {}
+    bool write_wanted = false;  // report kEvWritable once
   };
 
   Handle* Get(int id) const;
-  int NewHandle(int fd, bool listener);
+  StreamHandle* GetStream(int id) const;
+  ListenerHandle* GetListener(int id) const;
+  DatagramHandle* GetDatagram(int id) const;
+  Handle* FromToken(Token token) const;
+  int AddHandle(std::unique_ptr<Handle> h, int fd);
   uint32_t DesiredInterest(const Handle& h) const;
+  // Brings the backend's interest in line with the handle's state. On failure nothing
+  // changed (the old interest stays registered) and the caller fails its operation.
   int UpdateInterest(Handle* h);
-  int ApplyChange(const Change& c);
-  void Stage(const Change& c);
-  void Process(const PollEvent* events, int n, uint64_t adds_at_wait);
-  void OnListenerReady(Handle* h);
-  void OnConnReady(Handle* h, uint32_t events);
-  void FlushWrites(Handle* h);
+  // An interest change the backend refused after the fact (threaded mode), or a dead
+  // backend: fails what the handle was waiting for, with err, through its events.
+  void FailHandle(Handle* h, int err);
+  void Process(const PollEvent* events, int n);
+  void OnListenerReady(ListenerHandle* h);
+  void OnStreamReady(StreamHandle* h, uint32_t events);
+  void OnDatagramReady(DatagramHandle* h, uint32_t events);
+  // Serves the started read while the socket has data; see ReadStart.
+  void CompleteReads(StreamHandle* h);
+  // One read(2) for the started read: bytes, 0, -EAGAIN, -ENOBUFS or -errno; *chunk set.
+  ssize_t ReadOnce(StreamHandle* h, char* data, size_t len, int* chunk);
+  void EndRead(StreamHandle* h);
+  void FlushWrites(StreamHandle* h);
   // After a receive: counts bytes, or arms readiness on -EAGAIN. Returns n or an error.
   ssize_t AfterReceive(Handle* h, ssize_t n, size_t bytes);
   void Count(Handle* h, size_t in, size_t out) {
@@ -228,16 +312,12 @@ class Loop {
     stats_.bytes_in += in;
     stats_.bytes_out += out;
   }
-  void Echo(Handle* h, uint32_t events);
   void ReleaseTokens();
   void Emit(int32_t kind, int32_t id, int32_t a, int32_t b);
   void FlushBatch();
   void Enter() { depth_++; }
   void Leave();
   void UpdateTimer();
-  void HelperMain();
-  void ApplyStagedLocked();       // mu_ held, helper out of Wait()
-  void CloseWatched(int fd);      // threaded: remove fd from the poller, then close it
 
   LoopHost* host_;
   Event* batch_;
@@ -246,6 +326,7 @@ class Loop {
   int depth_ = 0;  // > 0 while a batch is being processed
 
   std::unique_ptr<Poller> poller_;
+  std::unique_ptr<Waiter> waiter_;
   bool threaded_ = false;
   bool edge_ = false;
   std::unique_ptr<BufferPool> pool_;
@@ -253,31 +334,14 @@ class Loop {
   int64_t armed_when_ = -1;
 
   std::vector<std::unique_ptr<Handle>> handles_;  // by id
-  std::vector<int32_t> fd_to_id_;                 // by fd, -1 when none
   std::vector<int32_t> free_ids_;
   std::vector<int32_t> closed_ids_;  // freed when the current batch ends
+  uint32_t generation_ = 0;          // of the last handle made
   size_t open_ = 0;
   LoopStats stats_;
-  uint64_t adds_ = 0;
   std::vector<PollEvent> events_;
   std::vector<void*> tokens_;  // scratch for released write tokens
-  std::vector<char> echo_buffer_;
   int reserve_fd_ = -1;         // spare descriptor, given up to shed a connection on EMFILE
-
-  // Threaded mode: the helper waits; everything else happens on the loop thread.
-  std::thread helper_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<Change> staged_;     // interest changes for the helper to apply
-  std::vector<PollEvent> ready_;   // the helper's batch
-  uint64_t ready_adds_ = 0;    // registrations applied before the batch's wait
-  uint64_t applied_adds_ = 0;  // helper thread only
-  bool batch_ready_ = false;
-  bool helper_waiting_ = false;
-  bool wake_pending_ = false;
-  bool stop_ = false;
-  int poller_users_ = 0;  // loop-thread callers waiting to use the poller directly
-  int wake_fd_ = -1;
 };
 
 }  // namespace muxnet

@@ -18,19 +18,12 @@ const std::vector<std::string>& AvailableBackends() {
 }
 
 int CreatePoller(const std::string& name, std::unique_ptr<Poller>* out) {
-  int err = 0;
-  if (name == "select") {
-    *out = NewSelectPoller();
-  } else if (name == "poll") {
-    *out = NewPollPoller();
+  if (name == "select") return NewSelectPoller(out);
+  if (name == "poll") return NewPollPoller(out);
 #ifdef MUXNET_HAVE_EPOLL
-  } else if (name == "epoll") {
-    *out = NewEpollPoller(&err);
+  if (name == "epoll") return NewEpollPoller(out);
 #endif
-  } else {
-    return -ENOENT;
-  }
-  return *out ? 0 : err;
+  return -ENOENT;
 }
 
 }  // namespace muxnet

@@ -1,5 +1,6 @@
 // select(2) backend. The fd sets grow past FD_SETSIZE (as libevent does): Linux's select
 // takes any nfds up to RLIMIT_NOFILE, so the only cost of a large fd is the O(maxfd) scan.
+// Tokens sit in an array indexed by fd, beside the interest.
 #include <sys/select.h>
 
 #include <cerrno>
@@ -7,6 +8,7 @@
 #include <vector>
 
 #include "poller.h"
+#include "waker.h"
 
 namespace muxnet {
 namespace {
@@ -28,25 +30,32 @@ inline bool TestBit(const std::vector<Word>& set, int fd) {
 
 class SelectPoller final : public Poller {
  public:
-  const char* Name() const override { return "select"; }
+  int Init() {
+    int err = waker_.Open();
+    return err != 0 ? err : Add(waker_.fd(), kWakeToken, kReadable);
+  }
 
-  int Add(int fd, uint32_t interest) override {
+  const char* Name() const override { return "select"; }
+  PollerCaps Caps() const override { return PollerCaps{}; }
+  void Wake() override { waker_.Signal(); }
+
+  int Add(int fd, Token token, uint32_t interest) override {
     if (fd < 0) return -EBADF;
     Grow(fd);
     if (interest_[fd] != 0) return -EEXIST;
-    Set(fd, interest);
+    Set(fd, token, interest);
     return 0;
   }
 
-  int Modify(int fd, uint32_t interest) override {
+  int Modify(int fd, Token token, uint32_t interest) override {
     if (fd < 0 || fd >= static_cast<int>(interest_.size()) || interest_[fd] == 0) return -ENOENT;
-    Set(fd, interest);
+    Set(fd, token, interest);
     return 0;
   }
 
   int Remove(int fd) override {
     if (fd < 0 || fd >= static_cast<int>(interest_.size()) || interest_[fd] == 0) return -ENOENT;
-    Set(fd, 0);
+    Set(fd, 0, 0);
     while (max_fd_ >= 0 && interest_[max_fd_] == 0) max_fd_--;
     return 0;
   }
@@ -78,9 +87,13 @@ class SelectPoller final : public Poller {
       if (TestBit(read_out_, fd)) fired |= kReadable;
       if (TestBit(write_out_, fd)) fired |= kWritable;
       if (fired == 0) continue;
-      events[count++] = PollEvent{fd, fired};
       n--;
       next_ = fd + 1;
+      if (tokens_[fd] == kWakeToken) {
+        waker_.Drain();
+        continue;
+      }
+      events[count++] = PollEvent{tokens_[fd], fired};
     }
     return count;
   }
@@ -91,18 +104,22 @@ class SelectPoller final : public Poller {
     size_t size = interest_.empty() ? 1024 : interest_.size();
     while (static_cast<int>(size) <= fd) size *= 2;
     interest_.resize(size, 0);
+    tokens_.resize(size, 0);
     read_set_.resize(size / kBitsPerWord, 0);
     write_set_.resize(size / kBitsPerWord, 0);
   }
 
-  void Set(int fd, uint32_t interest) {
+  void Set(int fd, Token token, uint32_t interest) {
     interest_[fd] = interest;
+    tokens_[fd] = token;
     if (interest & kReadable) SetBit(read_set_, fd); else ClearBit(read_set_, fd);
     if (interest & kWritable) SetBit(write_set_, fd); else ClearBit(write_set_, fd);
     if (interest != 0 && fd > max_fd_) max_fd_ = fd;
   }
 
+  Waker waker_;
   std::vector<uint32_t> interest_;  // by fd; 0 = not watched
+  std::vector<Token> tokens_;       // by fd
   std::vector<Word> read_set_, write_set_;
   std::vector<Word> read_out_, write_out_;
   int max_fd_ = -1;
@@ -111,6 +128,12 @@ class SelectPoller final : public Poller {
 
 }  // namespace
 
-std::unique_ptr<Poller> NewSelectPoller() { return std::make_unique<SelectPoller>(); }
+int NewSelectPoller(std::unique_ptr<Poller>* out) {
+  auto poller = std::make_unique<SelectPoller>();
+  int err = poller->Init();
+  if (err != 0) return err;
+  *out = std::move(poller);
+  return 0;
+}
 
 }  // namespace muxnet

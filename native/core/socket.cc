@@ -555,4 +555,18 @@ int BufferSize(int fd, bool receive) {
 
 void Close(int fd) { close(fd); }
 
+int ApplySocketOption(int fd, int option, int a, int b, int c, int d) {
+  switch (option) {
+    case kOptNoDelay: return SetNoDelay(fd, a != 0);
+    case kOptKeepAlive: return SetKeepAlive(fd, a != 0, b, c, d);
+    case kOptLinger: return SetLinger(fd, a);
+    case kOptReadBuffer: return SetBufferSize(fd, true, a);
+    case kOptWriteBuffer: return SetBufferSize(fd, false, a);
+    case kOptBroadcast: return SetBroadcast(fd, a != 0);
+    case kOptMulticastHops: return SetMulticastHops(fd, a);
+    case kOptMulticastLoop: return SetMulticastLoop(fd, a != 0);
+    default: return -EINVAL;
+  }
+}
+
 }  // namespace muxnet

@@ -131,6 +131,21 @@ int MulticastMembership(int fd, bool join, const std::string& group, const std::
 // The interface multicast datagrams leave by: an IPv4 address, or an IPv6 interface name.
 int SetMulticastInterface(int fd, const std::string& iface);
 
+// Socket options by number, as Loop::SetOption takes them (the addon exports these).
+enum SocketOption : int32_t {
+  kOptNoDelay = 1,         // a = on
+  kOptKeepAlive = 2,       // a = on, b = idle s, c = interval s, d = count
+  kOptLinger = 3,          // a = seconds (< 0 off)
+  kOptReadBuffer = 4,      // a = bytes
+  kOptWriteBuffer = 5,     // a = bytes
+  kOptBroadcast = 6,       // a = on
+  kOptMulticastHops = 7,   // a = hops
+  kOptMulticastLoop = 8,   // a = on
+};
+
+// Sets `option` on fd: 0 or -errno (-EINVAL for an unknown option).
+int ApplySocketOption(int fd, int option, int a, int b, int c, int d);
+
 // TCP_INFO, as ReadTcpInfo writes it: one double per field, in this order (times in
 // microseconds, sizes in bytes or segments as the kernel reports them).
 enum TcpInfoField {

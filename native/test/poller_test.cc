@@ -8,6 +8,8 @@
 #include <memory>
 #include <random>
 #include <set>
+#include <thread>
+#include <chrono>
 
 #include "../core/poller.h"
 #include "check.h"
@@ -48,8 +50,8 @@ std::string Compare(Poller* p, const std::vector<Pair>& pairs) {
   if (n < 0) return "Wait -> " + std::to_string(n);
   std::map<int, uint32_t> got;
   for (int i = 0; i < n; i++) {
-    if (got.count(ev[i].fd)) return "fd " + std::to_string(ev[i].fd) + " reported twice";
-    got[ev[i].fd] = ev[i].events;
+    if (got.count(static_cast<int>(ev[i].token))) return "fd " + std::to_string(static_cast<int>(ev[i].token)) + " reported twice";
+    got[static_cast<int>(ev[i].token)] = ev[i].events;
   }
   for (const Pair& q : pairs) {
     uint32_t want = 0;
@@ -75,7 +77,7 @@ void ModelRun(const std::string& name) {
   std::vector<Pair> pairs;
   for (int i = 0; i < 64; i++) pairs.push_back(NewPair());
   // One registration before the first Wait (see poller_select_wait_before_any_add).
-  CHECK(p->Add(pairs[0].a, kReadable | kWritable) == 0);
+  CHECK(p->Add(pairs[0].a, static_cast<Token>(pairs[0].a), kReadable | kWritable) == 0);
   pairs[0].interest = kReadable | kWritable;
   bool above = false;
   int reused = 0;
@@ -85,7 +87,7 @@ void ModelRun(const std::string& name) {
     switch (rng() % 7) {
       case 0: {
         uint32_t in = 1 + rng() % 3;
-        int e = pr.interest ? p->Modify(pr.a, in) : p->Add(pr.a, in);
+        int e = pr.interest ? p->Modify(pr.a, static_cast<Token>(pr.a), in) : p->Add(pr.a, static_cast<Token>(pr.a), in);
         CHECK(e == 0, "%s: Add/Modify fd %d -> %d", name.c_str(), pr.a, e);
         pr.interest = in;
         break;
@@ -146,18 +148,18 @@ void RemoveThenAdd(const std::string& name) {
   Pair x = NewPair();
   CHECK(x.a > 1024, "fd %d not above 1024", x.a);
   CHECK(write(x.b, "x", 1) == 1);
-  CHECK(p->Add(x.a, kReadable) == 0);
+  CHECK(p->Add(x.a, static_cast<Token>(x.a), kReadable) == 0);
   int n = p->Wait(0, ev.data(), 16);
-  CHECK(n == 1 && ev[0].fd == x.a && (ev[0].events & kReadable), "%s: n=%d", name.c_str(), n);
-  CHECK(p->Add(x.a, kReadable) != 0, "%s: double Add accepted", name.c_str());
+  CHECK(n == 1 && static_cast<int>(ev[0].token) == x.a && (ev[0].events & kReadable), "%s: n=%d", name.c_str(), n);
+  CHECK(p->Add(x.a, static_cast<Token>(x.a), kReadable) != 0, "%s: double Add accepted", name.c_str());
   // Same fd, still open: remove, then add with write interest only.
   CHECK(p->Remove(x.a) == 0);
   CHECK(p->Remove(x.a) != 0, "%s: double Remove accepted", name.c_str());
   n = p->Wait(0, ev.data(), 16);
   CHECK(n == 0, "%s: removed fd reported (n=%d)", name.c_str(), n);
-  CHECK(p->Add(x.a, kWritable) == 0);
+  CHECK(p->Add(x.a, static_cast<Token>(x.a), kWritable) == 0);
   n = p->Wait(0, ev.data(), 16);
-  CHECK(n == 1 && ev[0].fd == x.a && ev[0].events == kWritable, "%s: n=%d events=%u",
+  CHECK(n == 1 && static_cast<int>(ev[0].token) == x.a && ev[0].events == kWritable, "%s: n=%d events=%u",
         name.c_str(), n, n > 0 ? ev[0].events : 0);
   // Close it and let a new descriptor take the same number.
   int old = x.a;
@@ -168,12 +170,12 @@ void RemoveThenAdd(const std::string& name) {
   CHECK(y.a == old, "%s: fd %d not reused (got %d)", name.c_str(), old, y.a);
   n = p->Wait(0, ev.data(), 16);
   CHECK(n == 0, "%s: fd reported before it was added (n=%d)", name.c_str(), n);
-  CHECK(p->Add(y.a, kReadable) == 0);
+  CHECK(p->Add(y.a, static_cast<Token>(y.a), kReadable) == 0);
   n = p->Wait(0, ev.data(), 16);
   CHECK(n == 0, "%s: fresh fd reported readable with no data (n=%d)", name.c_str(), n);
   CHECK(write(y.b, "y", 1) == 1);
   n = p->Wait(0, ev.data(), 16);
-  CHECK(n == 1 && ev[0].fd == y.a && ev[0].events == kReadable, "%s: n=%d", name.c_str(), n);
+  CHECK(n == 1 && static_cast<int>(ev[0].token) == y.a && ev[0].events == kReadable, "%s: n=%d", name.c_str(), n);
   CHECK(p->Remove(y.a) == 0);
   close(y.a);
   close(y.b);
@@ -189,7 +191,7 @@ void Rotation(const std::string& name) {
     int pp[2];
     CHECK(pipe2(pp, O_NONBLOCK | O_CLOEXEC) == 0, "pipe2 errno %d at %d", errno, i);
     CHECK(write(pp[1], "x", 1) == 1);
-    CHECK(p->Add(pp[0], kReadable) == 0);
+    CHECK(p->Add(pp[0], static_cast<Token>(pp[0]), kReadable) == 0);
     fds.push_back(pp[0]);
     fds.push_back(pp[1]);
   }
@@ -199,7 +201,7 @@ void Rotation(const std::string& name) {
   while (seen.size() < kPipes && waits < 4) {
     int n = p->Wait(0, ev.data(), kMax);
     CHECK(n > 0 && n <= kMax, "%s: Wait -> %d", name.c_str(), n);
-    for (int i = 0; i < n; i++) seen.insert(ev[i].fd);
+    for (int i = 0; i < n; i++) seen.insert(static_cast<int>(ev[i].token));
     waits++;
   }
   CHECK(seen.size() == kPipes, "%s: %zu of %d ready fds reported in %d waits", name.c_str(),
@@ -271,3 +273,59 @@ TEST(poller_poll_scan_rotation) { Rotation("poll"); }
 #ifdef MUXNET_HAVE_EPOLL
 TEST(poller_epoll_many_ready_all_reported) { Rotation("epoll"); }
 #endif
+
+namespace {
+
+// A token is the loop's, not an fd: it comes back as given, also after Modify changed it.
+void TokensComeBack(const std::string& name) {
+  auto p = Make(name);
+  Pair x = NewPair();
+  const Token first = (Token{7} << 32) | 3, second = (Token{8} << 32) | 3;
+  CHECK(p->Add(x.a, first, kWritable) == 0);
+  PollEvent ev[4];
+  int n = p->Wait(0, ev, 4);
+  CHECK(n == 1 && ev[0].token == first, "%s: n=%d token=%llx", name.c_str(), n,
+        static_cast<unsigned long long>(n > 0 ? ev[0].token : 0));
+  CHECK(p->Modify(x.a, second, kWritable) == 0);
+  n = p->Wait(0, ev, 4);
+  CHECK(n == 1 && ev[0].token == second, "%s: after Modify n=%d", name.c_str(), n);
+  p->Remove(x.a);
+  close(x.a);
+  close(x.b);
+}
+
+// Wake() from another thread ends a Wait(-1) with nothing ready, and is not an event.
+void WakeEndsWait(const std::string& name) {
+  auto p = Make(name);
+  std::thread waker([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    p->Wake();
+  });
+  PollEvent ev[4];
+  int n = p->Wait(5000, ev, 4);
+  waker.join();
+  CHECK(n == 0, "%s: Wait after Wake -> %d", name.c_str(), n);
+  // Consumed: the next wait does not return at once.
+  n = p->Wait(0, ev, 4);
+  CHECK(n == 0, "%s: second Wait -> %d", name.c_str(), n);
+}
+
+}  // namespace
+
+TEST(poller_tokens_come_back_as_registered) {
+  for (const auto& name : Backends()) TokensComeBack(name);
+}
+
+TEST(poller_wake_ends_a_wait_unreported) {
+  for (const auto& name : Backends()) WakeEndsWait(name);
+}
+
+TEST(poller_caps_match_the_backend) {
+  for (const auto& name : Backends()) {
+    auto p = Make(name);
+    PollerCaps caps = p->Caps();
+    CHECK(caps.pollable == (p->PollableFd() >= 0), "%s: pollable cap vs PollableFd", name.c_str());
+    CHECK(!caps.completion, "%s: no completion backend yet", name.c_str());
+    CHECK(caps.edge == (name == "epoll"), "%s: edge cap", name.c_str());
+  }
+}

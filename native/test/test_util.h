@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <vector>
@@ -75,6 +76,8 @@ struct MockHost : muxnet::LoopHost {
   std::vector<muxnet::Event> log;             // every event delivered, in order
   std::function<void(const muxnet::Event&)> on_event;  // may call back into the loop
   std::set<void*> live_tokens;
+  // Read tokens: the memory each stands for (nullptr: let go of, like a detached buffer).
+  std::map<void*, std::pair<char*, size_t>> buffers;
   std::vector<std::string> problems;  // recorded here: never CHECK inside a callback
   std::vector<char*> slabs;
   int64_t timer_delay = -2;  // last ArmTimer argument (-2: never called)
@@ -106,12 +109,20 @@ struct MockHost : muxnet::LoopHost {
       problems.push_back("unknown or twice-released token");
       return;
     }
+    buffers.erase(token);
     delete[] static_cast<char*>(token);
   }
   char* AllocateSlab(int) override {
     char* p = static_cast<char*>(malloc(muxnet::BufferPool::kSlabSize));
     slabs.push_back(p);
     return p;
+  }
+  bool ResolveBuffer(void* token, char** data, size_t* len) override {
+    auto it = buffers.find(token);
+    if (it == buffers.end() || it->second.first == nullptr) return false;
+    *data = it->second.first;
+    *len = it->second.second;
+    return true;
   }
   void ArmTimer(int64_t delay_ms) override { timer_delay = delay_ms; }
   void SetActive(bool on) override {
@@ -130,6 +141,19 @@ struct MockHost : muxnet::LoopHost {
     void* token = new char[1];
     host->live_tokens.insert(token);
     host->tokens_made++;
+    return token;
+  }
+
+  // A read buffer's token (ReadStart's make_token, with a BufferRef as context).
+  struct BufferRef {
+    MockHost* host;
+    char* data;
+    size_t len;
+  };
+  static void* MakeBufferToken(void* context) {
+    auto* ref = static_cast<BufferRef*>(context);
+    void* token = MakeToken(ref->host);
+    ref->host->buffers[token] = {ref->data, ref->len};
     return token;
   }
 

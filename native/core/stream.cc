@@ -1,0 +1,280 @@
+// Stream connections (TCP, Unix): connect, reads that complete, writes by reference,
+// shutdown. This is the readiness implementation of the per-handle operations, written
+// once over any readiness backend (wait, then the syscall, then complete, as Go's
+// fd_unix.go does); a completion backend would submit the same operations instead.
+#include <cerrno>
+
+#include "loop.h"
+
+namespace muxnet {
+
+int Loop::Connect(const SockAddr& addr, int* id) {
+  int fd;
+  int err = muxnet::Connect(addr, &fd);
+  if (err != 0 && err != -EINPROGRESS) return err;
+  *id = AddHandle(std::make_unique<StreamHandle>(), fd);
+  stats_.dialed++;
+  StreamHandle* h = GetStream(*id);
+  h->connecting = err == -EINPROGRESS;
+  int rc = UpdateInterest(h);
+  if (rc != 0) {
+    Close(*id);
+    *id = -1;
+    return rc;
+  }
+  return err;
+}
+
+ssize_t Loop::Read(int id, void* data, size_t len) {
+  StreamHandle* h = GetStream(id);
+  if (h == nullptr) return -EBADF;
+  if (h->read_mode != kReadNone) return -EBUSY;  // the started read owns the next bytes
+  ssize_t n = muxnet::Read(h->fd, data, len);
+  if (n > 0) Count(h, n, 0);
+  if (n == -EAGAIN) {
+    h->may_read = false;
+    if (!h->read_wanted) {
+      h->read_wanted = true;
+      int err = UpdateInterest(h);
+      if (err != 0) {
+        h->read_wanted = false;
+        return err;
+      }
+    }
+  }
+  return n;
+}
+
+ssize_t Loop::ReadChunk(int id, int* chunk) {
+  StreamHandle* h = GetStream(id);
+  if (h == nullptr) return -EBADF;
+  if (h->read_mode != kReadNone) return -EBUSY;
+  int index = pool_->Acquire();
+  if (index < 0) return -ENOBUFS;
+  ssize_t n = Read(id, pool_->Data(index), BufferPool::kChunkSize);
+  if (n > 0) {
+    *chunk = index;
+    return n;
+  }
+  pool_->Release(index);
+  return n;
+}
+
+ssize_t Loop::ReadOnce(StreamHandle* h, char* data, size_t len, int* chunk) {
+  *chunk = -1;
+  if (h->read_mode == kReadBuffer) {
+    // The owner's memory may be gone since the read started (a detached ArrayBuffer):
+    // look it up now, right before the syscall, on the thread that owns it.
+    if (data == nullptr && !host_->ResolveBuffer(h->read_token, &data, &len)) return -EFAULT;
+  } else {
+    int index = pool_->Acquire();
+    if (index < 0) {
+      host_->ReturnChunks();  // chunks the host let go of since this batch began
+      index = pool_->Acquire();
+      if (index < 0) return -ENOBUFS;
+    }
+    *chunk = index;
+    data = pool_->Data(index);
+    len = BufferPool::kChunkSize;
+  }
+  ssize_t n = muxnet::Read(h->fd, data, len);
+  if (n > 0) {
+    Count(h, n, 0);
+    // A short read drained the socket, unless the peer hung up: then EOF is still to come
+    // and an edge-triggered socket will not report it again.
+    if (static_cast<size_t>(n) < len && !h->read_hangup) h->may_read = false;
+  } else {
+    if (n == -EAGAIN) h->may_read = false;
+    if (*chunk >= 0) pool_->Release(*chunk);
+    *chunk = -1;
+  }
+  return n;
+}
+
+void Loop::EndRead(StreamHandle* h) {
+  if (h->read_token != nullptr) tokens_.push_back(h->read_token);
+  h->read_token = nullptr;
+  h->read_mode = kReadNone;
+  ReleaseTokens();
+}
+
+ssize_t Loop::ReadStart(int id, int mode, char* data, size_t len, MakeToken make_token,
+                        void* context, int* chunk) {
+  *chunk = -1;
+  StreamHandle* h = GetStream(id);
+  if (h == nullptr) return -EBADF;
+  if (mode != kReadBuffer && mode != kReadChunk && mode != kReadStream) return -EINVAL;
+  bool reading_on = mode == kReadStream && h->read_mode == kReadStream;
+  if (h->read_mode != kReadNone && !reading_on) return -EBUSY;
+  if (mode == kReadBuffer && len == 0) return -EINVAL;
+  if (h->may_read && !h->connecting) {
+    int32_t was = h->read_mode;
+    h->read_mode = mode;  // ReadOnce reads where the mode says
+    ssize_t n = ReadOnce(h, data, len, chunk);
+    if (n != -EAGAIN) {
+      // Data keeps a stream read started (the caller reads on until -EINPROGRESS);
+      // anything else completes here. The read interest stays as it was (see ReadStop).
+      h->read_mode = mode == kReadStream && n > 0 ? kReadStream : kReadNone;
+      // A new stream read needs read interest; a refusal shows at the caller's next call,
+      // which reaches the waiting path below.
+      if (h->read_mode != was) UpdateInterest(h);
+      return n;
+    }
+    h->read_mode = was;
+  }
+  if (reading_on) return -EINPROGRESS;
+  h->read_mode = mode;
+  if (mode == kReadBuffer) h->read_token = make_token(context);
+  int err = UpdateInterest(h);
+  if (err != 0) {
+    EndRead(h);
+    return err;
+  }
+  return -EINPROGRESS;
+}
+
+int Loop::ReadStop(int id) {
+  StreamHandle* h = GetStream(id);
+  if (h == nullptr) return -EBADF;
+  if (h->read_mode == kReadNone) return 0;
+  EndRead(h);
+  // Level-triggered interest stays until readiness comes with nobody to serve (see
+  // OnStreamReady): a Go-style reader starts its next read at once.
+  return 0;
+}
+
+void Loop::CompleteReads(StreamHandle* h) {
+  int32_t id = h->id;
+  // Level-triggered: one read per event, the next event comes while data is left.
+  // Edge-triggered: read on until drained, or this readiness is never reported again.
+  for (;;) {
+    int chunk;
+    ssize_t n = ReadOnce(h, nullptr, 0, &chunk);
+    if (n == -EAGAIN) return;  // a spurious wake-up: the read stays started
+    bool stream = h->read_mode == kReadStream;
+    if (!stream || n <= 0) EndRead(h);
+    Emit(kEvRead, id, static_cast<int32_t>(n), chunk);
+    if ((h = GetStream(id)) == nullptr) return;  // closed by the owner meanwhile
+    if (!stream || h->read_mode != kReadStream || !h->may_read || !edge_) return;
+  }
+}
+
+int Loop::Write(int id, const char* data, size_t len, size_t limit, MakeToken make_token,
+                void* context) {
+  StreamHandle* h = GetStream(id);
+  if (h == nullptr) return -EBADF;
+  if (h->shutdown_pending) return -EPIPE;
+  if (len == 0) return 0;  // an empty request would never complete in the queue
+  if (!h->writes.empty()) {
+    if (h->writes.bytes() >= limit) return 2;
+    h->writes.Push(data, len, make_token(context));
+    return 1;
+  }
+  size_t written = 0;
+  if (!h->connecting) {
+    iovec iov{const_cast<char*>(data), len};
+    ssize_t n = Writev(h->fd, &iov, 1);
+    if (n < 0 && n != -EAGAIN) return static_cast<int>(n);
+    if (n > 0) {
+      written = static_cast<size_t>(n);
+      Count(h, 0, n);
+    }
+    if (written == len) return 0;
+  }
+  h->writes.Push(data + written, len - written, make_token(context));
+  int err = UpdateInterest(h);
+  if (err != 0) {
+    // Bytes already written stay written; the caller learns that the rest cannot be.
+    h->writes.Clear(&tokens_);
+    ReleaseTokens();
+    return err;
+  }
+  return 1;
+}
+
+ssize_t Loop::TryWrite(int id, const char* data, size_t len) {
+  StreamHandle* h = GetStream(id);
+  if (h == nullptr) return -EBADF;
+  if (h->shutdown_pending) return -EPIPE;
+  if (!h->writes.empty() || h->connecting) return -EBUSY;
+  if (len == 0) return 0;
+  iovec iov{const_cast<char*>(data), len};
+  ssize_t n = Writev(h->fd, &iov, 1);
+  if (n == -EAGAIN) return 0;
+  if (n > 0) Count(h, 0, n);
+  return n;
+}
+
+int Loop::CancelWrites(int id) {
+  StreamHandle* h = GetStream(id);
+  if (h == nullptr) return -EBADF;
+  h->writes.Clear(&tokens_);
+  ReleaseTokens();
+  if (h->shutdown_pending && !h->connecting) {
+    h->shutdown_pending = false;
+    muxnet::ShutdownWrite(h->fd);
+  }
+  UpdateInterest(h);  // dropping write interest: a refusal only costs a spurious event
+  return 0;
+}
+
+int Loop::ShutdownWrite(int id) {
+  StreamHandle* h = GetStream(id);
+  if (h == nullptr) return -EBADF;
+  if (!h->writes.empty() || h->connecting) {
+    h->shutdown_pending = true;
+    return 0;
+  }
+  return muxnet::ShutdownWrite(h->fd);
+}
+
+void Loop::OnStreamReady(StreamHandle* h, uint32_t events) {
+  int32_t id = h->id;
+  if (events & kHangup) events |= kReadable | kWritable;
+  if (h->connecting) {
+    if (!(events & kWritable)) return;
+    int err = ConnectResult(h->fd);
+    h->connecting = false;
+    if (int rc = UpdateInterest(h); rc != 0 && err == 0) err = rc;
+    Emit(kEvConnected, id, err, 0);
+    if ((h = GetStream(id)) == nullptr) return;
+    if (h->shutdown_pending && h->writes.empty()) muxnet::ShutdownWrite(h->fd);
+  }
+  if ((events & kWritable) && !h->writes.empty()) {
+    FlushWrites(h);
+    if ((h = GetStream(id)) == nullptr) return;
+  }
+  if (!(events & kReadable)) return;
+  if (events & (kHangup | kReadHangup)) h->read_hangup = true;
+  h->may_read = true;
+  if (h->read_mode != kReadNone) {
+    CompleteReads(h);
+    if ((h = GetStream(id)) == nullptr) return;
+  }
+  if (h->read_wanted) {
+    Emit(kEvReadable, id, h->read_hangup ? 1 : 0, 0);
+    return;
+  }
+  // Level-triggered readiness that nobody asked for: stop watching, or it fires forever.
+  // The socket stays marked as holding data, so the next read does not wait.
+  if (!edge_ && h->read_mode == kReadNone) UpdateInterest(h);
+}
+
+void Loop::FlushWrites(StreamHandle* h) {
+  int32_t id = h->id;
+  size_t before = tokens_.size();
+  size_t queued = h->writes.bytes();
+  int err = h->writes.Flush(h->fd, &tokens_);
+  Count(h, 0, queued - h->writes.bytes());
+  int completed = static_cast<int>(tokens_.size() - before);
+  if (err != 0 && err != -EAGAIN) h->writes.Clear(&tokens_);
+  ReleaseTokens();
+  if (h->writes.empty()) {
+    if (h->shutdown_pending && err == 0) muxnet::ShutdownWrite(h->fd);
+    UpdateInterest(h);
+  }
+  if (completed > 0) Emit(kEvWritten, id, completed, 0);
+  if (err != 0 && err != -EAGAIN) Emit(kEvWriteError, id, err, 0);
+}
+
+}  // namespace muxnet
