@@ -25,8 +25,10 @@ export function chartSvg(report: Report): string {
   const idle = report.results.filter((r) => r.scenario === 'idle');
   const series = new Map<string, { x: number; y: number }[]>();
   for (const r of idle) {
-    if (r.form !== 'go' && r.form !== 'node') continue;
-    const name = r.form === 'node' ? "Node's net" : `muxnet ${r.config}`;
+    // Go-style per backend, Node's net, the peers, and one C floor (epoll's) as the bottom line.
+    if (!measured(r) || (r.form === 'c-floor' ? r.config !== 'epoll' : !['go', 'node', ...Object.keys(PEER_NAMES)].includes(r.form))) continue;
+    const name = r.form === 'node' ? "Node's net" : r.form === 'c-floor' ? 'C floor epoll' :
+      r.config === 'peer' ? PEER_NAMES[r.form] ?? r.form : `muxnet ${r.config}`;
     const points = series.get(name) ?? [];
     points.push({ x: r.idle, y: r.median.cpu_us_per_msg });
     series.set(name, points);
@@ -126,7 +128,9 @@ export function floorRatios(results: Result[]): void {
   }
 }
 
-const PEER_NAMES: Record<string, string> = { bun: 'Bun (Bun.listen)', deno: 'Deno (conn.read/write)', go: 'Go (net, GOMAXPROCS=1)' };
+const PEER_NAMES: Record<string, string> = {
+  'peer-bun': 'Bun (Bun.listen)', 'peer-deno': 'Deno (conn.read/write)', 'peer-go': 'Go (net, GOMAXPROCS=1)',
+};
 
 /** Markdown summary: per backend, CPU per message and the ratios the targets speak of. */
 export function summaryMarkdown(report: Report): string {
@@ -227,7 +231,7 @@ function peerSection(report: Report): string[] {
   if (peers.length === 0) return [];
   const ref = referenceBackend(report.results);
   const lines: string[] = [];
-  lines.push(`Peers: the same echo on other runtimes (optional, run when on the PATH or named in BENCH_PEERS), against ${ref ?? 'the'} floors:`);
+  lines.push(`Peers: the same echo on other runtimes (optional, run when on the PATH or named in BENCH_PEERS), against ${ref === undefined ? 'the' : `${ref}'s`} floors:`);
   lines.push('');
   lines.push('| server | µs/msg | user space | / C floor | / native floor | msg/s | p99 µs |');
   lines.push('|---|---|---|---|---|---|---|');

@@ -94,7 +94,7 @@ function configs(): Config[] {
 
 interface Job {
   scenario: string;
-  config: Config | null;  // null: Node's net, or a peer (form bun, deno, go)
+  config: Config | null;  // null: Node's net, or a peer (form peer-bun, peer-deno, peer-go)
   form: string;
   connections: number;
   idle: number;
@@ -105,7 +105,14 @@ function hasForm(config: Config, form: string): boolean {
   return form !== 'c-floor' || C_FLOOR_BACKENDS.includes(config.name);
 }
 
-const peers = peerPlan();
+const peers = (() => {
+  try {
+    return peerPlan();
+  } catch (err) {
+    console.error((err as Error).message);
+    return process.exit(2);
+  }
+})();
 
 function jobs(): Job[] {
   const list: Job[] = [];
@@ -117,7 +124,7 @@ function jobs(): Job[] {
       }
       list.push({ scenario: 'pingpong', ...node, connections, idle: 0 });
       // Peers at the report's 50 connections only: the other counts would add minutes for no row.
-      if (connections === 50) for (const peer of peers.run) list.push({ scenario: 'pingpong', config: null, form: peer, connections, idle: 0 });
+      if (connections === 50) for (const peer of peers.run) list.push({ scenario: 'pingpong', config: null, form: peerForm(peer), connections, idle: 0 });
     }
   }
   if (only.includes('idle')) {
@@ -126,7 +133,7 @@ function jobs(): Job[] {
         for (const form of plan.idleForms.filter((f) => hasForm(config, f))) list.push({ scenario: 'idle', config, form, connections: 50, idle });
       }
       list.push({ scenario: 'idle', ...node, connections: 50, idle });
-      for (const peer of peers.run) list.push({ scenario: 'idle', config: null, form: peer, connections: 50, idle });
+      for (const peer of peers.run) list.push({ scenario: 'idle', config: null, form: peerForm(peer), connections: 50, idle });
     }
   }
   if (only.includes('udp')) {
@@ -179,7 +186,7 @@ function skippedPeerTasks(): Task[] {
   return peers.skipped.map(({ peer, why }) => ({
     label: `peer ${peer} skipped`,
     run: async () => scenarios.map((scenario) => ({
-      scenario, config: 'peer', form: peer, connections: 50, idle: 0, size: 64, skipped: why, runs: [], median: {} as LoadResult,
+      scenario, config: 'peer', form: peerForm(peer), connections: 50, idle: 0, size: 64, skipped: why, runs: [], median: {} as LoadResult,
     })),
   }));
 }
@@ -203,19 +210,25 @@ function repeatsOf(job: Job): number {
   return job.scenario === 'rss' ? 1 : plan.repeats;
 }
 
-function isPeer(form: string): form is Peer {
-  return (PEERS as readonly string[]).includes(form);
+/** A peer's form, apart from muxnet's own (its Go-style form is 'go'): peer-bun, peer-deno, peer-go. */
+function peerForm(peer: Peer): string {
+  return `peer-${peer}`;
+}
+
+function peerOf(form: string): Peer | undefined {
+  return PEERS.find((peer) => peerForm(peer) === form);
 }
 
 /** The config a job's result is filed under: a backend, node-net, or peer. */
 function configName(job: Job): string {
-  return job.config?.name ?? (isPeer(job.form) ? 'peer' : 'node-net');
+  return job.config?.name ?? (peerOf(job.form) !== undefined ? 'peer' : 'node-net');
 }
 
 /** A fresh server for one run of a job: a Node process of bench/servers, the C floor, or a peer. */
 function startJobServer(job: Job): Promise<Server> {
   if (job.form === 'c-floor') return startCFloor(job.config!.name);
-  if (isPeer(job.form)) return startPeer(job.form);
+  const peer = peerOf(job.form);
+  if (peer !== undefined) return startPeer(peer);
   const script = path.join(root, '.bench-build', 'bench', 'servers', job.scenario === 'udp' ? 'udp.js' : 'echo.js');
   // --expose-gc lets the rss scenario also weigh the live heap, apart from V8's spare room.
   return startServer(script, [job.form, JSON.stringify(job.config?.options ?? {})], job.scenario === 'rss' ? ['--expose-gc'] : []);
@@ -292,11 +305,11 @@ function printTable(results: Result[]): void {
         'gc µs/msg': fmt(r.median.gc_us_per_msg ?? NaN),
         '/ C floor': fmt(r.floor_ratio?.c_floor ?? NaN),
         '/ native': fmt(r.floor_ratio?.native ?? NaN),
+        'msg/s': Math.round(r.median.rate),
+        'p50 µs': r.median.p50_us,
+        'p99 µs': r.median.p99_us,
+        'p99.9 µs': r.median.p999_us,
       }),
-      'msg/s': Math.round(r.median.rate),
-      'p50 µs': r.median.p50_us,
-      'p99 µs': r.median.p99_us,
-      'p99.9 µs': r.median.p999_us,
       ...(r.scenario === 'rss' ? {
         'KiB/idle conn': fmt(r.median.rss_kib / r.idle, 3),
         'heap KiB/idle conn': fmt((r.median.heap_kib ?? NaN) / r.idle, 3),
