@@ -47,10 +47,13 @@ export function peerPlan(): { run: Peer[]; skipped: { peer: Peer; why: string }[
 
 let goBinary: string | undefined;
 
-/** Builds the Go echo once per bench run into a temporary directory. */
+/**
+ * Builds the Go echo once per bench run into one temporary directory, rebuilt over the last
+ * run's (Go's build cache makes that quick), so runs do not pile up binaries.
+ */
 function buildGoEcho(): string {
   if (goBinary === undefined) {
-    const dir = path.join(os.tmpdir(), `muxnet-bench-${process.pid}`);
+    const dir = path.join(os.tmpdir(), 'muxnet-bench-peers');
     mkdirSync(dir, { recursive: true });
     const out = path.join(dir, 'go-echo');
     execFileSync('go', ['build', '-o', out, 'main.go'], { cwd: path.join(root, 'bench', 'peers', 'go-echo'), stdio: 'inherit' });
