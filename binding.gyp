@@ -38,14 +38,22 @@
     }
   ],
   "conditions": [
-    # The benchmark's load generator is for contributors only: bench/ is not in the npm
-    # package, so a user's build from source (no prebuilt binary matched) skips it.
+    # The benchmark's load generator and C echo floor are for contributors only: bench/ is not
+    # in the npm package, so a user's build from source (no prebuilt binary matched) skips them.
     ["'<!(node -p \"require('fs').existsSync('bench/loadgen.cc')\")'=='true'", {
       "targets": [
         {
           "target_name": "muxnet-loadgen",
           "type": "executable",
           "sources": ["bench/loadgen.cc"],
+          "cflags_cc": ["-std=c++17", "-O2", "-Wall"],
+          "cflags_cc!": ["-std=gnu++17", "-std=gnu++14", "-fno-exceptions"]
+        },
+        {
+          # The physical floor of each backend: an echo server against the syscalls, no Node.
+          "target_name": "muxnet-echo-floor",
+          "type": "executable",
+          "sources": ["bench/echo_floor.cc"],
           "cflags_cc": ["-std=c++17", "-O2", "-Wall"],
           "cflags_cc!": ["-std=gnu++17", "-std=gnu++14", "-fno-exceptions"]
         }

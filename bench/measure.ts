@@ -7,17 +7,17 @@ import * as path from 'node:path';
 import { createInterface } from 'node:readline';
 
 export const root = path.resolve(__dirname, '..', '..');
-const loadgenPath = path.join(root, 'build', 'Release', 'muxnet-loadgen');
 
 /**
- * The load generator, built by node-gyp with the addon. An `npm install` that found a
+ * A native benchmark tool, built by node-gyp with the addon. An `npm install` that found a
  * prebuilt addon compiled nothing, so say how to build it rather than fail to spawn it.
  */
-function loadgen(): string {
-  if (!existsSync(loadgenPath)) {
-    throw new Error(`${loadgenPath} is not built: run \`npm run build:native\` (node-gyp builds it with the addon)`);
+export function builtTool(name: 'muxnet-loadgen' | 'muxnet-echo-floor'): string {
+  const file = path.join(root, 'build', 'Release', name);
+  if (!existsSync(file)) {
+    throw new Error(`${file} is not built: run \`npm run build:native\` (node-gyp builds it with the addon)`);
   }
-  return loadgenPath;
+  return file;
 }
 const clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
 const hasTaskset = (() => {
@@ -80,34 +80,55 @@ export interface Server {
   pid: number;
   /** The server's live JavaScript heap in bytes (after a full GC when started with --expose-gc). */
   heapUsed(): Promise<number>;
+  /**
+   * Milliseconds the server has spent in garbage collection since it started; absent for
+   * servers that do not report it (the C floor, the peers of other runtimes).
+   */
+  gcMs?: () => Promise<number>;
   stop(): Promise<void>;
 }
 
-/** Starts `node [nodeFlags] <script> ...args` on CPU 0 and waits for its {"port","pid"} line. */
-export async function startServer(script: string, args: string[], nodeFlags: string[] = []): Promise<Server> {
-  const [cmd, argv] = pin(0, process.execPath, [...nodeFlags, script, ...args]);
-  const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
+/**
+ * Starts `command args` on CPU 0 and waits for its {"port","pid"} line. Servers of
+ * bench/servers (`js`) also answer the stdin queries "heap" and "gc" with a JSON line; every
+ * server exits when its stdin closes.
+ */
+export async function startProcess(command: string, args: string[],
+                                   options: { name?: string; js?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<Server> {
+  const name = options.name ?? path.basename(command);
+  const [cmd, argv] = pin(0, command, args);
+  const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'inherit'], env: options.env ?? process.env });
   const next = lineReader(child);
   const first = await Promise.race([
     next(),
-    new Promise<string>((_, reject) => setTimeout(() => reject(new Error(`${script} did not start`)), 10_000)),
+    // Long enough for a peer runtime's first start (Deno compiles its TypeScript).
+    new Promise<string>((_, reject) => setTimeout(() => reject(new Error(`${name} did not start`)), 20_000)),
   ]);
+  if (first === '') throw new Error(`${name} exited before listening`);
   const { port, pid } = JSON.parse(first) as { port: number; pid: number };
+  const ask = async (query: string): Promise<Record<string, number>> => {
+    if (options.js !== true) throw new Error(`${name} answers no "${query}" query`);
+    child.stdin!.write(`${query}\n`);
+    const line = await next();
+    if (line === '') throw new Error(`${name} exited before answering "${query}"`);
+    return JSON.parse(line) as Record<string, number>;
+  };
   return {
     port,
     pid,
-    heapUsed: async () => {
-      child.stdin!.write('heap\n');
-      const line = await next();
-      if (line === '') throw new Error(`${script} exited before reporting its heap`);
-      return (JSON.parse(line) as { heapUsed: number }).heapUsed;
-    },
+    heapUsed: async () => (await ask('heap')).heapUsed,
+    ...(options.js === true ? { gcMs: async () => (await ask('gc')).gc_ms } : {}),
     stop: () => new Promise((resolve) => {
       child.once('exit', () => resolve());
       child.stdin!.end();
       setTimeout(() => child.kill('SIGKILL'), 3000).unref();
     }),
   };
+}
+
+/** Starts `node [nodeFlags] <script> ...args`, a server of bench/servers, on CPU 0. */
+export function startServer(script: string, args: string[], nodeFlags: string[] = []): Promise<Server> {
+  return startProcess(process.execPath, [...nodeFlags, script, ...args], { name: script, js: true });
 }
 
 export interface LoadOptions {
@@ -138,6 +159,12 @@ export interface LoadResult {
   server_cpu: number;
   /** Server RSS when measuring began, KiB. */
   rss_kib: number;
+  /**
+   * JavaScript servers: milliseconds of garbage collection over the measured window (V8's gc
+   * performance entries), and that per message. Absent for the C floor and the peers.
+   */
+  gc_ms?: number;
+  gc_us_per_msg?: number;
   /** rss scenario: growth of the server's live JavaScript heap, after a full GC, KiB. */
   heap_kib?: number;
   /** stream: bytes moved while measuring (sent one way, or received back echoed). */
@@ -172,9 +199,10 @@ export interface Measured {
 /**
  * Runs a load process on CPU 1 that prints the load generator's JSON lines ("measuring", then
  * "done"), and samples the server process `pid` between them. Killed after `limitSeconds`.
+ * `atMeasuring` and `atDone` run right after the CPU samples, e.g. to ask the server too.
  */
 export async function runMeasured(command: string, args: string[], pid: number, limitSeconds: number,
-                                  atMeasuring?: () => Promise<void>): Promise<Measured> {
+                                  atMeasuring?: () => Promise<void>, atDone?: () => Promise<void>): Promise<Measured> {
   const [cmd, argv] = pin(1, command, args);
   const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
   const next = lineReader(child);
@@ -195,9 +223,11 @@ export async function runMeasured(command: string, args: string[], pid: number, 
       } else if (event.event === 'done') {
         if (wall0 === 0) throw new Error(`${path.basename(command)} reported done before measuring`);
         const cpu1 = cpuTimes(pid);
+        const wall = (performance.now() - wall0) / 1000;
+        if (atDone !== undefined) await atDone();
         return {
           done: event, cpu: cpu1.total - cpu0.total, user: cpu1.user - cpu0.user,
-          wall: (performance.now() - wall0) / 1000, rss,
+          wall, rss,
         };
       }
     }
@@ -224,12 +254,12 @@ export function loadResult({ done, cpu, user, wall, rss }: Measured): LoadResult
 
 /** Runs the load generator against port and measures the server process `pid`. */
 export async function runLoad(port: number, pid: number, o: LoadOptions,
-                              atMeasuring?: () => Promise<void>): Promise<LoadResult> {
+                              atMeasuring?: () => Promise<void>, atDone?: () => Promise<void>): Promise<LoadResult> {
   const mode = o.mode ?? 'pingpong';
   const args = ['--port', String(port), '--connections', String(o.connections), '--size', String(o.size),
     '--duration', String(o.duration), '--warmup', String(o.warmup), '--idle', String(o.idle ?? 0),
     '--mode', mode];
-  const measured = await runMeasured(loadgen(), args, pid, o.duration + o.warmup + 60, atMeasuring);
+  const measured = await runMeasured(builtTool('muxnet-loadgen'), args, pid, o.duration + o.warmup + 60, atMeasuring, atDone);
   const { done, cpu } = measured;
   const result = loadResult(measured);
   if (mode === 'http') result.errors = done.errors;  // requests the socket did not take whole

@@ -2,6 +2,7 @@
 // line per backend, muxnet against Node) and a Markdown summary with the ratios.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { cFloorOf } from './peers';
 import type { Result } from './run';
 
 interface Report {
@@ -24,8 +25,10 @@ export function chartSvg(report: Report): string {
   const idle = report.results.filter((r) => r.scenario === 'idle');
   const series = new Map<string, { x: number; y: number }[]>();
   for (const r of idle) {
-    if (r.form !== 'go' && r.form !== 'node') continue;
-    const name = r.form === 'node' ? "Node's net" : `muxnet ${r.config}`;
+    // Go-style per backend, Node's net, the peers, and one C floor (epoll's) as the bottom line.
+    if (!measured(r) || (r.form === 'c-floor' ? r.config !== 'epoll' : !['go', 'node', ...Object.keys(PEER_NAMES)].includes(r.form))) continue;
+    const name = r.form === 'node' ? "Node's net" : r.form === 'c-floor' ? 'C floor epoll' :
+      r.config === 'peer' ? PEER_NAMES[r.form] ?? r.form : `muxnet ${r.config}`;
     const points = series.get(name) ?? [];
     points.push({ x: r.idle, y: r.median.cpu_us_per_msg });
     series.set(name, points);
@@ -81,6 +84,54 @@ function f(v: number | undefined, digits = 2): string {
   return v !== undefined && Number.isFinite(v) ? v.toFixed(digits) : '–';
 }
 
+/** A ratio as "1.23×", or '–' when missing. */
+function times(v: number | undefined): string {
+  return v !== undefined && Number.isFinite(v) ? `${v.toFixed(2)}×` : '–';
+}
+
+/** a / b as "1.23×", or '–' when either is missing. */
+function ratio(a: number | undefined, b: number | undefined): string {
+  return times(a !== undefined && b !== undefined ? a / b : undefined);
+}
+
+const measured = (r: Result): boolean => r.skipped === undefined && r.runs.length > 0;
+
+/**
+ * The backend whose floors Node's net and the peers are held against: epoll where the run
+ * has a floor of it, else the first backend that has one.
+ */
+function referenceBackend(results: Result[]): string | undefined {
+  const floors = results.filter((r) => (r.form === 'c-floor' || r.form === 'native') && measured(r)).map((r) => r.config);
+  return floors.includes('epoll') ? 'epoll' : floors[0];
+}
+
+/**
+ * Sets floor_ratio on every measured pingpong and idle result: its CPU per message over that
+ * of the standalone C floor and of the in-Node native floor of the same backend and shape
+ * (Node's net and the peers: the reference backend's). Results of runs before the C floor
+ * existed get only the native ratio.
+ */
+export function floorRatios(results: Result[]): void {
+  const ref = referenceBackend(results);
+  const cpu = (scenario: string, config: string | undefined, form: string, r: Result): number | undefined =>
+    results.find((x) => x.scenario === scenario && x.config === config && x.form === form && measured(x) &&
+      x.connections === r.connections && x.idle === r.idle)?.median.cpu_us_per_msg;
+  for (const r of results) {
+    if ((r.scenario !== 'pingpong' && r.scenario !== 'idle') || !measured(r)) continue;
+    const backend = r.config === 'node-net' || r.config === 'peer' ? ref : r.config;
+    const c = cpu(r.scenario, backend === undefined ? undefined : cFloorOf(backend), 'c-floor', r);
+    const n = cpu(r.scenario, backend, 'native', r);
+    const floorRatio: { c_floor?: number; native?: number } = {};
+    if (c !== undefined) floorRatio.c_floor = r.median.cpu_us_per_msg / c;
+    if (n !== undefined) floorRatio.native = r.median.cpu_us_per_msg / n;
+    r.floor_ratio = floorRatio;
+  }
+}
+
+const PEER_NAMES: Record<string, string> = {
+  'peer-bun': 'Bun (Bun.listen)', 'peer-deno': 'Deno (conn.read/write)', 'peer-go': 'Go (net, GOMAXPROCS=1)',
+};
+
 /** Markdown summary: per backend, CPU per message and the ratios the targets speak of. */
 export function summaryMarkdown(report: Report): string {
   const m = report.machine;
@@ -90,35 +141,43 @@ export function summaryMarkdown(report: Report): string {
     `${Math.max(0, ...report.results.map((r) => r.runs.length))} run(s). Command: \`npm run bench${report.quick ? ' -- --quick' : ''}\`.`);
   lines.push('');
   const node = find(report, 'pingpong', 'node-net', 'node', 50);
-  const configs = [...new Set(report.results.filter((r) => r.scenario === 'pingpong' && r.form !== 'node').map((r) => r.config))];
+  const configs = [...new Set(report.results.filter((r) => r.scenario === 'pingpong' && r.config !== 'node-net' && r.config !== 'peer')
+    .map((r) => r.config))];
   if (configs.length > 0) {
-    lines.push('Echo ping-pong, 64 bytes, 50 connections — server CPU µs per message (lower is better):');
+    lines.push('Echo ping-pong, 64 bytes, 50 connections — server CPU µs per message (lower is better). C floor: the standalone ' +
+      'C++ echo (`muxnet-echo-floor`, no Node; epoll-thread has epoll\'s); native floor: the C++ echo inside Node\'s loop:');
     lines.push('');
-    lines.push(`| backend | native floor | Go-style TS | pooled TS | onData TS | Go-style / floor | Go-style / Node's net (${f(node?.median.cpu_us_per_msg)} µs) | msg/s (Go-style) | p99 µs |`);
-    lines.push('|---|---|---|---|---|---|---|---|---|');
+    lines.push(`| backend | C floor | native floor | Go-style TS | pooled TS | onData TS | Go-style / C floor | onData / C floor | Go-style / native floor | Go-style / Node's net (${f(node?.median.cpu_us_per_msg)} µs) | msg/s (Go-style) | p99 µs |`);
+    lines.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
     for (const c of configs) {
-      const floor = find(report, 'pingpong', c, 'native', 50)?.median;
+      const cFloor = find(report, 'pingpong', cFloorOf(c), 'c-floor', 50)?.median.cpu_us_per_msg;
+      const floor = find(report, 'pingpong', c, 'native', 50)?.median.cpu_us_per_msg;
       const go = find(report, 'pingpong', c, 'go', 50)?.median;
       const pooled = find(report, 'pingpong', c, 'pooled', 50)?.median;
       const callback = find(report, 'pingpong', c, 'callback', 50)?.median;
-      lines.push(`| ${c} | ${f(floor?.cpu_us_per_msg)} | ${f(go?.cpu_us_per_msg)} | ${f(pooled?.cpu_us_per_msg)} | ${f(callback?.cpu_us_per_msg)} | ` +
-        `${f(go && floor ? go.cpu_us_per_msg / floor.cpu_us_per_msg : undefined)}× | ` +
-        `${f(go && node ? go.cpu_us_per_msg / node.median.cpu_us_per_msg : undefined)}× | ${f(go?.rate, 0)} | ${f(go?.p99_us, 0)} |`);
+      lines.push(`| ${c} | ${f(cFloor)} | ${f(floor)} | ${f(go?.cpu_us_per_msg)} | ${f(pooled?.cpu_us_per_msg)} | ${f(callback?.cpu_us_per_msg)} | ` +
+        `${ratio(go?.cpu_us_per_msg, cFloor)} | ${ratio(callback?.cpu_us_per_msg, cFloor)} | ${ratio(go?.cpu_us_per_msg, floor)} | ` +
+        `${ratio(go?.cpu_us_per_msg, node?.median.cpu_us_per_msg)} | ${f(go?.rate, 0)} | ${f(go?.p99_us, 0)} |`);
     }
     lines.push('');
+    lines.push(...peerSection(report));
     // The same messages split into user space and kernel: the kernel's part (syscalls, TCP
     // over loopback) is about equal for every form, so what the forms add shows in user space.
-    const split = [['native floor', 'native'], ['Go-style TS', 'go'], ['pooled TS', 'pooled'], ['onData TS', 'callback']]
+    const split = [['C floor', 'c-floor'], ['native floor', 'native'], ['Go-style TS', 'go'], ['pooled TS', 'pooled'], ['onData TS', 'callback']]
       .map(([name, form]) => [name, find(report, 'pingpong', configs[0], form, 50)?.median] as const)
       .concat([["Node's net", node?.median] as const])
+      .concat(report.results.filter((r) => r.scenario === 'pingpong' && r.config === 'peer' && measured(r))
+        .map((r) => [PEER_NAMES[r.form] ?? r.form, r.median] as const))
       .filter(([, m]) => m?.user_us_per_msg !== undefined);
     if (split.length > 0) {
-      lines.push(`Where that CPU goes on ${configs[0]}: user space (muxnet, JavaScript, V8) and kernel, µs per message:`);
+      // GC time is part of user space (V8 collects on the JS thread and its helpers in the
+      // same process); servers that do not report it show '–'.
+      lines.push(`Where that CPU goes on ${configs[0]}: user space (muxnet, JavaScript, V8), the garbage collection in it, and kernel, µs per message:`);
       lines.push('');
-      lines.push('| server | user space | kernel | total |');
-      lines.push('|---|---|---|---|');
+      lines.push('| server | user space | of it GC | kernel | total |');
+      lines.push('|---|---|---|---|---|');
       for (const [name, m] of split) {
-        lines.push(`| ${name} | ${f(m!.user_us_per_msg)} | ${f(m!.cpu_us_per_msg - m!.user_us_per_msg!)} | ${f(m!.cpu_us_per_msg)} |`);
+        lines.push(`| ${name} | ${f(m!.user_us_per_msg)} | ${f(m!.gc_us_per_msg)} | ${f(m!.cpu_us_per_msg - m!.user_us_per_msg!)} | ${f(m!.cpu_us_per_msg)} |`);
       }
       lines.push('');
     }
@@ -126,16 +185,25 @@ export function summaryMarkdown(report: Report): string {
   const idleValues = [...new Set(report.results.filter((r) => r.scenario === 'idle').map((r) => r.idle))].sort((a, b) => a - b);
   if (idleValues.length > 1) {
     const maxIdle = idleValues[idleValues.length - 1];
-    lines.push(`Idle connections (50 active, Go-style server) — CPU µs per message, and growth from 0 to ${maxIdle.toLocaleString('en-US')} idle:`);
+    const max = maxIdle.toLocaleString('en-US');
+    lines.push(`Idle connections (50 active; Go-style server, and the C floors and peers) — CPU µs per message, growth from 0 to ${max} idle, ` +
+      `ratios to the same backend's floors at ${max} idle, and GC µs per message at ${max} idle:`);
     lines.push('');
-    lines.push(`| backend | ${idleValues.map((v) => `${v.toLocaleString('en-US')} idle`).join(' | ')} | growth |`);
-    lines.push(`|---|${idleValues.map(() => '---').join('|')}|---|`);
-    const idleConfigs = [...new Set(report.results.filter((r) => r.scenario === 'idle').map((r) => r.config))];
-    for (const c of idleConfigs) {
-      const form = c === 'node-net' ? 'node' : 'go';
-      const vals = idleValues.map((v) => find(report, 'idle', c, form, 50, v)?.median.cpu_us_per_msg);
+    lines.push(`| server | ${idleValues.map((v) => `${v.toLocaleString('en-US')} idle`).join(' | ')} | growth | / C floor | / native floor | GC µs/msg |`);
+    lines.push(`|---|${idleValues.map(() => '---').join('|')}|---|---|---|---|`);
+    const idle = report.results.filter((r) => r.scenario === 'idle' && measured(r));
+    // One row per server: Go-style per backend, Node's net, the C floor per backend, each peer.
+    const rows = [...new Map(idle.filter((r) => ['go', 'node', 'c-floor', ...Object.keys(PEER_NAMES)].includes(r.form))
+      .map((r) => [`${r.config}|${r.form}`, r] as const)).values()];
+    for (const row of rows) {
+      const name = row.form === 'node' ? "Node's net" : row.form === 'c-floor' ? `C floor ${row.config}` :
+        row.config === 'peer' ? PEER_NAMES[row.form] ?? row.form : row.config;
+      const at = idleValues.map((v) => find(report, 'idle', row.config, row.form, 50, v));
+      const vals = at.map((r) => r?.median.cpu_us_per_msg);
       const growth = vals[0] && vals[vals.length - 1] ? (vals[vals.length - 1]! / vals[0]! - 1) * 100 : undefined;
-      lines.push(`| ${c === 'node-net' ? "Node's net" : c} | ${vals.map((v) => f(v)).join(' | ')} | ${growth === undefined ? '–' : `${growth >= 0 ? '+' : ''}${growth.toFixed(0)}%`} |`);
+      const last = at[at.length - 1];
+      lines.push(`| ${name} | ${vals.map((v) => f(v)).join(' | ')} | ${growth === undefined ? '–' : `${growth >= 0 ? '+' : ''}${growth.toFixed(0)}%`} | ` +
+        `${times(last?.floor_ratio?.c_floor)} | ${times(last?.floor_ratio?.native)} | ${f(last?.median.gc_us_per_msg)} |`);
     }
     lines.push('');
   }
@@ -155,6 +223,30 @@ export function summaryMarkdown(report: Report): string {
     lines.push('');
   }
   return lines.join('\n');
+}
+
+/** The peers of other runtimes at 50 connections, against epoll's floors; or why they did not run. */
+function peerSection(report: Report): string[] {
+  const peers = report.results.filter((r) => r.scenario === 'pingpong' && r.config === 'peer');
+  if (peers.length === 0) return [];
+  const ref = referenceBackend(report.results);
+  const lines: string[] = [];
+  lines.push(`Peers: the same echo on other runtimes (optional, run when on the PATH or named in BENCH_PEERS), against ${ref === undefined ? 'the' : `${ref}'s`} floors:`);
+  lines.push('');
+  lines.push('| server | µs/msg | user space | / C floor | / native floor | msg/s | p99 µs |');
+  lines.push('|---|---|---|---|---|---|---|');
+  for (const r of peers) {
+    const name = PEER_NAMES[r.form] ?? r.form;
+    if (!measured(r)) {
+      lines.push(`| ${name} | skipped: ${r.skipped ?? 'no run'} | | | | | |`);
+      continue;
+    }
+    const m = r.median;
+    lines.push(`| ${name} | ${f(m.cpu_us_per_msg)} | ${f(m.user_us_per_msg)} | ${times(r.floor_ratio?.c_floor)} | ` +
+      `${times(r.floor_ratio?.native)} | ${f(m.rate, 0)} | ${f(m.p99_us, 0)} |`);
+  }
+  lines.push('');
+  return lines;
 }
 
 function udpSection(report: Report): string[] {
@@ -367,6 +459,7 @@ export function renderReport(report: Report): string[] {
 /** `npm run bench:report`: re-render from latest.json and put the summary into the README. */
 function main(): void {
   const report = JSON.parse(readFileSync(path.join(resultsDir, 'latest.json'), 'utf8')) as Report;
+  floorRatios(report.results);  // results written before floor_ratio existed
   renderReport(report);
   const readmePath = path.join(root, 'README.md');
   const readme = readFileSync(readmePath, 'utf8');

@@ -1,11 +1,13 @@
-// npm run bench [-- --quick] [-- --only pingpong,idle,rss,udp,http,stream,micro]: runs the scenarios,
-// prints tables, writes bench/results/<date>.json and latest.json, and renders the chart.
+// npm run bench [-- --quick] [-- --only pingpong,idle,rss,udp,http,stream,micro] [-- --duration S]
+// [-- --backends epoll,poll]: runs the scenarios, prints tables, writes bench/results/<date>.json and
+// latest.json, and renders the chart. BENCH_PEERS=bun,deno,go|none picks the peers (default: on PATH).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { backends } from '../lib/backends';
-import { machine, medianOf, pinned, root, rssKiB, runLoad, startServer, type LoadResult } from './measure';
+import { machine, medianOf, pinned, root, rssKiB, runLoad, startServer, type LoadResult, type Server } from './measure';
 import { microPlan, microTasks } from './micro';
-import { renderReport } from './report';
+import { C_FLOOR_BACKENDS, peerPlan, PEERS, startCFloor, startPeer, type Peer } from './peers';
+import { floorRatios, renderReport } from './report';
 import { httpPlan, httpTasks } from './scenario-http';
 import { streamPlan, streamTasks } from './scenario-stream';
 
@@ -29,6 +31,11 @@ export interface Result {
   case?: string;
   /** Why nothing was measured (runs is then empty), e.g. a tool that is not installed. */
   skipped?: string;
+  /**
+   * pingpong and idle: median CPU per message over that of the same backend's floors in the
+   * same run and shape: the standalone C echo (c_floor) and the in-Node C++ echo (native).
+   */
+  floor_ratio?: { c_floor?: number; native?: number };
   runs: LoadResult[];
   median: LoadResult;
 }
@@ -49,13 +56,25 @@ if (unknown.length > 0) {
   console.error(`--only: unknown scenario ${unknown.join(', ')}; expected some of ${SCENARIOS.join(', ')}`);
   process.exit(2);
 }
+/** Smoke runs: `--duration S` shortens every measured window, `--backends a,b` keeps some configs. */
+function option(name: string): string | undefined {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+}
+const durationArg = option('--duration');
+const backendsArg = option('--backends')?.split(',');
+if (durationArg !== undefined && !(Number(durationArg) > 0)) {
+  console.error(`--duration: expected seconds > 0, got ${durationArg}`);
+  process.exit(2);
+}
 
 const plan = {
   ...(quick
-    ? { repeats: 1, duration: 2, warmup: 0.5, connections: [50], idle: [0, 5000], forms: ['native', 'go'], idleForms: ['native', 'go'] }
+    ? { repeats: 1, duration: 2, warmup: 0.5, connections: [50], idle: [0, 5000], forms: ['c-floor', 'native', 'go'], idleForms: ['c-floor', 'native', 'go'] }
     // The idle sweep leaves out the pooled form: 3 forms x 4 sizes x 5 backends x 3 repeats
     // would double a run that already takes about half an hour on two cores.
-    : { repeats: 3, duration: 3, warmup: 1, connections: [1, 50, 200], idle: [0, 1000, 5000, 10000], forms: ['native', 'go', 'pooled', 'callback'], idleForms: ['native', 'go'] }),
+    : { repeats: 3, duration: 3, warmup: 1, connections: [1, 50, 200], idle: [0, 1000, 5000, 10000], forms: ['c-floor', 'native', 'go', 'pooled', 'callback'], idleForms: ['c-floor', 'native', 'go'] }),
+  ...(durationArg !== undefined ? { duration: Number(durationArg) } : {}),
   http: httpPlan(quick),
   stream: streamPlan(quick),
   micro: microPlan(quick),
@@ -70,16 +89,30 @@ function configs(): Config[] {
       out.push({ name: 'epoll-thread', options: { backend: b, mode: 'thread' } });
     }
   }
-  return out;
+  return backendsArg === undefined ? out : out.filter((c) => backendsArg.includes(c.name));
 }
 
 interface Job {
   scenario: string;
-  config: Config | null;  // null: Node's net
+  config: Config | null;  // null: Node's net, or a peer (form peer-bun, peer-deno, peer-go)
   form: string;
   connections: number;
   idle: number;
 }
+
+/** The standalone C floor models four backends; epoll-thread's floor is epoll's, run once. */
+function hasForm(config: Config, form: string): boolean {
+  return form !== 'c-floor' || C_FLOOR_BACKENDS.includes(config.name);
+}
+
+const peers = (() => {
+  try {
+    return peerPlan();
+  } catch (err) {
+    console.error((err as Error).message);
+    return process.exit(2);
+  }
+})();
 
 function jobs(): Job[] {
   const list: Job[] = [];
@@ -87,17 +120,20 @@ function jobs(): Job[] {
   if (only.includes('pingpong')) {
     for (const connections of plan.connections) {
       for (const config of configs()) {
-        for (const form of plan.forms) list.push({ scenario: 'pingpong', config, form, connections, idle: 0 });
+        for (const form of plan.forms.filter((f) => hasForm(config, f))) list.push({ scenario: 'pingpong', config, form, connections, idle: 0 });
       }
       list.push({ scenario: 'pingpong', ...node, connections, idle: 0 });
+      // Peers at the report's 50 connections only: the other counts would add minutes for no row.
+      if (connections === 50) for (const peer of peers.run) list.push({ scenario: 'pingpong', config: null, form: peerForm(peer), connections, idle: 0 });
     }
   }
   if (only.includes('idle')) {
     for (const idle of plan.idle) {
       for (const config of configs()) {
-        for (const form of plan.idleForms) list.push({ scenario: 'idle', config, form, connections: 50, idle });
+        for (const form of plan.idleForms.filter((f) => hasForm(config, f))) list.push({ scenario: 'idle', config, form, connections: 50, idle });
       }
       list.push({ scenario: 'idle', ...node, connections: 50, idle });
+      for (const peer of peers.run) list.push({ scenario: 'idle', config: null, form: peerForm(peer), connections: 50, idle });
     }
   }
   if (only.includes('udp')) {
@@ -129,7 +165,7 @@ function loadTasks(): Task[] {
       const repeats = repeatsOf(job);
       if (round >= repeats) continue;
       list.push({
-        label: `${job.scenario} ${job.config?.name ?? 'node-net'} ${job.form} c=${job.connections} idle=${job.idle} (${round + 1}/${repeats})`,
+        label: `${job.scenario} ${configName(job)} ${job.form} c=${job.connections} idle=${job.idle} (${round + 1}/${repeats})`,
         run: async () => {
           // A failed run is reported by main(); the job keeps the runs that worked, unless
           // it was the last round's (then the job has no result, and the failure says why).
@@ -144,8 +180,19 @@ function loadTasks(): Task[] {
   return list;
 }
 
+/** The peers that do not run, as results that say why (one per scenario). */
+function skippedPeerTasks(): Task[] {
+  const scenarios = ['pingpong', 'idle'].filter((s) => only.includes(s));
+  return peers.skipped.map(({ peer, why }) => ({
+    label: `peer ${peer} skipped`,
+    run: async () => scenarios.map((scenario) => ({
+      scenario, config: 'peer', form: peerForm(peer), connections: 50, idle: 0, size: 64, skipped: why, runs: [], median: {} as LoadResult,
+    })),
+  }));
+}
+
 function tasks(): Task[] {
-  const list = loadTasks();
+  const list = [...skippedPeerTasks(), ...loadTasks()];
   if (only.includes('http')) list.push(...httpTasks(plan.http));
   if (only.includes('stream')) list.push(...streamTasks(plan.stream));
   if (only.includes('micro')) list.push(...microTasks(plan.micro, configs()));
@@ -163,17 +210,43 @@ function repeatsOf(job: Job): number {
   return job.scenario === 'rss' ? 1 : plan.repeats;
 }
 
+/** A peer's form, apart from muxnet's own (its Go-style form is 'go'): peer-bun, peer-deno, peer-go. */
+function peerForm(peer: Peer): string {
+  return `peer-${peer}`;
+}
+
+function peerOf(form: string): Peer | undefined {
+  return PEERS.find((peer) => peerForm(peer) === form);
+}
+
+/** The config a job's result is filed under: a backend, node-net, or peer. */
+function configName(job: Job): string {
+  return job.config?.name ?? (peerOf(job.form) !== undefined ? 'peer' : 'node-net');
+}
+
+/** A fresh server for one run of a job: a Node process of bench/servers, the C floor, or a peer. */
+function startJobServer(job: Job): Promise<Server> {
+  if (job.form === 'c-floor') return startCFloor(job.config!.name);
+  const peer = peerOf(job.form);
+  if (peer !== undefined) return startPeer(peer);
+  const script = path.join(root, '.bench-build', 'bench', 'servers', job.scenario === 'udp' ? 'udp.js' : 'echo.js');
+  // --expose-gc lets the rss scenario also weigh the live heap, apart from V8's spare room.
+  return startServer(script, [job.form, JSON.stringify(job.config?.options ?? {})], job.scenario === 'rss' ? ['--expose-gc'] : []);
+}
+
 /** One run of a load job: a fresh server, the load generator against it, the server stopped. */
 async function runOnce(job: Job): Promise<LoadResult> {
-  const script = path.join(root, '.bench-build', 'bench', 'servers', job.scenario === 'udp' ? 'udp.js' : 'echo.js');
   const rss = job.scenario === 'rss';
-  // --expose-gc lets the rss scenario also weigh the live heap, apart from V8's spare room.
-  const server = await startServer(script, [job.form, JSON.stringify(job.config?.options ?? {})], rss ? ['--expose-gc'] : []);
+  const server = await startJobServer(job);
   try {
     await new Promise((resolve) => setTimeout(resolve, 300));
     const baseline = rssKiB(server.pid);
     const heap0 = rss ? await server.heapUsed() : 0;
     let heap = 0;
+    // Garbage collection over the measured window, from servers that report it.
+    const gcMs = rss ? undefined : server.gcMs;
+    let gc0 = 0;
+    let gc1 = 0;
     const result = await runLoad(server.port, server.pid, {
       connections: job.connections,
       size: 64,
@@ -181,7 +254,14 @@ async function runOnce(job: Job): Promise<LoadResult> {
       warmup: plan.warmup,
       idle: job.idle,
       ...(job.scenario === 'udp' ? { mode: 'udp' as const } : {}),
-    }, rss ? async () => { heap = await server.heapUsed(); } : undefined);
+    }, async () => {
+      if (rss) heap = await server.heapUsed();
+      if (gcMs !== undefined) gc0 = await gcMs();
+    }, gcMs === undefined ? undefined : async () => { gc1 = await gcMs(); });
+    if (gcMs !== undefined) {
+      result.gc_ms = gc1 - gc0;
+      result.gc_us_per_msg = result.messages > 0 ? (result.gc_ms * 1000) / result.messages : NaN;
+    }
     if (rss) {
       result.rss_kib -= baseline;
       result.heap_kib = (heap - heap0) / 1024;
@@ -197,7 +277,7 @@ function resultOf(job: Job, runs: LoadResult[]): Result {
   if (runs.length === 0) throw new Error('every run of this job failed (see above)');
   return {
     scenario: job.scenario,
-    config: job.config?.name ?? 'node-net',
+    config: configName(job),
     form: job.form,
     connections: job.connections,
     idle: job.idle,
@@ -220,11 +300,16 @@ function printTable(results: Result[]): void {
       form: r.form,
       conns: r.connections,
       idle: r.idle,
-      'cpu µs/msg': fmt(r.median.cpu_us_per_msg),
-      'msg/s': Math.round(r.median.rate),
-      'p50 µs': r.median.p50_us,
-      'p99 µs': r.median.p99_us,
-      'p99.9 µs': r.median.p999_us,
+      ...(r.skipped !== undefined ? { 'cpu µs/msg': `skipped: ${r.skipped}` } : {
+        'cpu µs/msg': fmt(r.median.cpu_us_per_msg),
+        'gc µs/msg': fmt(r.median.gc_us_per_msg ?? NaN),
+        '/ C floor': fmt(r.floor_ratio?.c_floor ?? NaN),
+        '/ native': fmt(r.floor_ratio?.native ?? NaN),
+        'msg/s': Math.round(r.median.rate),
+        'p50 µs': r.median.p50_us,
+        'p99 µs': r.median.p99_us,
+        'p99.9 µs': r.median.p999_us,
+      }),
       ...(r.scenario === 'rss' ? {
         'KiB/idle conn': fmt(r.median.rss_kib / r.idle, 3),
         'heap KiB/idle conn': fmt((r.median.heap_kib ?? NaN) / r.idle, 3),
@@ -294,6 +379,7 @@ async function main(): Promise<void> {
   }
   progress(list.length, list.length, 'done');
   process.stderr.write('\n');
+  floorRatios(results);
   printTable(results);
   const report = { machine: machine(), date: started.toISOString(), quick, plan, results, failed };
   const dir = path.join(root, 'bench', 'results');

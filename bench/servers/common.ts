@@ -1,4 +1,5 @@
 // What every benchmark server process shares: its command line and its "ready" line.
+import { PerformanceObserver } from 'node:perf_hooks';
 import { resolveLoopOptions, type LoopOptions } from '../../lib/backends';
 import { loopFor } from '../../lib/loop';
 
@@ -9,17 +10,35 @@ export function serverArgs(): { form: string; options: LoopOptions } {
 }
 
 /**
+ * Milliseconds spent in garbage collection since the observer started, summed from V8's gc
+ * performance entries. Entries arrive a little after each collection, so a reading can lag
+ * the last one by a few milliseconds: the harness takes differences over seconds-long windows.
+ */
+let gcMs = 0;
+function observeGc(): void {
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) gcMs += entry.duration;
+  }).observe({ entryTypes: ['gc'] });
+}
+
+/**
  * The orchestrator's side channel, stdin: the server exits when it closes, and answers each
  * line "heap" with {"heapUsed"} in bytes, measured after a full collection when the process
- * runs with --expose-gc (the rss scenario): the JavaScript memory that is really held.
+ * runs with --expose-gc (the rss scenario): the JavaScript memory that is really held; and
+ * each line "gc" with {"gc_ms"}, the garbage collection time since the server started.
  */
 export function obeyStdin(): void {
+  observeGc();
   let pending = '';
   process.stdin.on('data', (chunk: Buffer) => {
     pending += chunk.toString();
     for (let nl = pending.indexOf('\n'); nl >= 0; nl = pending.indexOf('\n')) {
       const line = pending.slice(0, nl).trim();
       pending = pending.slice(nl + 1);
+      if (line === 'gc') {
+        process.stdout.write(`${JSON.stringify({ gc_ms: gcMs })}\n`);
+        continue;
+      }
       if (line !== 'heap') continue;
       const gc = (globalThis as { gc?: () => void }).gc;
       if (gc !== undefined) {
