@@ -2,7 +2,7 @@
 // line per backend, muxnet against Node) and a Markdown summary with the ratios.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import type { Result } from './run';
+import type { Result } from './types';
 
 interface Report {
   machine: Record<string, string | number | boolean>;
