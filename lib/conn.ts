@@ -370,7 +370,7 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
     this.endHandler = onEnd ?? null;
     // Nobody may hold a reference but the loop: the handler is what uses the connection now.
     this.loop.pin(this.id, this);
-    this.loop.receiveBuffer ??= new Uint8Array(this.loop.native.chunkSize);
+    this.loop.receiveBuffer ??= this.loop.newReceiveBuffer();
     if (this.eof || this.readErr !== null) {
       queueMicrotask(() => this.endData(this.readErr));
       return;
