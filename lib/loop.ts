@@ -8,10 +8,11 @@ import type { ConnInfo, LoopStats } from './info';
 
 /** What a loop delivers events to: a Conn or a Listener. */
 export interface LoopHandle {
-  /** What stats() counts it as. */
+  /** What stats() counts it as. @internal */
   readonly _kind: 'listener' | 'conn';
+  /** One event of a batch. @internal */
   _onEvent(kind: EventKind, a: number, b: number): void;
-  /** For connections(): what the socket is doing, or undefined if it cannot tell any more. */
+  /** For connections(): what the socket is doing, or undefined if it cannot tell any more. @internal */
   _describe(): ConnInfo | undefined;
 }
 
