@@ -3,7 +3,7 @@ import { Addr, addrFromNative } from './addr';
 import { EBADF, ErrClosed, ErrDeadlineExceeded, OpError, SystemError, describeValue } from './errors';
 import { connInfo, readInfo, type ConnInfo } from './info';
 import type { Loop, LoopHandle } from './loop';
-import { type EventKind, SocketOption } from './native';
+import { DeadlineKind, type EventKind, SocketOption } from './native';
 
 /** A Go bool parameter: anything else is a mistake (a truthy 'false' would turn the option on). @internal */
 export function checkOn(on: unknown): void {
@@ -26,10 +26,6 @@ export function toDeadline(t: Date | number, name: string): number {
   }
   return ms;
 }
-
-/** Read deadline, write deadline: the kinds the native side's Deadline event reports. */
-const READ = 1;
-const WRITE = 2;
 
 /**
  * A socket on a loop, as Go's `internal/poll.FD` is to its connections: the base of
@@ -105,7 +101,7 @@ export abstract class Descriptor implements LoopHandle {
     this.checkOpen();
     this.readDeadline = ms;
     this.readTag = (this.readTag + 1) | 0;
-    this.armDeadline(READ, ms, this.readTag);
+    this.armDeadline(DeadlineKind.Read, ms, this.readTag);
   }
 
   /** Like {@link setReadDeadline}, for writes. */
@@ -114,7 +110,7 @@ export abstract class Descriptor implements LoopHandle {
     this.checkOpen();
     this.writeDeadline = ms;
     this.writeTag = (this.writeTag + 1) | 0;
-    this.armDeadline(WRITE, ms, this.writeTag);
+    this.armDeadline(DeadlineKind.Write, ms, this.writeTag);
   }
 
   /** SO_RCVBUF in bytes (the kernel doubles it and applies its bounds). */
@@ -232,8 +228,8 @@ export abstract class Descriptor implements LoopHandle {
   protected onDeadline(kind: number, tag: number): void {
     // Only operations waiting now fail (and count in stats()): one started after the
     // deadline has failed already, and counted itself.
-    if (kind === READ && tag === this.readTag && this.readDeadline !== 0) this.expireReads();
-    else if (kind === WRITE && tag === this.writeTag && this.writeDeadline !== 0) this.expireWrites();
+    if (kind === DeadlineKind.Read && tag === this.readTag && this.readDeadline !== 0) this.expireReads();
+    else if (kind === DeadlineKind.Write && tag === this.writeTag && this.writeDeadline !== 0) this.expireWrites();
   }
 
   /** An OpError for `op` when its deadline has passed already, else null. @internal */
@@ -242,7 +238,7 @@ export abstract class Descriptor implements LoopHandle {
     return deadline !== 0 && Date.now() >= deadline ? this.opError(op, new ErrDeadlineExceeded()) : null;
   }
 
-  private armDeadline(kind: 1 | 2, ms: number, tag: number): void {
+  private armDeadline(kind: DeadlineKind, ms: number, tag: number): void {
     const delay = ms === 0 ? -1 : ms - Date.now();
     this.loop.native.setDeadline(this.id, kind, ms === 0 || delay <= 0 ? -1 : Math.ceil(delay), tag);
     if (ms !== 0 && delay <= 0) {

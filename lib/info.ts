@@ -110,7 +110,8 @@ export interface LoopStats {
 }
 
 // info(): [bytes in, bytes out, age ms, SO_RCVBUF, SO_SNDBUF, has TCP_INFO, TCP_INFO fields...]
-// in the order of TcpInfoField in native/core/socket.h.
+// in the order of TcpInfoField in native/core/socket.h (the addon's constants.tcpInfoField,
+// which test/addon-constants.test.ts checks this against).
 const enum F {
   BytesIn, BytesOut, Age, RcvBuf, SndBuf, HasTcp,
   State, CaState, Retransmits, Probes, Backoff, RtoUs, AtoUs, SndMss, RcvMss, Unacked, Sacked,

@@ -1,7 +1,12 @@
 // Module entry: one instance per Node environment (main thread or worker).
 #include <napi.h>
 
+#include <iterator>
+#include <utility>
+
+#include "../core/loop.h"
 #include "../core/poller.h"
+#include "../core/socket.h"
 #include "loop_wrap.h"
 
 namespace muxnet {
@@ -22,6 +27,55 @@ napi_value Backends(napi_env env, napi_callback_info) {
   return out;
 }
 
+struct Named {
+  const char* name;
+  int32_t value;
+};
+
+// The core's enums by the names lib/ gives them (lib/native.ts, lib/info.ts), so one test
+// (test/addon-constants.test.ts) checks every TypeScript const enum member against them.
+constexpr Named kEventKinds[] = {
+    {"Readable", kEvReadable}, {"Written", kEvWritten}, {"WriteError", kEvWriteError},
+    {"Accept", kEvAccept}, {"AcceptError", kEvAcceptError}, {"Connected", kEvConnected},
+    {"Deadline", kEvDeadline}, {"Writable", kEvWritable},
+};
+static_assert(kEventKinds[std::size(kEventKinds) - 1].value == kEvWritable, "a new EventKind goes here too");
+
+constexpr Named kDeadlineKinds[] = {{"Read", kReadDeadline}, {"Write", kWriteDeadline}};
+
+constexpr Named kTcpInfoTable[] = {
+    {"State", kTcpState}, {"CaState", kTcpCaState}, {"Retransmits", kTcpRetransmits},
+    {"Probes", kTcpProbes}, {"Backoff", kTcpBackoff}, {"RtoUs", kTcpRtoUs}, {"AtoUs", kTcpAtoUs},
+    {"SndMss", kTcpSndMss}, {"RcvMss", kTcpRcvMss}, {"Unacked", kTcpUnacked},
+    {"Sacked", kTcpSacked}, {"Lost", kTcpLost}, {"Retrans", kTcpRetrans}, {"Pmtu", kTcpPmtu},
+    {"RcvSsthresh", kTcpRcvSsthresh}, {"RttUs", kTcpRttUs}, {"RttVarUs", kTcpRttVarUs},
+    {"SndSsthresh", kTcpSndSsthresh}, {"SndCwnd", kTcpSndCwnd}, {"AdvMss", kTcpAdvMss},
+    {"Reordering", kTcpReordering}, {"RcvRttUs", kTcpRcvRttUs}, {"RcvSpace", kTcpRcvSpace},
+    {"TotalRetrans", kTcpTotalRetrans}, {"BytesAcked", kTcpBytesAcked},
+    {"BytesReceived", kTcpBytesReceived}, {"SegsOut", kTcpSegsOut}, {"SegsIn", kTcpSegsIn},
+    {"NotsentBytes", kTcpNotsentBytes}, {"MinRttUs", kTcpMinRttUs},
+    {"DeliveryRate", kTcpDeliveryRate}, {"BytesSent", kTcpBytesSent}, {"Count", kTcpInfoFields},
+};
+static_assert(std::size(kTcpInfoTable) == kTcpInfoFields + 1, "every TcpInfoField, and Count");
+
+template <size_t N>
+Napi::Object Table(Napi::Env env, const Named (&entries)[N]) {
+  Napi::Object table = Napi::Object::New(env);
+  for (const Named& e : entries) table.Set(e.name, Napi::Number::New(env, e.value));
+  table.Freeze();
+  return table;
+}
+
+// constants -> { eventKind, deadlineKind, tcpInfoField }: the core's enums, read-only.
+Napi::Object Constants(Napi::Env env) {
+  Napi::Object constants = Napi::Object::New(env);
+  constants.Set("eventKind", Table(env, kEventKinds));
+  constants.Set("deadlineKind", Table(env, kDeadlineKinds));
+  constants.Set("tcpInfoField", Table(env, kTcpInfoTable));
+  constants.Freeze();
+  return constants;
+}
+
 }  // namespace
 
 // node-addon-api makes the module context-aware (an instance per environment). The
@@ -33,6 +87,7 @@ class MuxnetAddon : public Napi::Addon<MuxnetAddon> {
   MuxnetAddon(Napi::Env env, Napi::Object exports) {
     Export(env, exports, "backends", Backends);
     Export(env, exports, "createLoop", LoopWrap::Create);
+    exports.Set("constants", Constants(env));
   }
 
  private:
