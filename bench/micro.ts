@@ -13,7 +13,7 @@ import { EAGAIN } from '../lib/errors';
 import { Loop, loopFor } from '../lib/loop';
 import { EventKind, type NativeLoop } from '../lib/native';
 import { lineReader, pin, root, startServer, type LoadResult } from './measure';
-import type { Result, Task } from './run';
+import type { Result, Task } from './types';
 
 export interface MicroPlan {
   /** Seconds Benchmark.js samples each case (its maxTime); the batch case gets as long. */

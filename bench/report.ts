@@ -3,7 +3,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { cFloorOf } from './peers';
-import type { Result } from './run';
+import type { Result } from './types';
 
 interface Report {
   machine: Record<string, string | number | boolean>;

@@ -10,40 +10,11 @@ import { C_FLOOR_BACKENDS, peerPlan, PEERS, startCFloor, startPeer, type Peer } 
 import { floorRatios, renderReport } from './report';
 import { httpPlan, httpTasks } from './scenario-http';
 import { streamPlan, streamTasks } from './scenario-stream';
+import type { Result, Task } from './types';
 
 interface Config {
   name: string;
   options: Record<string, string>;
-}
-
-export interface Result {
-  scenario: string;
-  config: string;
-  form: string;
-  connections: number;
-  idle: number;
-  size: number;
-  /** What made the load, where not the native load generator: 'autocannon', 'wrk', 'benchmark', ... */
-  tool?: string;
-  /** stream: 'one-way' (the server discards) or 'echo'. */
-  direction?: string;
-  /** micro: which cost was measured. */
-  case?: string;
-  /** Why nothing was measured (runs is then empty), e.g. a tool that is not installed. */
-  skipped?: string;
-  /**
-   * pingpong and idle: median CPU per message over that of the same backend's floors in the
-   * same run and shape: the standalone C echo (c_floor) and the in-Node C++ echo (native).
-   */
-  floor_ratio?: { c_floor?: number; native?: number };
-  runs: LoadResult[];
-  median: LoadResult;
-}
-
-/** One step of a run, for the progress bar: what it measures, and the results it adds. */
-export interface Task {
-  label: string;
-  run(): Promise<Result[]>;
 }
 
 const SCENARIOS = ['pingpong', 'idle', 'rss', 'udp', 'http', 'stream', 'micro'];

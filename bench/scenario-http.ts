@@ -7,7 +7,7 @@ import { checkHttpFixture } from './http-fixture-check';
 import {
   cpuSeconds, loadResult, medianOf, pin, root, rssKiB, runLoad, runMeasured, startServer, type LoadResult, type Server,
 } from './measure';
-import type { Result, Task } from './run';
+import type { Result, Task } from './types';
 
 export interface HttpPlan {
   repeats: number;

@@ -3,7 +3,7 @@
 import * as path from 'node:path';
 import { backends } from '../lib/backends';
 import { medianOf, root, runLoad, startServer, type LoadResult } from './measure';
-import type { Result, Task } from './run';
+import type { Result, Task } from './types';
 
 export interface StreamPlan {
   repeats: number;

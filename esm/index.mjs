@@ -1,8 +1,9 @@
 // ESM entry: re-exports the CommonJS build, so both module systems share one instance.
+// Every export of dist/index.js is named here; test/package-esm-exports.test.ts compares the two.
 import muxnet from '../dist/index.js';
 
 export const {
-  listen, dial, AbortError, backends, Conn, Listener, Addr,
-  OpError, ErrClosed, ErrDeadlineExceeded, SystemError, errorIs,
+  listen, dial, AbortError, backends, Conn, UnixConn, Listener, PacketConn, listenPacket, Addr,
+  connections, stats, OpError, ErrClosed, ErrDeadlineExceeded, SystemError, errorIs,
 } = muxnet;
 export default muxnet;

@@ -1,15 +1,11 @@
 // Conn: a TCP connection with Go's Read/Write/deadline semantics, as promises.
-import { Addr, addrFromNative } from './addr';
+import type { Addr } from './addr';
+import { Descriptor, checkOn } from './descriptor';
 import {
-  EAGAIN, EBADF, EBUSY, ENOBUFS, EPIPE, ErrClosed, ErrDeadlineExceeded, OpError, SystemError,
+  EAGAIN, EBUSY, EINVAL, ENOBUFS, EPIPE, ErrClosed, ErrDeadlineExceeded, SystemError, describeValue,
 } from './errors';
 import { EventKind, SocketOption } from './native';
-import { connInfo, readInfo, type ConnInfo } from './info';
-import type { Loop, LoopHandle } from './loop';
-import { wrapPassed, type HandlesRead, type PassableHandle } from './passing';
-
-/** Where recvHandles reports the sockets it adopted: a count, then id and kind per socket. */
-const passedScratch = new Int32Array(1 + 2 * 16);
+import type { Loop } from './loop';
 
 /** A pooled read: a view into the loop's slab pool, returned with `release()`. */
 export interface Chunk {
@@ -31,6 +27,15 @@ export interface KeepAliveOptions {
 
 /** Default bound on bytes queued per connection: the backpressure limit. */
 export const kDefaultWriteQueueLimit = 1024 * 1024;
+/**
+ * Writes held behind a full native queue (made without awaiting the earlier ones) may add
+ * up to this many bytes, or writeQueueLimit if larger, before write() rejects with ENOBUFS.
+ * Large, because held writes are references, not copies (an echo that does not await its
+ * writes holds views of data it read), and a small writeQueueLimit is a valid choice for
+ * latency that should not make such a program fail; but bounded, so a runaway writer
+ * fails instead of taking all memory.
+ */
+export const kHeldBytesFloor = 64 * 1024 * 1024;
 
 const RESOLVED: Promise<void> = Promise.resolve();
 /**
@@ -63,6 +68,7 @@ class PooledChunk implements Chunk {
 }
 
 interface PendingWrite {
+  bytes: number;  // this write's length, for writableLength
   resolve: () => void;
   reject: (err: Error) => void;
   chunk: number;  // pooled chunk kept alive by this write, or -1
@@ -117,88 +123,49 @@ class ChunkIterator implements AsyncIterator<Uint8Array> {
   }
 }
 
-/** sendHandles() waiting for room in the socket buffer. */
-interface HandleSend {
-  data: Uint8Array;
-  ids: Int32Array;
-  resolve: () => void;
-  reject: (err: Error) => void;
-}
-
-/** A Go bool parameter: anything else is a mistake (a truthy 'false' would turn the option on). */
-function checkOn(on: unknown): void {
-  if (typeof on !== 'boolean') throw new TypeError(`on: expected a boolean, got ${typeof on}`);
-}
-
-/** A socket buffer size argument, or a RangeError naming `bytes`. @internal */
-export function checkBytes(bytes: number): number {
-  if (!Number.isInteger(bytes) || bytes <= 0 || bytes > 0x7fffffff) {
-    throw new RangeError(`bytes: expected a positive integer, got ${String(bytes)}`);
-  }
-  return bytes;
-}
-
-/** A deadline argument as epoch ms (0 clears), or a TypeError naming `name`. @internal */
-export function toDeadline(t: Date | number, name: string): number {
-  const ms = t instanceof Date ? t.getTime() : t;
-  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
-    throw new TypeError(`${name}: expected a Date or epoch milliseconds (0 clears it), got ${String(t)}`);
-  }
-  return ms;
-}
-
 /**
  * A stream connection (TCP or Unix), like Go's `net.Conn`. Reads and writes are promises; deadlines are
  * absolute and apply to pending and future operations. Get one from `dial` or
  * `Listener.accept`.
  */
-export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
+export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
   /** The network: 'tcp', 'tcp4', 'tcp6' or 'unix'. */
-  readonly network: string;
-  /** Bytes this connection may queue in the kernel's absence before `write` waits. */
+  declare readonly network: string;
+  /**
+   * Bytes this connection may queue natively before `write` holds further writes (which
+   * wait, in order); held writes are bounded by as much again (see {@link write}).
+   */
   readonly writeQueueLimit: number;
 
-  private readonly loop: Loop;
-  private readonly id: number;
-  private closed = false;
-  private readable = true;   // readiness seen since the last EAGAIN
-  private armed: boolean;     // the native side reports readiness
   private eof = false;
   private writeShut = false;       // closeWrite() was called
   private shutdownHeld = false;    // ... while writes were held: shut down once they are handed over
-  private peerHungUp = false;  // after the peer's FIN a short read does not mean drained
+  /** After the peer's FIN a short read does not mean drained. @internal */
+  protected peerHungUp = false;
   private readErr: Error | null = null;
   // Pending reads, oldest first: the first inline (the common case allocates no array),
   // later concurrent ones in `moreReads`.
   private read0: PendingRead | null = null;
   private moreReads: PendingRead[] | null = null;
-  private writes: PendingWrite[] = NO_WRITES;  // queued natively, in order
-  private held: HeldWrite[] = NO_WRITES;       // waiting for room in the native queue
-  private readDeadline = 0;
-  private writeDeadline = 0;
-  private readTag = 0;
-  private writeTag = 0;
-  private local: Addr | undefined;
-  private remote: Addr | undefined;
+  /** Writes queued natively, in order. @internal */
+  protected writes: PendingWrite[] = NO_WRITES;
+  /** Writes waiting for room in the native queue. @internal */
+  protected held: HeldWrite[] = NO_WRITES;
+  private queuedBytes = 0;  // bytes of `writes`
+  private heldBytes = 0;    // bytes of `held`
   private connectWaiter: ((errno: number) => void) | null = null;
-  private handleSend: HandleSend | null = null;
   // onData(): bytes go to these callbacks as they arrive, instead of to pending reads.
   private dataHandler: ((data: Uint8Array) => void) | null = null;
   private endHandler: ((err: Error | null) => void) | null = null;
 
-  /** @internal */
-  constructor(loop: Loop, id: number, network: string, writeQueueLimit: number) {
-    this.loop = loop;
-    this.id = id;
-    this.network = network;
+  /**
+   * @internal `connected`: false while a dial is in progress (the addresses are cached when
+   * it completes); an accepted or connected socket caches them at once.
+   */
+  constructor(loop: Loop, id: number, network: string, writeQueueLimit: number, connected = true) {
+    super(loop, id, network);
     this.writeQueueLimit = writeQueueLimit;
-    this.armed = loop.edge;  // edge-triggered sockets report every edge, always
-    loop.adopt(id, this);
-  }
-
-  /** The multiplexing backend this connection runs on, e.g. 'epoll'. */
-  get backend(): string {
-    return this.loop.backend;
+    if (connected) this.cacheAddrs();
   }
 
   /**
@@ -209,7 +176,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
    */
   read(buf: Uint8Array): Promise<number | null> {
     if (!(buf instanceof Uint8Array)) {
-      return Promise.reject(new TypeError(`buf: expected a Uint8Array or Buffer, got ${typeof buf}`));
+      return Promise.reject(new TypeError(`buf: expected a Uint8Array or Buffer, got ${describeValue(buf)}`));
     }
     return this.startRead(buf) as Promise<number | null>;
   }
@@ -239,18 +206,20 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
    * Writes all of `data` (a string is sent as UTF-8). Resolves when every byte is in the
    * kernel; what the kernel does not take at once is queued by reference, so do not modify
    * `data` (or transfer its ArrayBuffer) until the promise settles. When `writeQueueLimit` bytes are queued, further
-   * writes wait: that is the backpressure.
+   * writes wait: that is the backpressure. Writes nobody awaits are bounded too: while
+   * writes wait, one more that would make the waiting bytes exceed 64 MiB (or
+   * `writeQueueLimit`, if larger) rejects with ENOBUFS; the first waiting write may be of
+   * any size. {@link writableLength} tells how much is queued.
    */
   write(data: Uint8Array | string): Promise<void> {
     if (typeof data === 'string') data = Buffer.from(data, 'utf8');
     else if (!(data instanceof Uint8Array)) {
-      return Promise.reject(new TypeError(`data: expected a Uint8Array, Buffer or string, got ${typeof data}`));
+      return Promise.reject(new TypeError(`data: expected a Uint8Array, Buffer or string, got ${describeValue(data)}`));
     }
     if (this.closed) return Promise.reject(this.opError('write', new ErrClosed()));
     if (this.writeShut) return Promise.reject(this.opError('write', new SystemError(EPIPE, 'write')));
-    if (this.writeDeadline !== 0 && Date.now() >= this.writeDeadline) {
-      return Promise.reject(this.opError('write', new ErrDeadlineExceeded()));
-    }
+    const late = this.deadlinePassed('write');
+    if (late !== null) return Promise.reject(late);
     if (data.length === 0) return RESOLVED;
     // onData's view is reused at the next delivery: a queued write must not point into it.
     // Write it straight from the shared buffer and copy only what the kernel leaves.
@@ -268,20 +237,36 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
       if (r < 0) return Promise.reject(this.opError('write', new SystemError(r, 'write')));
       if (r === 1) {
         const chunk = this.retain(data);
-        this.loop.hold(this.id, this);
+        const bytes = data.length;
+        this.keep();
         if (this.writes === NO_WRITES) this.writes = [];
+        this.queuedBytes += bytes;
         return new Promise((resolve, reject) => {
-          this.writes.push({ resolve, reject, chunk });
+          this.writes.push({ bytes, resolve, reject, chunk });
         });
       }
+    } else if (this.heldBytes + data.length > Math.max(this.writeQueueLimit, kHeldBytesFloor)) {
+      // Writes nobody awaits would otherwise pile up here without bound.
+      const err = this.opError('write', new SystemError(ENOBUFS, 'write'));
+      err.message += ` (${this.heldBytes} bytes already wait behind a full write queue: await earlier writes)`;
+      return Promise.reject(err);
     }
     const chunk = this.retain(data);
-    const bytes = data;
-    this.loop.hold(this.id, this);
+    const held = data;
+    this.keep();
     if (this.held === NO_WRITES) this.held = [];
+    this.heldBytes += held.length;
     return new Promise((resolve, reject) => {
-      this.held.push({ data: bytes, resolve, reject, chunk });
+      this.held.push({ data: held, bytes: held.length, resolve, reject, chunk });
     });
+  }
+
+  /**
+   * Bytes written but not yet taken by the kernel: queued natively and waiting to be
+   * queued, as Node's `writableLength`. A write counts whole until its promise settles.
+   */
+  get writableLength(): number {
+    return this.queuedBytes + this.heldBytes;
   }
 
   /** Shuts down the sending side (after queued writes); the peer reads end of stream. */
@@ -300,95 +285,13 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   }
 
   /**
-   * Closes the connection. Pending reads and writes reject with {@link ErrClosed}; queued
-   * bytes are dropped. Calling it again does nothing.
+   * The remote address, cached when the connection was made: still there after the peer
+   * resets and after `close()`, as in Go.
    */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.loop.forget(this.id, this);
-    this.loop.native.close(this.id);
-    const err = new ErrClosed();
-    this.rejectReads(this.opError('read', err));
-    this.rejectWrites(this.opError('write', err));
-    this.connectWaiter = null;  // dial closes a connection it gives up on, and rejects itself
-    this.dataHandler = null;    // closed by its owner: no onEnd
-    this.endHandler = null;
-    if (this.handleSend !== null) {
-      this.handleSend.reject(this.opError('write', err));
-      this.handleSend = null;
-    }
-  }
-
-  /** The local address. */
-  localAddr(): Addr {
-    return this.fetchAddr(false);
-  }
-
-  /** The remote address. */
   remoteAddr(): Addr {
-    return this.fetchAddr(true);
-  }
-
-  /** Sets both deadlines: a Date or epoch milliseconds; 0 clears. */
-  setDeadline(deadline: Date | number): void {
-    const ms = toDeadline(deadline, 'deadline');
-    this.setReadDeadline(ms);
-    this.setWriteDeadline(ms);
-  }
-
-  /**
-   * Reads pending now or started later fail with {@link ErrDeadlineExceeded} once `deadline`
-   * passes. A later deadline extends it; 0 clears it.
-   */
-  setReadDeadline(deadline: Date | number): void {
-    const ms = toDeadline(deadline, 'deadline');
-    this.checkOpen();
-    this.readDeadline = ms;
-    this.readTag = (this.readTag + 1) | 0;
-    this.armDeadline(1, ms, this.readTag);
-  }
-
-  /** Like {@link setReadDeadline}, for writes. */
-  setWriteDeadline(deadline: Date | number): void {
-    const ms = toDeadline(deadline, 'deadline');
-    this.checkOpen();
-    this.writeDeadline = ms;
-    this.writeTag = (this.writeTag + 1) | 0;
-    this.armDeadline(2, ms, this.writeTag);
-  }
-
-  /**
-   * What the connection is doing: addresses, state, bytes moved through muxnet, age, the
-   * socket buffer sizes and, for TCP, the kernel's `TCP_INFO` (rtt, retransmits, congestion
-   * window, bytes sent/acked/received, …). Throws {@link ErrClosed} after `close()`.
-   */
-  info(): ConnInfo {
-    if (this.closed) throw this.opError('info', new ErrClosed());
-    const info = this._describe();
-    if (info === undefined) throw this.opError('info', new SystemError(EBADF, 'getsockopt'));
-    return info;
-  }
-
-  /** @internal */
-  get _kind(): 'conn' {
-    return 'conn';
-  }
-
-  /** @internal */
-  _describe(): ConnInfo | undefined {
-    if (this.closed) return undefined;
-    const v = readInfo(this.loop, this.id);
-    if (typeof v === 'number') return undefined;
-    const local = this.tryAddr(false);
-    const remote = this.tryAddr(true);
-    return connInfo(v, {
-      kind: 'conn',
-      network: this.network,
-      local: local instanceof Addr ? String(local) : '',
-      remote: remote instanceof Addr ? String(remote) : '',
-      backend: this.loop.backend,
-    }, 'CONNECTED');
+    const addr = this.tryAddr(true);
+    if (typeof addr !== 'number') return addr;
+    throw this.opError('set', this.closed ? new ErrClosed() : new SystemError(addr, 'getpeername'));
   }
 
   /** TCP_NODELAY: send small writes at once instead of coalescing them (Nagle). On by default, as in Go. */
@@ -401,18 +304,18 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
   setKeepAlive(on: boolean, options: KeepAliveOptions = {}): void {
     checkOn(on);
     if (options === null || typeof options !== 'object') {
-      throw new TypeError(`options: expected an object, got ${options === null ? 'null' : typeof options}`);
+      throw new TypeError(`options: expected an object, got ${describeValue(options)}`);
     }
     const seconds = (name: string, v: number | undefined): number => {
       if (v === undefined) return 0;
       if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-        throw new TypeError(`options.${name}: expected a positive number of milliseconds, got ${String(v)}`);
+        throw new TypeError(`options.${name}: expected a positive number of milliseconds, got ${describeValue(v)}`);
       }
       return Math.max(1, Math.round(v / 1000));
     };
     const count = options.count;
     if (count !== undefined && (!Number.isInteger(count) || count <= 0)) {
-      throw new TypeError(`options.count: expected a positive integer, got ${String(count)}`);
+      throw new TypeError(`options.count: expected a positive integer, got ${describeValue(count)}`);
     }
     this.setOption(SocketOption.KeepAlive, on ? 1 : 0, seconds('idle', options.idle),
       seconds('interval', options.interval), count ?? 0);
@@ -420,18 +323,8 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
 
   /** SO_LINGER: < 0 is the default (close in the background); 0 resets the connection on close. */
   setLinger(sec: number): void {
-    if (!Number.isInteger(sec)) throw new TypeError(`sec: expected an integer, got ${String(sec)}`);
+    if (!Number.isInteger(sec)) throw new TypeError(`sec: expected an integer, got ${describeValue(sec)}`);
     this.setOption(SocketOption.Linger, sec);
-  }
-
-  /** SO_RCVBUF in bytes (the kernel doubles it and applies its bounds). */
-  setReadBuffer(bytes: number): void {
-    this.setOption(SocketOption.ReadBuffer, checkBytes(bytes));
-  }
-
-  /** SO_SNDBUF in bytes (the kernel doubles it and applies its bounds). */
-  setWriteBuffer(bytes: number): void {
-    this.setOption(SocketOption.WriteBuffer, checkBytes(bytes));
   }
 
   /** @internal */
@@ -442,70 +335,19 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
       case EventKind.WriteError: this.onWriteError(a); break;
       case EventKind.Connected: if (this.connectWaiter !== null) this.connectWaiter(a); break;
       case EventKind.Deadline: this.onDeadline(a, b); break;
-      case EventKind.Writable: {
-        const send = this.handleSend;
-        this.handleSend = null;
-        if (send !== null && !this.closed) this.trySendHandles(send);
-        break;
-      }
+      case EventKind.Writable: if (!this.closed) this.onWritable(); break;
     }
     this.settle();
   }
 
   /** @internal dial: called with 0 or -errno when the connect completes. */
-  _waitConnected(callback: (errno: number) => void): void {
-    this.loop.hold(this.id, this);
+  _waitConnected(callback: (errno: number) => void, remote: Addr): void {
+    this.keep();
     this.connectWaiter = (errno) => {
       this.connectWaiter = null;
+      if (errno === 0) this.cacheAddrs(remote);
       callback(errno);
     };
-  }
-
-  /**
-   * Unix connections: sends `data` (at least one byte) with the given sockets attached
-   * (SCM_RIGHTS), so another process can take them over: the receiver's
-   * {@link readHandles} gets working copies; close yours when done. Sockets must be on
-   * this connection's loop. Rejects with EBUSY while other writes are queued (let them
-   * settle first), or an OpError from sendmsg.
-   */
-  sendHandles(data: Uint8Array | string, handles: PassableHandle[]): Promise<void> {
-    const bytes = typeof data === 'string' ? Buffer.from(data) : data;
-    if (!(bytes instanceof Uint8Array) || bytes.length === 0) {
-      return Promise.reject(new TypeError('data: expected a non-empty Uint8Array or string: descriptors travel with bytes'));
-    }
-    if (!Array.isArray(handles) || handles.length === 0 || handles.length > 16) {
-      return Promise.reject(new TypeError('handles: expected an array of 1 to 16 Conns, Listeners or PacketConns'));
-    }
-    const ids = new Int32Array(handles.length);
-    for (let i = 0; i < handles.length; i++) {
-      const id = (handles[i] as { _handleOn?: (loop: Loop) => number })?._handleOn?.(this.loop) ?? -1;
-      if (id < 0) {
-        return Promise.reject(new TypeError(`handles[${i}]: expected an open Conn, Listener or PacketConn on this connection's loop (same backend options)`));
-      }
-      ids[i] = id;
-    }
-    if (this.closed) return Promise.reject(this.opError('write', new ErrClosed()));
-    if (this.writes.length > 0 || this.held.length > 0 || this.handleSend !== null) {
-      return Promise.reject(this.opError('write', new SystemError(EBUSY, 'sendmsg')));
-    }
-    return new Promise((resolve, reject) => this.trySendHandles({ data: bytes, ids, resolve, reject }));
-  }
-
-  /**
-   * Unix connections: reads into `buf` like {@link read}, and takes the sockets sent with
-   * those bytes by {@link sendHandles}, now open in this process on this loop. Resolves
-   * `{ n, handles }`, or null at end of stream.
-   */
-  readHandles(buf: Uint8Array): Promise<HandlesRead | null> {
-    if (!(buf instanceof Uint8Array) || buf.length === 0) {
-      return Promise.reject(new TypeError('buf: expected a non-empty Uint8Array'));
-    }
-    return this.startRead(buf, true) as Promise<HandlesRead | null>;
-  }
-
-  /** @internal This handle's id on `loop`, or -1 (closed, or on another loop). */
-  _handleOn(loop: Loop): number {
-    return this.closed || loop !== this.loop ? -1 : this.id;
   }
 
   /**
@@ -518,8 +360,8 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
    * is closed and `onEnd` gets the error. Not with pending `read()`s; cannot be undone.
    */
   onData(onData: (data: Uint8Array) => void, onEnd?: (err: Error | null) => void): void {
-    if (typeof onData !== 'function') throw new TypeError(`onData: expected a function, got ${typeof onData}`);
-    if (onEnd !== undefined && typeof onEnd !== 'function') throw new TypeError(`onEnd: expected a function, got ${typeof onEnd}`);
+    if (typeof onData !== 'function') throw new TypeError(`onData: expected a function, got ${describeValue(onData)}`);
+    if (onEnd !== undefined && typeof onEnd !== 'function') throw new TypeError(`onEnd: expected a function, got ${describeValue(onEnd)}`);
     if (this.closed) throw this.opError('read', new ErrClosed());
     if (this.read0 !== null || this.dataHandler !== null) {
       throw new TypeError('onData: the connection already has a reader (pending read() calls or an onData handler)');
@@ -528,15 +370,12 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     this.endHandler = onEnd ?? null;
     // Nobody may hold a reference but the loop: the handler is what uses the connection now.
     this.loop.pin(this.id, this);
-    this.loop.receiveBuffer ??= new Uint8Array(this.loop.native.chunkSize);
+    this.loop.receiveBuffer ??= this.loop.newReceiveBuffer();
     if (this.eof || this.readErr !== null) {
       queueMicrotask(() => this.endData(this.readErr));
       return;
     }
-    if (!this.armed) {
-      this.loop.native.wantRead(this.id);
-      this.armed = true;
-    }
+    this.armRead();
     // Data may be waiting already (it came with the connection, or before onData).
     if (this.readable) queueMicrotask(() => this.deliverData());
   }
@@ -580,24 +419,8 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     else if (err !== null) console.error('muxnet: onData connection ended with an error:', err);
   }
 
-  private trySendHandles(send: HandleSend): void {
-    const r = this.loop.native.sendHandles(this.id, send.data, send.ids);
-    if (r === EAGAIN) {
-      this.handleSend = send;
-      this.loop.hold(this.id, this);
-      this.loop.native.wantWrite(this.id);
-    } else if (r < 0) {
-      send.reject(this.opError('write', new SystemError(r, 'sendmsg')));
-    } else if (r < send.data.length) {
-      // The descriptors went with the first bytes; the rest is an ordinary write.
-      this.write(send.data.subarray(r)).then(send.resolve, send.reject);
-    } else {
-      send.resolve();
-    }
-  }
-
-  /** read() and readChunk(): at once when the socket may hold data, else when it is ready. */
-  private startRead(buf: Uint8Array | null, handles = false, iter: ChunkIterator | null = null): Promise<unknown> {
+  /** read() and readChunk(): at once when the socket may hold data, else when it is ready. @internal */
+  protected startRead(buf: Uint8Array | null, handles = false, iter: ChunkIterator | null = null): Promise<unknown> {
     const fail = this.readFailure();
     if (fail !== null) return Promise.reject(fail);
     if (this.read0 === null) {
@@ -607,43 +430,47 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
         const result = this.readNow(buf, handles);
         if (result instanceof Error) return Promise.reject(result);
         if (result !== AGAIN) return Promise.resolve(iter !== null ? iter.result(result as Chunk | null) : result);
-      } else if (!this.armed) {
-        this.loop.native.wantRead(this.id);
-        this.armed = true;
+      } else {
+        this.armRead();
       }
     }
-    this.loop.hold(this.id, this);
+    this.keep();
     return new Promise((resolve, reject) => {
       this.pushRead({ buf, resolve, reject, handles, iter });
     });
   }
 
+  /** @internal */
+  protected busy(): boolean {
+    return this.read0 !== null || this.writes.length !== 0 || this.held.length !== 0 ||
+      this.connectWaiter !== null || this.dataHandler !== null;
+  }
+
+  /** The Writable event (asked for by a subclass with wantWrite). @internal */
+  protected onWritable(): void {}
+
   /**
-   * With nothing in flight, the loop holds this connection only weakly: dropped without
-   * close(), it can be collected (and its socket closed by the loop's finalizer).
+   * readHandles(): recvmsg into `buf`, taking passed sockets. Returns what the read
+   * resolves with, or a number as `read` returns (0, -EAGAIN, -errno) when no bytes came.
+   * Only {@link UnixConn} passes sockets. @internal
    */
-  private settle(): void {
-    if (this.read0 === null && this.writes.length === 0 && this.held.length === 0 &&
-        this.connectWaiter === null && this.handleSend === null && this.dataHandler === null && !this.closed) {
-      this.loop.hold(this.id, undefined);
-    }
+  protected readWithHandles(_buf: Uint8Array): object | number {
+    return EINVAL;
   }
 
   /**
    * One read(2) for `buf` (null: into a pooled chunk). Returns the bytes read, a Chunk, null
    * at EOF, an Error, or AGAIN when the socket is drained (readiness is then reported).
    */
-  private readNow(buf: Uint8Array | null, handles = false): number | Chunk | HandlesRead | null | Error | typeof AGAIN {
+  private readNow(buf: Uint8Array | null, handles = false): number | Chunk | object | null | Error | typeof AGAIN {
     const native = this.loop.native;
     let n: number;
     let chunk = -1;
     if (handles) {
-      n = native.recvHandles(this.id, buf!, passedScratch);
-      if (n > 0) {
-        if (n < buf!.length && !this.peerHungUp) this.readable = false;
-        return { n, handles: wrapPassed(this.loop, passedScratch) };
-      }
+      const r = this.readWithHandles(buf!);
+      if (typeof r !== 'number') return r;
       // With no bytes there are no descriptors either: EOF, EAGAIN or an error below.
+      n = r;
     } else if (buf !== null) {
       if (buf.length === 0) return 0;
       n = native.read(this.id, buf);
@@ -669,8 +496,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
       return null;
     }
     if (n === EAGAIN) {
-      this.readable = false;
-      this.armed = true;  // the native side armed readiness on EAGAIN
+      this.drained();
       return AGAIN;
     }
     return this.failRead(n);
@@ -681,13 +507,9 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     if (hungUp !== 0) this.peerHungUp = true;
     if (this.dataHandler !== null) return this.deliverData();
     if (this.read0 === null) {
-      // Level-triggered readiness with nobody waiting would fire again and again. (After
-      // serving reads nothing is needed: a short read drained the socket, and a full one
-      // leaves data that reports again if nobody reads it.)
-      if (!this.loop.edge && this.armed) {
-        this.loop.native.pauseRead(this.id);
-        this.armed = false;
-      }
+      // (After serving reads nothing is needed: a short read drained the socket, and a
+      // full one leaves data that reports again if nobody reads it.)
+      this.pauseIdleRead();
       return;
     }
     // Serve the waiting reads in order while the socket has data: an edge-triggered socket
@@ -715,6 +537,7 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
 
   private onWritten(count: number): void {
     for (const w of this.writes.splice(0, count)) {
+      this.queuedBytes -= w.bytes;
       if (w.chunk >= 0) this.loop.releaseChunk(w.chunk);
       w.resolve();
     }
@@ -724,15 +547,18 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
       const r = this.loop.native.write(this.id, w.data, this.writeQueueLimit);
       if (r === 2) return;
       this.held.shift();
+      this.heldBytes -= w.bytes;
       if (r === 1) {
         if (this.writes === NO_WRITES) this.writes = [];
         this.writes.push(w);
+        this.queuedBytes += w.bytes;
       } else if (r === 0) {
         if (w.chunk >= 0) this.loop.releaseChunk(w.chunk);
         w.resolve();
       } else {
         // Only the writes not yet handed over fail here; queued ones report for themselves.
         const err = this.opError('write', new SystemError(r, 'write'));
+        this.heldBytes = 0;
         for (const h of [w, ...this.held.splice(0)]) {
           if (h.chunk >= 0) this.loop.releaseChunk(h.chunk);
           h.reject(err);
@@ -758,40 +584,31 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     this.rejectWrites(this.opError('write', new SystemError(errno, 'write')));
   }
 
-  private onDeadline(kind: number, tag: number): void {
-    // Only operations waiting now fail (and count in stats()): one started after the
-    // deadline has failed already, and counted itself.
-    if (kind === 1 && tag === this.readTag && this.readDeadline !== 0) {
-      if (this.read0 !== null) this.rejectReads(this.opError('read', new ErrDeadlineExceeded()));
-    } else if (kind === 2 && tag === this.writeTag && this.writeDeadline !== 0 &&
-               (this.writes.length > 0 || this.held.length > 0)) {
-      if (this.writes.length > 0) this.loop.native.cancelWrites(this.id);
-      this.rejectWrites(this.opError('write', new ErrDeadlineExceeded()));
-    }
+  /** @internal */
+  protected expireReads(): void {
+    if (this.read0 !== null) this.rejectReads(this.opError('read', new ErrDeadlineExceeded()));
   }
 
-  private armDeadline(kind: 1 | 2, ms: number, tag: number): void {
-    if (ms === 0) {
-      this.loop.native.setDeadline(this.id, kind, -1, tag);
-      return;
-    }
-    const delay = ms - Date.now();
-    if (delay <= 0) {
-      this.loop.native.setDeadline(this.id, kind, -1, tag);
-      this.onDeadline(kind, tag);
-      this.settle();
-      return;
-    }
-    this.loop.native.setDeadline(this.id, kind, Math.ceil(delay), tag);
+  /** @internal */
+  protected expireWrites(): void {
+    if (this.writes.length === 0 && this.held.length === 0) return;
+    if (this.writes.length > 0) this.loop.native.cancelWrites(this.id);
+    this.rejectWrites(this.opError('write', new ErrDeadlineExceeded()));
+  }
+
+  /** close(): everything pending fails with ErrClosed. @internal */
+  protected abort(err: ErrClosed): void {
+    this.rejectReads(this.opError('read', err));
+    this.rejectWrites(this.opError('write', err));
+    this.connectWaiter = null;  // dial closes a connection it gives up on, and rejects itself
+    this.dataHandler = null;    // closed by its owner: no onEnd
+    this.endHandler = null;
   }
 
   private readFailure(): Error | null {
     if (this.closed) return this.opError('read', new ErrClosed());
     if (this.readErr !== null) return this.readErr;
-    if (this.readDeadline !== 0 && Date.now() >= this.readDeadline) {
-      return this.opError('read', new ErrDeadlineExceeded());
-    }
-    return null;
+    return this.deadlinePassed('read');
   }
 
   private failRead(errno: number): Error {
@@ -826,6 +643,8 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
 
   private rejectWrites(err: Error): void {
     const all = this.writes.splice(0).concat(this.held.splice(0));
+    this.queuedBytes = 0;
+    this.heldBytes = 0;
     for (const w of all) {
       if (w.chunk >= 0) this.loop.releaseChunk(w.chunk);
       w.reject(err);
@@ -837,44 +656,5 @@ export class Conn implements AsyncIterable<Uint8Array>, LoopHandle {
     const chunk = this.loop.chunkOf(data);
     if (chunk >= 0) this.loop.retainChunk(chunk);
     return chunk;
-  }
-
-  private checkOpen(): void {
-    if (this.closed) throw this.opError('set', new ErrClosed());
-  }
-
-
-  private setOption(option: SocketOption, a: number, b = 0, c = 0, d = 0): void {
-    this.checkOpen();
-    const r = this.loop.native.setOption(this.id, option, a, b, c, d);
-    if (r < 0) throw this.opError('set', new SystemError(r, 'setsockopt'));
-  }
-
-  private fetchAddr(peer: boolean): Addr {
-    if (this.closed) throw new OpError('set', this.network, new ErrClosed(), this.local, this.remote);
-    const addr = this.tryAddr(peer);
-    if (addr instanceof Addr) return addr;
-    throw new OpError('set', this.network, new SystemError(addr, peer ? 'getpeername' : 'getsockname'), this.local, this.remote);
-  }
-
-  /** The address, cached once known, or -errno (a reset socket has no peer any more). */
-  private tryAddr(peer: boolean): Addr | number {
-    const cached = peer ? this.remote : this.local;
-    if (cached !== undefined || this.closed) return cached ?? EBADF;
-    const r = this.loop.native.addr(this.id, peer);
-    if (typeof r === 'number') return r;
-    const addr = addrFromNative(this.network, r);
-    if (peer) this.remote = addr; else this.local = addr;
-    return addr;
-  }
-
-  private opError(op: string, err: Error): OpError {
-    this.loop.countError((err as { code?: string }).code ?? 'ERR_UNKNOWN');
-    const source = this.tryAddr(false);
-    const addr = this.tryAddr(true);
-    // An unnamed Unix socket (a dialing client's) has no address worth printing.
-    const named = source instanceof Addr && (source.network !== 'unix' || source.path !== '');
-    return new OpError(op, this.network, err, named ? source : undefined,
-      addr instanceof Addr ? addr : undefined);
   }
 }

@@ -1,5 +1,5 @@
-// Seeing what the sockets are doing: TCP_INFO per connection, an `ss`-like listing, per-loop counters.
-import { allLoops, type Loop } from './loop';
+// What a socket is doing: the types of connections() and stats(), and TCP_INFO decoded from the addon's numbers.
+import type { NativeLoop } from './native';
 
 /** TCP states as Linux numbers them (include/net/tcp_states.h), by name. */
 const TCP_STATES = ['', 'ESTABLISHED', 'SYN_SENT', 'SYN_RECV', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT',
@@ -110,7 +110,8 @@ export interface LoopStats {
 }
 
 // info(): [bytes in, bytes out, age ms, SO_RCVBUF, SO_SNDBUF, has TCP_INFO, TCP_INFO fields...]
-// in the order of TcpInfoField in native/core/socket.h.
+// in the order of TcpInfoField in native/core/socket.h (the addon's constants.tcpInfoField,
+// which test/addon-constants.test.ts checks this against).
 const enum F {
   BytesIn, BytesOut, Age, RcvBuf, SndBuf, HasTcp,
   State, CaState, Retransmits, Probes, Backoff, RtoUs, AtoUs, SndMss, RcvMss, Unacked, Sacked,
@@ -122,8 +123,8 @@ const enum F {
 const scratch = new Float64Array(F.Count);
 
 /** Reads a socket's counters and TCP_INFO; 0 or -errno. @internal */
-export function readInfo(loop: Loop, id: number): Float64Array | number {
-  const r = loop.native.info(id, scratch);
+export function readInfo(native: NativeLoop, id: number): Float64Array | number {
+  const r = native.info(id, scratch);
   return r < 0 ? r : scratch;
 }
 
@@ -171,28 +172,4 @@ export function connInfo(v: Float64Array, base: Omit<SocketInfo, 'state' | 'byte
   };
   if (tcp !== undefined) info.tcp = tcp;
   return info;
-}
-
-/**
- * muxnet's live sockets on this thread (each worker has its own), listeners and
- * connections, in the spirit of `ss`. A connection that cannot be inspected any more (reset
- * between listing and reading) is left out.
- */
-export function connections(): SocketInfo[] {
-  const out: SocketInfo[] = [];
-  for (const loop of allLoops()) {
-    loop.forEachHandle((h) => {
-      const info = h._describe();
-      if (info !== undefined) {
-        const { kind, network, local, remote, state, backend, bytesRead, bytesWritten, age } = info;
-        out.push({ kind, network, local, remote, state, backend, bytesRead, bytesWritten, age });
-      }
-    });
-  }
-  return out;
-}
-
-/** Counters of every loop on this thread. */
-export function stats(): LoopStats[] {
-  return allLoops().map((loop) => loop.stats());
 }

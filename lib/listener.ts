@@ -1,8 +1,8 @@
 // Listener: accepts connections, like Go's net.Listener, as promises or async iteration.
 import { lstatSync, unlinkSync } from 'node:fs';
 import { Addr } from './addr';
-import { Conn } from './conn';
-import { EMFILE, ENFILE, ErrClosed, OpError, SystemError } from './errors';
+import type { Conn } from './conn';
+import { EMFILE, ENFILE, ErrClosed, OpError, SystemError, describeValue } from './errors';
 import { EventKind } from './native';
 import { connInfo, readInfo, type ConnInfo } from './info';
 import type { Loop, LoopHandle } from './loop';
@@ -39,24 +39,27 @@ function removeSocketFile(path: string, file: { dev: number; ino: number }): voi
 function printHandlerError(err: unknown, conn: Conn): void {
   let peer = 'a connection';
   try {
-    peer = String(conn.remoteAddr());
+    peer = String(conn.remoteAddr());  // cached at accept: there even after a reset
   } catch {
-    // A reset socket has no peer any more; the error says what happened.
+    // Never known (an unnamed peer): the error says what happened.
   }
   console.error(`muxnet: handler for ${peer} failed:`, err);
 }
 
-interface Waiter {
-  resolve: (conn: Conn) => void;
+interface Waiter<C> {
+  resolve: (conn: C) => void;
   reject: (err: Error) => void;
 }
 
-/** A TCP or Unix listener, like Go's `net.Listener`. Get one from `listen`. */
-export class Listener implements AsyncIterable<Conn>, LoopHandle {
+/**
+ * A TCP or Unix listener, like Go's `net.Listener`. Get one from `listen`. `C` is the class
+ * of the connections it accepts: {@link UnixConn} for a Unix listener, else {@link Conn}.
+ */
+export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHandle {
   private readonly loop: Loop;
   private readonly id: number;
   private readonly network: string;
-  private readonly writeQueueLimit: number;
+  private readonly wrap: (id: number) => C;
   private readonly address: Addr;
   private readonly file: { dev: number; ino: number } | undefined;  // Unix socket file to remove
   private closed = false;
@@ -64,18 +67,18 @@ export class Listener implements AsyncIterable<Conn>, LoopHandle {
   private backoffMs = 0;
   private backoffTimer: NodeJS.Timeout | null = null;
   private warned = false;
-  private readonly queue: Conn[] = [];
-  private readonly waiters: Waiter[] = [];
+  private readonly queue: C[] = [];
+  private readonly waiters: Waiter<C>[] = [];
 
-  /** @internal */
-  constructor(loop: Loop, id: number, network: string, address: Addr, writeQueueLimit: number,
+  /** @internal `wrap` makes the connection object for an accepted socket's id. */
+  constructor(loop: Loop, id: number, network: string, address: Addr, wrap: (id: number) => C,
               file?: { dev: number; ino: number }) {
     this.file = file;
     this.loop = loop;
     this.id = id;
     this.network = network;
     this.address = address;
-    this.writeQueueLimit = writeQueueLimit;
+    this.wrap = wrap;
     loop.handles[id] = this;
   }
 
@@ -94,7 +97,7 @@ export class Listener implements AsyncIterable<Conn>, LoopHandle {
    * `close()`, or a temporary error such as EMFILE when the process is out of descriptors
    * (the connection was shed; accepting resumes after a back-off).
    */
-  accept(): Promise<Conn> {
+  accept(): Promise<C> {
     if (this.closed) return Promise.reject(new OpError('accept', this.network, new ErrClosed(), undefined, this.address));
     const conn = this.queue.shift();
     if (conn !== undefined) {
@@ -111,8 +114,8 @@ export class Listener implements AsyncIterable<Conn>, LoopHandle {
    * Yields accepted connections until the listener is closed. Temporary errors (EMFILE and
    * the like) do not end the iteration: they are reported once as a process warning.
    */
-  [Symbol.asyncIterator](): AsyncIterator<Conn> {
-    const next = (): Promise<IteratorResult<Conn>> => this.accept().then(
+  [Symbol.asyncIterator](): AsyncIterator<C> {
+    const next = (): Promise<IteratorResult<C>> => this.accept().then(
       (value) => ({ done: false, value }),
       (err: OpError) => {
         if (err instanceof ErrClosed) return { done: true, value: undefined };
@@ -139,13 +142,16 @@ export class Listener implements AsyncIterable<Conn>, LoopHandle {
    * Resolves when the listener is closed; rejects if accepting fails for good (temporary
    * errors such as EMFILE are retried with back-off).
    */
-  async serve(handler: Handler, options: ServeOptions = {}): Promise<void> {
+  async serve(handler: (conn: C) => void | Promise<void>, options: ServeOptions = {}): Promise<void> {
     if (typeof handler !== 'function') {
-      throw new TypeError(`handler: expected a function (conn) => void | Promise<void>, got ${typeof handler}`);
+      throw new TypeError(`handler: expected a function (conn) => void | Promise<void>, got ${describeValue(handler)}`);
+    }
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError(`options: expected an object, got ${describeValue(options)}`);
     }
     const onError = options.onError ?? printHandlerError;
     if (typeof onError !== 'function') {
-      throw new TypeError(`options.onError: expected a function, got ${typeof onError}`);
+      throw new TypeError(`options.onError: expected a function, got ${describeValue(onError)}`);
     }
     const failed = (conn: Conn) => (err: unknown): void => {
       try {
@@ -189,7 +195,7 @@ export class Listener implements AsyncIterable<Conn>, LoopHandle {
 
   /** @internal */
   _describe(): ConnInfo | undefined {
-    const v = readInfo(this.loop, this.id);
+    const v = readInfo(this.loop.native, this.id);
     if (typeof v === 'number') return undefined;
     return connInfo(v, { kind: 'listener', network: this.network, local: String(this.address), remote: '', backend: this.loop.backend },
       'LISTEN');
@@ -198,7 +204,7 @@ export class Listener implements AsyncIterable<Conn>, LoopHandle {
   /** @internal */
   _onEvent(kind: EventKind, a: number): void {
     if (kind === EventKind.Accept) {
-      const conn = new Conn(this.loop, a, this.network, this.writeQueueLimit);
+      const conn = this.wrap(a);
       this.backoffMs = 0;
       this.granted--;
       const waiter = this.waiters.shift();

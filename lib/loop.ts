@@ -8,10 +8,11 @@ import type { ConnInfo, LoopStats } from './info';
 
 /** What a loop delivers events to: a Conn or a Listener. */
 export interface LoopHandle {
-  /** What stats() counts it as. */
+  /** What stats() counts it as. @internal */
   readonly _kind: 'listener' | 'conn';
+  /** One event of a batch. @internal */
   _onEvent(kind: EventKind, a: number, b: number): void;
-  /** For connections(): what the socket is doing, or undefined if it cannot tell any more. */
+  /** For connections(): what the socket is doing, or undefined if it cannot tell any more. @internal */
   _describe(): ConnInfo | undefined;
 }
 
@@ -86,13 +87,25 @@ export class Loop {
   private dispatch(count: number): void {
     const ev = this.events;
     const handles = this.handles;
+    let failure: { err: unknown } | null = null;
     for (let i = 0, o = 0; i < count; i++, o += 4) {
       // A handle closed earlier in this batch is gone from the table: its events are stale.
       const id = ev[o + 1];
       const h = handles[id] ?? this.weakHandles[id]?.deref();
-      if (h !== undefined) h._onEvent(ev[o] as EventKind, ev[o + 2], ev[o + 3]);
-      // A connection accepted for a listener closed earlier in the batch has no owner.
-      else if (ev[o] === EventKind.Accept) this.native.close(ev[o + 2]);
+      try {
+        if (h !== undefined) h._onEvent(ev[o] as EventKind, ev[o + 2], ev[o + 3]);
+        // A connection accepted for a listener closed earlier in the batch has no owner.
+        else if (ev[o] === EventKind.Accept) this.native.close(ev[o + 2]);
+      } catch (err) {
+        // A user callback threw (onEnd, onData's owner, …): the rest of the batch still
+        // runs (a lost accept leaks a socket, a lost edge stalls a connection), and the
+        // first error surfaces afterwards as the uncaught exception it is.
+        failure ??= { err };
+      }
+    }
+    if (failure !== null) {
+      const { err } = failure;
+      process.nextTick(() => { throw err; });
     }
   }
 
@@ -136,6 +149,16 @@ export class Loop {
     this.leaked++;
     leakedTotal++;
     if (leakedUnreported++ === 0) setImmediate(reportLeaks);
+  }
+
+  /**
+   * Conn.onData's shared receive buffer: one chunk, marked untransferable, since a
+   * postMessage that transferred (detached) it would break every later delivery.
+   */
+  newReceiveBuffer(): Uint8Array {
+    const buf = new Uint8Array(this.native.chunkSize);
+    markAsUntransferable(buf.buffer);
+    return buf;
   }
 
   /** Counts an operation error by its code (closing is not one). */

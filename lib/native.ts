@@ -23,6 +23,13 @@ export const enum SubmitOp {
   ReadStop = 3,
 }
 
+/** What recvHandles reports for each socket it adopted (native/core/loop.h HandleKind). */
+export const enum HandleKind {
+  Stream = 1,
+  Listener = 2,
+  Datagram = 3,
+}
+
 /** What a started read reads into (native/core/loop.h ReadMode). */
 export const enum ReadMode {
   Buffer = 1,
@@ -30,7 +37,16 @@ export const enum ReadMode {
   Stream = 3,
 }
 
-/** Socket options understood by `NativeLoop.setOption`. */
+/** Which deadline a Deadline event reports, and `NativeLoop.setDeadline` sets (native/core/loop.h). */
+export const enum DeadlineKind {
+  Read = 1,
+  Write = 2,
+}
+
+/**
+ * Socket options understood by `NativeLoop.setOption`. (Their C++ enum lives in
+ * native/addon/loop_wrap.cc, so the addon does not export it yet: see test/addon-constants.test.ts.)
+ */
 export const enum SocketOption {
   NoDelay = 1,
   KeepAlive = 2,
@@ -89,7 +105,7 @@ export interface NativeLoop {
   shutdown(id: number): number;
   close(id: number): number;
   /** delayMs < 0 clears; tag comes back in the Deadline event. */
-  setDeadline(id: number, kind: 1 | 2, delayMs: number, tag: number): number;
+  setDeadline(id: number, kind: DeadlineKind, delayMs: number, tag: number): number;
   /** [ip, port], or [path, 0] for a Unix socket; or -errno. */
   addr(id: number, peer: boolean): [string, number] | number;
   setOption(id: number, option: SocketOption, a: number, b?: number, c?: number, d?: number): number;
@@ -130,8 +146,20 @@ export interface NativeLoopOptions {
   threaded: boolean;
 }
 
+/**
+ * The core's enums by the names the const enums here and in info.ts use: the one source of
+ * truth, which test/addon-constants.test.ts checks every TypeScript member against.
+ */
+export interface NativeConstants {
+  readonly eventKind: Readonly<Record<string, number>>;
+  readonly deadlineKind: Readonly<Record<string, number>>;
+  /** TCP_INFO's fields as native/core/socket.h orders them, and Count. */
+  readonly tcpInfoField: Readonly<Record<string, number>>;
+}
+
 /** The addon's exports. */
 export interface NativeAddon {
+  readonly constants: NativeConstants;
   backends(): string[];
   /** A NativeLoop, or -errno when the backend cannot start. */
   createLoop(options: NativeLoopOptions, batch: Int32Array, ops: Int32Array,

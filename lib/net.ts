@@ -5,11 +5,12 @@ import { isIP } from 'node:net';
 import { constants } from 'node:os';
 import { Addr, addrFromNative, checkUnixPath, nativeHostPort, splitHostPort } from './addr';
 import { resolveLoopOptions, type LoopOptions } from './backends';
-import { Conn, kDefaultWriteQueueLimit } from './conn';
+import { type Conn, kDefaultWriteQueueLimit } from './conn';
 import { EINPROGRESS, ErrDeadlineExceeded, OpError, SystemError, describeValue } from './errors';
 import { Listener } from './listener';
 import { loopFor } from './loop';
 import { dialPacket, isPacketNetwork, type PacketConn, type PacketNetwork } from './packet';
+import { streamConn, type UnixConn } from './unix-conn';
 
 /** The stream networks muxnet speaks. */
 export type Network = 'tcp' | 'tcp4' | 'tcp6' | 'unix';
@@ -58,7 +59,7 @@ function checkNetwork(network: unknown): Network {
 function checkOptions<T extends object>(options: unknown): T {
   if (options === undefined) return {} as T;
   if (options === null || typeof options !== 'object') {
-    throw new TypeError(`options: expected an object, got ${options === null ? 'null' : typeof options}`);
+    throw new TypeError(`options: expected an object, got ${describeValue(options)}`);
   }
   return options as T;
 }
@@ -66,14 +67,14 @@ function checkOptions<T extends object>(options: unknown): T {
 function checkInteger(name: string, value: unknown, min: number, max: number): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`options.${name}: expected an integer from ${min} to ${max}, got ${String(value)}`);
+    throw new RangeError(`options.${name}: expected an integer from ${min} to ${max}, got ${describeValue(value)}`);
   }
   return value;
 }
 
 function checkBoolean(name: string, value: unknown): boolean | undefined {
   if (value !== undefined && typeof value !== 'boolean') {
-    throw new TypeError(`options.${name}: expected a boolean, got ${typeof value}`);
+    throw new TypeError(`options.${name}: expected a boolean, got ${describeValue(value)}`);
   }
   return value;
 }
@@ -98,10 +99,12 @@ function checkFamily(network: Network | PacketNetwork, ip: string, address: stri
  * replaced, and the file is removed when the listener closes. Throws an {@link OpError}
  * such as EADDRINUSE, or a TypeError/RangeError naming the bad argument.
  */
-export function listen(network: Network, address: string, options?: ListenOptions): Listener {
+export function listen(network: 'unix', address: string, options?: ListenOptions): Listener<UnixConn>;
+export function listen(network: Network, address: string, options?: ListenOptions): Listener;
+export function listen(network: Network, address: string, options?: ListenOptions): Listener | Listener<UnixConn> {
   const net = checkNetwork(network);
   if (typeof address !== 'string') {
-    throw new TypeError(`address: expected a string (${net === 'unix' ? 'a socket path' : '"host:port"'}), got ${typeof address}`);
+    throw new TypeError(`address: expected a string (${net === 'unix' ? 'a socket path' : '"host:port"'}), got ${describeValue(address)}`);
   }
   const opts = checkOptions<ListenOptions>(options);
   const backlog = checkInteger('backlog', opts.backlog, 1, 0x7fffffff) ?? 511;
@@ -139,10 +142,10 @@ export function listen(network: Network, address: string, options?: ListenOption
   if (id < 0) throw new OpError('listen', net, new SystemError(id, 'bind'), undefined, new Addr(net, ip, port));
   const bound = loop.native.addr(id, false);
   const addr = typeof bound === 'number' ? new Addr(net, ip, port) : addrFromNative(net, bound);
-  return new Listener(loop, id, net, addr, limit);
+  return new Listener(loop, id, net, addr, (conn) => streamConn(loop, conn, net, limit));
 }
 
-function listenUnix(path: string, backlog: number, limit: number, opts: ListenOptions): Listener {
+function listenUnix(path: string, backlog: number, limit: number, opts: ListenOptions): Listener<UnixConn> {
   const loop = loopFor(resolveLoopOptions(opts));
   const addr = Addr.unix(path);
   const id = loop.native.listen(path, -1, backlog, false, false, false);
@@ -153,7 +156,7 @@ function listenUnix(path: string, backlog: number, limit: number, opts: ListenOp
     const st = statSync(path, { throwIfNoEntry: false });
     if (st !== undefined) file = { dev: st.dev, ino: st.ino };
   }
-  return new Listener(loop, id, 'unix', addr, limit, file);
+  return new Listener(loop, id, 'unix', addr, (conn) => streamConn(loop, conn, 'unix', limit) as UnixConn, file);
 }
 
 /**
@@ -166,6 +169,7 @@ function listenUnix(path: string, backlog: number, limit: number, opts: ListenOp
  * `signal` aborts, or a TypeError/RangeError naming the bad argument.
  */
 export async function dial(network: PacketNetwork, address: string, options?: DialOptions): Promise<PacketConn>;
+export async function dial(network: 'unix', address: string, options?: DialOptions): Promise<UnixConn>;
 export async function dial(network: Network, address: string, options?: DialOptions): Promise<Conn>;
 export async function dial(network: Network | PacketNetwork, address: string, options?: DialOptions): Promise<Conn | PacketConn> {
   if (isPacketNetwork(network)) return dialAny(network, address, options);
@@ -174,14 +178,14 @@ export async function dial(network: Network | PacketNetwork, address: string, op
 
 async function dialAny(net: Network | PacketNetwork, address: string, options?: DialOptions): Promise<Conn | PacketConn> {
   if (typeof address !== 'string') {
-    throw new TypeError(`address: expected a string (${net === 'unix' ? 'a socket path' : '"host:port"'}), got ${typeof address}`);
+    throw new TypeError(`address: expected a string (${net === 'unix' ? 'a socket path' : '"host:port"'}), got ${describeValue(address)}`);
   }
   const opts = checkOptions<DialOptions>(options);
   const timeout = checkInteger('timeout', opts.timeout, 0, 0x7fffffff) ?? 0;
   const limit = checkInteger('writeQueueLimit', opts.writeQueueLimit, 1, Number.MAX_SAFE_INTEGER) ?? kDefaultWriteQueueLimit;
   const signal = opts.signal;
   if (signal !== undefined && (signal === null || typeof signal.aborted !== 'boolean')) {
-    throw new TypeError('options.signal: expected an AbortSignal');
+    throw new TypeError(`options.signal: expected an AbortSignal, got ${describeValue(signal)}`);
   }
   const loop = loopFor(resolveLoopOptions(opts));
   if (net === 'unix' || net === 'unixgram') {
@@ -271,7 +275,7 @@ function connectOne(loop: ReturnType<typeof loopFor>, net: Network, remote: Addr
     loop.countError(err.code);
     return Promise.reject(err);
   }
-  const conn = new Conn(loop, loop.scratch[0], net, limit);
+  const conn = streamConn(loop, loop.scratch[0], net, limit, r === 0);
   if (r === 0) return Promise.resolve(conn);
   const connected = new Promise<Conn>((resolve, reject) => {
     conn._waitConnected((errno) => {
@@ -283,7 +287,7 @@ function connectOne(loop: ReturnType<typeof loopFor>, net: Network, remote: Addr
         loop.countError(err.code);
         reject(err);
       }
-    });
+    }, remote);
   });
   // A dial given up closes its socket; close() also drops the connect callback.
   return raceDeadline(connected, net, deadline, signal, remote, () => conn.close());

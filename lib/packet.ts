@@ -2,12 +2,11 @@
 import { isIP } from 'node:net';
 import { Addr, addrFromNative, checkUnixPath, nativeHostPort, splitHostPort } from './addr';
 import { resolveLoopOptions, type LoopOptions } from './backends';
+import { Descriptor, checkOn } from './descriptor';
 import {
-  EAGAIN, EBADF, EMSGSIZE, ErrClosed, ErrDeadlineExceeded, OpError, SystemError, describeValue,
+  EAGAIN, EMSGSIZE, ErrClosed, ErrDeadlineExceeded, OpError, SystemError, describeValue,
 } from './errors';
-import { checkBytes, toDeadline } from './conn';
-import { connInfo, readInfo, type ConnInfo } from './info';
-import { loopFor, type Loop, type LoopHandle } from './loop';
+import { loopFor, type Loop } from './loop';
 import { EventKind, SocketOption } from './native';
 
 /**
@@ -83,7 +82,7 @@ export function isPacketNetwork(network: unknown): network is PacketNetwork {
 /** 'host:port' (numeric IP or localhost) or an Addr, as the addon's [host, port]. */
 function destination(network: string, addr: Addr | string, name: string): [string, number] {
   if (addr instanceof Addr) return nativeHostPort(addr);
-  if (typeof addr !== 'string') throw new TypeError(`${name}: expected an Addr or a string address, got ${typeof addr}`);
+  if (typeof addr !== 'string') throw new TypeError(`${name}: expected an Addr or a string address, got ${describeValue(addr)}`);
   if (network === 'unixgram') return [checkUnixPath(addr), -1];
   if (rawNetwork(network) !== undefined) {
     if (isIP(addr) === 0) throw new TypeError(`${name} ${JSON.stringify(addr)}: expected a numeric IP address (raw IP has no ports)`);
@@ -97,7 +96,7 @@ function destination(network: string, addr: Addr | string, name: string): [strin
 }
 
 function checkBuffer(buf: unknown, name: string): Uint8Array {
-  if (!(buf instanceof Uint8Array)) throw new TypeError(`${name}: expected a Uint8Array or Buffer, got ${typeof buf}`);
+  if (!(buf instanceof Uint8Array)) throw new TypeError(`${name}: expected a Uint8Array or Buffer, got ${describeValue(buf)}`);
   return buf;
 }
 
@@ -108,41 +107,22 @@ function checkBuffer(buf: unknown, name: string): Uint8Array {
  * made; a datagram never spans two reads, and one longer than the buffer is reported as
  * truncated (`readFrom`) or rejected with EMSGSIZE (`read`), never silently cut.
  */
-export class PacketConn implements LoopHandle {
-  /** 'udp', 'udp4', 'udp6' or 'unixgram'. */
-  readonly network: string;
-  private readonly loop: Loop;
-  private readonly id: number;
-  private readonly remote: Addr | undefined;
-  private local: Addr | undefined;
-  private closed = false;
-  private readable = true;
-  private armed: boolean;
+export class PacketConn extends Descriptor {
+  /** 'udp', 'udp4', 'udp6', 'unixgram' or raw IP ('ip4:icmp', …). */
+  declare readonly network: string;
   private readonly reads: PendingRead[] = [];
   private readonly writes: PendingWrite[] = [];
   private writeWanted = false;
-  private readDeadline = 0;
-  private writeDeadline = 0;
-  private readTag = 0;
-  private writeTag = 0;
   private lens: Int32Array = new Int32Array(64);
   /** ip4 raw sockets read the IPv4 header too; Go's ReadFrom leaves it out, and so do we. */
   private readonly stripIpv4Header: boolean;
 
   /** @internal */
   constructor(loop: Loop, id: number, network: string, remote?: Addr) {
-    this.loop = loop;
-    this.id = id;
-    this.network = network;
+    super(loop, id, network);
     this.remote = remote;
     this.stripIpv4Header = rawNetwork(network)?.family === 4;
-    this.armed = loop.edge;
-    loop.handles[id] = this;
-  }
-
-  /** The multiplexing backend, e.g. 'epoll'. */
-  get backend(): string {
-    return this.loop.backend;
+    this.tryAddr(false);  // cached now: kept after close()
   }
 
   /** Receives one datagram into `buf`: `{ n, addr, truncated }`. */
@@ -164,7 +144,7 @@ export class PacketConn implements LoopHandle {
    */
   readBatch(bufs: Uint8Array[]): Promise<Datagram[]> {
     if (!Array.isArray(bufs) || bufs.length === 0) {
-      return Promise.reject(new TypeError('bufs: expected a non-empty array of Uint8Arrays'));
+      return Promise.reject(new TypeError(`bufs: expected a non-empty array of Uint8Arrays, got ${describeValue(bufs)}`));
     }
     try {
       bufs.forEach((b, i) => checkBuffer(b, `bufs[${i}]`));
@@ -202,7 +182,7 @@ export class PacketConn implements LoopHandle {
   writeBatch(datagrams: OutgoingDatagram[]): Promise<void> {
     try {
       if (!Array.isArray(datagrams) || datagrams.length === 0) {
-        throw new TypeError('datagrams: expected a non-empty array of { data, addr? }');
+        throw new TypeError(`datagrams: expected a non-empty array of { data, addr? }, got ${describeValue(datagrams)}`);
       }
       const withAddr = datagrams[0]?.addr !== undefined;
       const datas: Uint8Array[] = [];
@@ -225,70 +205,14 @@ export class PacketConn implements LoopHandle {
     }
   }
 
-  /** Closes the socket; pending reads and writes reject with {@link ErrClosed}. Idempotent. */
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.loop.handles[this.id] = undefined;
-    this.loop.native.close(this.id);
-    const err = new ErrClosed();
-    this.rejectReads(this.opError('read', err));
-    this.rejectWrites(this.opError('write', err));
-  }
-
-  /** The local address. */
-  localAddr(): Addr {
-    if (this.closed) throw this.opError('set', new ErrClosed());
-    if (this.local === undefined) {
-      const r = this.loop.native.addr(this.id, false);
-      if (typeof r === 'number') throw this.opError('set', new SystemError(r, 'getsockname'));
-      this.local = addrFromNative(this.network, r);
-    }
-    return this.local;
-  }
-
   /** The connected peer, or undefined for an unconnected socket (as Go's returns nil). */
   remoteAddr(): Addr | undefined {
     return this.remote;
   }
 
-  /** Sets both deadlines: a Date or epoch milliseconds; 0 clears. */
-  setDeadline(deadline: Date | number): void {
-    const ms = toDeadline(deadline, 'deadline');
-    this.setReadDeadline(ms);
-    this.setWriteDeadline(ms);
-  }
-
-  /** Pending and later reads fail with {@link ErrDeadlineExceeded} once `deadline` passes; 0 clears. */
-  setReadDeadline(deadline: Date | number): void {
-    const ms = toDeadline(deadline, 'deadline');
-    if (this.closed) throw this.opError('set', new ErrClosed());
-    this.readDeadline = ms;
-    this.readTag = (this.readTag + 1) | 0;
-    this.armDeadline(1, ms, this.readTag);
-  }
-
-  /** Like {@link setReadDeadline}, for writes waiting for room in the socket buffer. */
-  setWriteDeadline(deadline: Date | number): void {
-    const ms = toDeadline(deadline, 'deadline');
-    if (this.closed) throw this.opError('set', new ErrClosed());
-    this.writeDeadline = ms;
-    this.writeTag = (this.writeTag + 1) | 0;
-    this.armDeadline(2, ms, this.writeTag);
-  }
-
-  /** SO_RCVBUF in bytes (the kernel doubles it). */
-  setReadBuffer(bytes: number): void {
-    this.setOption(SocketOption.ReadBuffer, checkBytes(bytes));
-  }
-
-  /** SO_SNDBUF in bytes (the kernel doubles it). */
-  setWriteBuffer(bytes: number): void {
-    this.setOption(SocketOption.WriteBuffer, checkBytes(bytes));
-  }
-
   /** SO_BROADCAST: allows datagrams to broadcast addresses (without it they fail with EACCES). */
   setBroadcast(on: boolean): void {
+    checkOn(on);
     this.setOption(SocketOption.Broadcast, on ? 1 : 0);
   }
 
@@ -307,52 +231,20 @@ export class PacketConn implements LoopHandle {
 
   /** The interface multicast datagrams leave by: an IPv4 address, or an IPv6 interface name. */
   setMulticastInterface(iface: string): void {
-    if (typeof iface !== 'string' || iface === '') throw new TypeError('iface: expected an IPv4 address or an interface name');
+    if (typeof iface !== 'string' || iface === '') throw new TypeError(`iface: expected an IPv4 address or an interface name, got ${describeValue(iface)}`);
     this.membership(3, '', iface);
   }
 
   /** IP_MULTICAST_TTL / IPV6_MULTICAST_HOPS: how many hops multicast datagrams may travel (0-255). */
   setMulticastTTL(hops: number): void {
-    if (!Number.isInteger(hops) || hops < 0 || hops > 255) throw new RangeError(`hops: expected an integer from 0 to 255, got ${String(hops)}`);
+    if (!Number.isInteger(hops) || hops < 0 || hops > 255) throw new RangeError(`hops: expected an integer from 0 to 255, got ${describeValue(hops)}`);
     this.setOption(SocketOption.MulticastHops, hops);
   }
 
   /** IP_MULTICAST_LOOP: whether this host's own members receive what it sends to a group (default on). */
   setMulticastLoopback(on: boolean): void {
+    checkOn(on);
     this.setOption(SocketOption.MulticastLoop, on ? 1 : 0);
-  }
-
-  /** Addresses, bytes moved, age and buffer sizes (no TCP_INFO: it is not TCP). */
-  info(): ConnInfo {
-    if (this.closed) throw this.opError('info', new ErrClosed());
-    const info = this._describe();
-    if (info === undefined) throw this.opError('info', new SystemError(EBADF, 'getsockopt'));
-    return info;
-  }
-
-  /** @internal This handle's id on `loop`, or -1 (closed, or on another loop). */
-  _handleOn(loop: Loop): number {
-    return this.closed || loop !== this.loop ? -1 : this.id;
-  }
-
-  /** @internal */
-  get _kind(): 'conn' {
-    return 'conn';
-  }
-
-  /** @internal */
-  _describe(): ConnInfo | undefined {
-    if (this.closed) return undefined;
-    const v = readInfo(this.loop, this.id);
-    if (typeof v === 'number') return undefined;
-    let local = '';
-    try {
-      local = String(this.localAddr());
-    } catch {
-      // reported as unknown
-    }
-    return connInfo(v, { kind: 'conn', network: this.network, local, remote: this.remote ? String(this.remote) : '',
-      backend: this.loop.backend }, this.remote ? 'CONNECTED' : 'UNCONNECTED');
   }
 
   /** @internal */
@@ -360,6 +252,33 @@ export class PacketConn implements LoopHandle {
     if (kind === EventKind.Readable) this.onReadable();
     else if (kind === EventKind.Writable) this.onWritable();
     else if (kind === EventKind.Deadline) this.onDeadline(a, b);
+    this.settle();
+  }
+
+  /** @internal */
+  protected unixState(): string {
+    return this.remote !== undefined ? 'CONNECTED' : 'UNCONNECTED';
+  }
+
+  /** @internal */
+  protected busy(): boolean {
+    return this.reads.length !== 0 || this.writes.length !== 0;
+  }
+
+  /** @internal */
+  protected expireReads(): void {
+    this.rejectReads(this.opError('read', new ErrDeadlineExceeded()));
+  }
+
+  /** @internal */
+  protected expireWrites(): void {
+    this.rejectWrites(this.opError('write', new ErrDeadlineExceeded()));
+  }
+
+  /** @internal */
+  protected abort(err: ErrClosed): void {
+    this.rejectReads(this.opError('read', err));
+    this.rejectWrites(this.opError('write', err));
   }
 
   private startRead(kind: ReadKind, bufs: Uint8Array[]): Promise<unknown> {
@@ -367,23 +286,17 @@ export class PacketConn implements LoopHandle {
     if (kind === READ && this.remote === undefined) {
       return Promise.reject(new TypeError('read: this socket is not connected; use readFrom'));
     }
-    if (this.readDeadline !== 0 && Date.now() >= this.readDeadline) {
-      return Promise.reject(this.opError('read', new ErrDeadlineExceeded()));
-    }
+    const late = this.deadlinePassed('read');
+    if (late !== null) return Promise.reject(late);
     return new Promise((resolve, reject) => {
       this.reads.push({ kind, bufs, resolve, reject });
       if (this.reads.length === 1) {
+        this.keep();
         if (this.readable) this.serveReads();
-        else this.arm();
+        else this.armRead();
+        this.settle();
       }
     });
-  }
-
-  private arm(): void {
-    if (!this.armed) {
-      this.loop.native.wantRead(this.id);
-      this.armed = true;
-    }
   }
 
   /** Serves waiting reads in order until the socket has nothing (readiness is then armed). */
@@ -436,18 +349,10 @@ export class PacketConn implements LoopHandle {
     return n - header;
   }
 
-  private drained(): void {
-    this.readable = false;
-    this.armed = true;  // the native side armed readiness on EAGAIN
-  }
-
   private onReadable(): void {
     this.readable = true;
     if (this.reads.length === 0) {
-      if (!this.loop.edge && this.armed) {
-        this.loop.native.pauseRead(this.id);
-        this.armed = false;
-      }
+      this.pauseIdleRead();
       return;
     }
     this.serveReads();
@@ -458,12 +363,15 @@ export class PacketConn implements LoopHandle {
     if (hosts === null && this.remote === undefined) {
       return Promise.reject(new TypeError('write: this socket is not connected; use writeTo'));
     }
-    if (this.writeDeadline !== 0 && Date.now() >= this.writeDeadline) {
-      return Promise.reject(this.opError('write', new ErrDeadlineExceeded()));
-    }
+    const late = this.deadlinePassed('write');
+    if (late !== null) return Promise.reject(late);
     return new Promise((resolve, reject) => {
       this.writes.push({ datas, hosts, ports, sent: 0, resolve, reject });
-      if (this.writes.length === 1) this.flushWrites();
+      if (this.writes.length === 1) {
+        this.keep();
+        this.flushWrites();
+        this.settle();
+      }
     });
   }
 
@@ -507,20 +415,6 @@ export class PacketConn implements LoopHandle {
     this.flushWrites();
   }
 
-  private onDeadline(kind: number, tag: number): void {
-    if (kind === 1 && tag === this.readTag && this.readDeadline !== 0) {
-      this.rejectReads(this.opError('read', new ErrDeadlineExceeded()));
-    } else if (kind === 2 && tag === this.writeTag && this.writeDeadline !== 0) {
-      this.rejectWrites(this.opError('write', new ErrDeadlineExceeded()));
-    }
-  }
-
-  private armDeadline(kind: 1 | 2, ms: number, tag: number): void {
-    const delay = ms === 0 ? -1 : ms - Date.now();
-    this.loop.native.setDeadline(this.id, kind, ms === 0 || delay <= 0 ? -1 : Math.ceil(delay), tag);
-    if (ms !== 0 && delay <= 0) this.onDeadline(kind, tag);
-  }
-
   private rejectReads(err: Error): void {
     for (const r of this.reads.splice(0)) r.reject(err);
   }
@@ -530,25 +424,14 @@ export class PacketConn implements LoopHandle {
   }
 
 
-  private setOption(option: SocketOption, a: number): void {
-    if (this.closed) throw this.opError('set', new ErrClosed());
-    const r = this.loop.native.setOption(this.id, option, a);
-    if (r < 0) throw this.opError('set', new SystemError(r, 'setsockopt'));
-  }
-
   private membership(op: 1 | 2 | 3, group: string, iface: string): void {
     if (op !== 3 && (typeof group !== 'string' || isIP(group) === 0)) {
-      throw new TypeError(`group: expected a numeric multicast IP address, got ${JSON.stringify(group)}`);
+      throw new TypeError(`group: expected a numeric multicast IP address, got ${describeValue(group)}`);
     }
-    if (typeof iface !== 'string') throw new TypeError(`iface: expected a string, got ${typeof iface}`);
+    if (typeof iface !== 'string') throw new TypeError(`iface: expected a string, got ${describeValue(iface)}`);
     if (this.closed) throw this.opError('set', new ErrClosed());
     const r = this.loop.native.multicast(this.id, op, group, iface);
     if (r < 0) throw this.opError('set', new SystemError(r, 'setsockopt'));
-  }
-
-  private opError(op: string, err: Error): OpError {
-    this.loop.countError((err as { code?: string }).code ?? 'ERR_UNKNOWN');
-    return new OpError(op, this.network, err, this.local, this.remote);
   }
 }
 
@@ -564,10 +447,10 @@ export function listenPacket(network: PacketNetwork, address: string, options: L
     throw new TypeError(`network: expected 'udp', 'udp4', 'udp6', 'unixgram' or 'ip4:<protocol>'/'ip6:<protocol>' ` +
       `(e.g. 'ip4:icmp'), got ${describeValue(network)}`);
   }
-  if (typeof address !== 'string') throw new TypeError(`address: expected a string, got ${typeof address}`);
-  if (options === null || typeof options !== 'object') throw new TypeError('options: expected an object');
+  if (typeof address !== 'string') throw new TypeError(`address: expected a string, got ${describeValue(address)}`);
+  if (options === null || typeof options !== 'object') throw new TypeError(`options: expected an object, got ${describeValue(options)}`);
   if (options.reuseAddr !== undefined && typeof options.reuseAddr !== 'boolean') {
-    throw new TypeError(`options.reuseAddr: expected a boolean, got ${typeof options.reuseAddr}`);
+    throw new TypeError(`options.reuseAddr: expected a boolean, got ${describeValue(options.reuseAddr)}`);
   }
   const loop = loopFor(resolveLoopOptions(options));
   if (raw !== undefined) return listenRaw(loop, network, address, raw.family, raw.protocol);

@@ -4,7 +4,7 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { Conn, Listener, PacketConn, dial, listen, listenPacket } from 'muxnet';
+import { Conn, Listener, PacketConn, UnixConn, dial, listen, listenPacket } from 'muxnet';
 import { loopConfigs } from './helpers/configs';
 import { assertArgError, rejectionOf } from './helpers/assert-errors';
 import { socketFds } from './helpers/fds';
@@ -26,12 +26,15 @@ for (const cfg of loopConfigs()) {
       fs.rmSync(dir, { recursive: true, force: true });
     });
 
-    async function unixPair(): Promise<[Conn, Conn]> {
+    async function unixPair(): Promise<[UnixConn, UnixConn]> {
       const file = path.join(dir, 'ctl.sock');
       const ln = res.add(listen('unix', file, cfg.options));
       const [a, b] = await Promise.all([ln.accept(), dial('unix', file, cfg.options)]);
       res.add(a);
       res.add(b);
+      // Both ends are UnixConns (accepted and dialed), and still Conns.
+      assert.ok(a instanceof UnixConn && a instanceof Conn, 'accepted: a UnixConn');
+      assert.ok(b instanceof UnixConn && b instanceof Conn, 'dialed: a UnixConn');
       return [a, b];
     }
 

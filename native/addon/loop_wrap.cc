@@ -179,13 +179,6 @@ bool SetNamed(napi_env env, napi_value object, const char* name, napi_value valu
   return value != nullptr && napi_set_named_property(env, object, name, value) == napi_ok;
 }
 
-// What submit() does with each [op, id, arg, result] entry of the shared ops array.
-enum SubmitOp : int32_t {
-  kOpWrite = 1,     // arg = queue limit; the buffer in opBuffers[i]; result as write()
-  kOpRead = 2,      // arg = ReadMode (the buffer for kReadBuffer); result as ReadStart, arg = chunk
-  kOpReadStop = 3,  // result 0 or -errno
-};
-
 }  // namespace
 
 // One JS call: the environment and the loop it is for.

@@ -15,6 +15,13 @@
 
 namespace muxnet {
 
+// What submit() does with each [op, id, arg, result] entry of the shared ops array.
+enum SubmitOp : int32_t {
+  kOpWrite = 1,     // arg = queue limit; the buffer in opBuffers[i]; result as Loop::Write
+  kOpRead = 2,      // arg = ReadMode (the buffer for kReadBuffer); result as ReadStart, arg = chunk
+  kOpReadStop = 3,  // result 0 or -errno
+};
+
 // Raw Node-API throughout: a failing call returns a status here, whereas node-addon-api
 // (built without C++ exceptions) aborts the process when a call fails while a worker
 // terminates.

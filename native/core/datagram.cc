@@ -90,7 +90,7 @@ void Loop::OnDatagramReady(DatagramHandle* h, uint32_t events) {
   }
   if (!(events & kReadable)) return;
   if (events & (kHangup | kReadHangup)) h->read_hangup = true;
-  if (h->read_wanted) {
+  if (h->read_wanted || edge_) {  // an edge is reported whether asked for or not
     Emit(kEvReadable, id, h->read_hangup ? 1 : 0, 0);
   } else if (!edge_) {
     UpdateInterest(h);  // readiness nobody asked for: stop watching, or it fires forever

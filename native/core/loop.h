@@ -121,7 +121,8 @@ struct LoopOptions {
   int max_slabs = 64;           // pool bound: 64 x 1 MiB
 };
 
-enum class HandleKind : uint8_t { kListener = 1, kStream = 2, kDatagram = 3 };
+// Also what recvHandles reports for each adopted socket (lib/unix-conn.ts reads it).
+enum class HandleKind : uint8_t { kStream = 1, kListener = 2, kDatagram = 3 };
 
 class Loop {
  public:

@@ -251,7 +251,9 @@ void Loop::OnStreamReady(StreamHandle* h, uint32_t events) {
     CompleteReads(h);
     if ((h = GetStream(id)) == nullptr) return;
   }
-  if (h->read_wanted) {
+  // Edge-triggered readiness is reported to an owner that started no read whether it asked
+  // or not: the edge will not come again.
+  if (h->read_wanted || (edge_ && h->read_mode == kReadNone)) {
     Emit(kEvReadable, id, h->read_hangup ? 1 : 0, 0);
     return;
   }
