@@ -2,10 +2,10 @@
 import type { Addr } from './addr';
 import { Descriptor, checkOn } from './descriptor';
 import {
-  EAGAIN, EBUSY, EINVAL, ENOBUFS, EPIPE, ErrClosed, ErrDeadlineExceeded, SystemError, describeValue,
+  EAGAIN, EFAULT, EINPROGRESS, EINVAL, ENOBUFS, EPIPE, ErrClosed, ErrDeadlineExceeded, SystemError, describeValue,
 } from './errors';
-import { EventKind, SocketOption } from './native';
-import type { Loop } from './loop';
+import { EventKind, ReadMode, SocketOption, SubmitOp } from './native';
+import type { Loop, Submitter } from './loop';
 
 /** A pooled read: a view into the loop's slab pool, returned with `release()`. */
 export interface Chunk {
@@ -84,7 +84,11 @@ interface PendingRead {
   reject: (err: Error) => void;
   handles: boolean;  // readHandles(): recvmsg, sockets passed with the bytes
   iter: ChunkIterator | null;  // a chunk read for `for await`: resolves an IteratorResult
+  own: Uint8Array | null;  // a chunk read done into memory of its own (the pool ran dry)
 }
+
+/** The largest queue limit a submitted write carries (an int32). */
+const kMaxLimit = 0x7fffffff;
 
 const DONE: IteratorResult<Uint8Array> = Object.freeze({ done: true, value: undefined });
 
@@ -128,7 +132,7 @@ class ChunkIterator implements AsyncIterator<Uint8Array> {
  * absolute and apply to pending and future operations. Get one from `dial` or
  * `Listener.accept`.
  */
-export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
+export class Conn extends Descriptor implements AsyncIterable<Uint8Array>, Submitter {
   /** The network: 'tcp', 'tcp4', 'tcp6' or 'unix'. */
   declare readonly network: string;
   /**
@@ -147,11 +151,17 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
   // later concurrent ones in `moreReads`.
   private read0: PendingRead | null = null;
   private moreReads: PendingRead[] | null = null;
+  /** Writes submitted (loop.submit) whose result has not come back, in order. @internal */
+  protected sent: HeldWrite[] = NO_WRITES;
   /** Writes queued natively, in order. @internal */
   protected writes: PendingWrite[] = NO_WRITES;
   /** Writes waiting for room in the native queue. @internal */
   protected held: HeldWrite[] = NO_WRITES;
+  private sentBytes = 0;    // bytes of `sent`
   private queuedBytes = 0;  // bytes of `writes`
+  private submitted = 0;    // operations in the loop's submission queue
+  private nativeRead = false;  // the head read is submitted or started natively
+  private expiring = false;    // expireReads: start no further read
   private heldBytes = 0;    // bytes of `held`
   private connectWaiter: ((errno: number) => void) | null = null;
   // onData(): bytes go to these callbacks as they arrive, instead of to pending reads.
@@ -221,30 +231,20 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
     const late = this.deadlinePassed('write');
     if (late !== null) return Promise.reject(late);
     if (data.length === 0) return RESOLVED;
-    // onData's view is reused at the next delivery: a queued write must not point into it.
-    // Write it straight from the shared buffer and copy only what the kernel leaves.
-    // (`.buffer` is a slow runtime call: look only on loops that have the shared buffer.)
-    const shared = this.loop.receiveBuffer;
-    if (shared !== undefined && data.buffer === shared.buffer) {
-      const n = this.held.length === 0 ? this.loop.native.tryWrite(this.id, data) : EBUSY;
-      if (n === data.length) return RESOLVED;
-      if (n < 0 && n !== EBUSY) return Promise.reject(this.opError('write', new SystemError(n, 'write')));
-      data = data.slice(Math.max(n, 0));
-    }
     if (this.held.length === 0) {
-      const r = this.loop.native.write(this.id, data, this.writeQueueLimit);
-      if (r === 0) return RESOLVED;
-      if (r < 0) return Promise.reject(this.opError('write', new SystemError(r, 'write')));
-      if (r === 1) {
-        const chunk = this.retain(data);
-        const bytes = data.length;
-        this.keep();
-        if (this.writes === NO_WRITES) this.writes = [];
-        this.queuedBytes += bytes;
-        return new Promise((resolve, reject) => {
-          this.writes.push({ bytes, resolve, reject, chunk });
-        });
-      }
+      // Crosses with the other operations of this batch, in one submit(): the result
+      // (written, queued natively, or held behind a full queue) comes back in order.
+      const chunk = this.retain(data);
+      const bytes = data.length;
+      const sent = data;
+      this.keep();
+      if (this.sent === NO_WRITES) this.sent = [];
+      this.sentBytes += bytes;
+      this.submitted++;
+      this.loop.submit(this, this.id, SubmitOp.Write, Math.min(this.writeQueueLimit, kMaxLimit), sent);
+      return new Promise((resolve, reject) => {
+        this.sent.push({ data: sent, bytes, resolve, reject, chunk });
+      });
     } else if (this.heldBytes + data.length > Math.max(this.writeQueueLimit, kHeldBytesFloor)) {
       // Writes nobody awaits would otherwise pile up here without bound.
       const err = this.opError('write', new SystemError(ENOBUFS, 'write'));
@@ -266,7 +266,7 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
    * queued, as Node's `writableLength`. A write counts whole until its promise settles.
    */
   get writableLength(): number {
-    return this.queuedBytes + this.heldBytes;
+    return this.sentBytes + this.queuedBytes + this.heldBytes;
   }
 
   /** Shuts down the sending side (after queued writes); the peer reads end of stream. */
@@ -274,6 +274,7 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
     if (this.closed) throw this.opError('close', new ErrClosed());
     if (this.writeShut) return;
     this.writeShut = true;
+    this.flushOps();  // submitted writes go before the shutdown
     // Writes waiting for room in the queue go first; the native side shuts down after the
     // ones already queued.
     if (this.held.length > 0) {
@@ -330,6 +331,7 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
   /** @internal */
   _onEvent(kind: EventKind, a: number, b: number): void {
     switch (kind) {
+      case EventKind.Read: this.onRead(a, b, false); break;
       case EventKind.Readable: this.onReadable(a); break;
       case EventKind.Written: this.onWritten(a); break;
       case EventKind.WriteError: this.onWriteError(a); break;
@@ -355,9 +357,10 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
    * the bytes as they arrive, and `onEnd` once, with null at end of stream or the error
    * that ended it (then close the connection). No promise and no buffer are held while the
    * connection is idle, which makes this the leanest form for many idle connections. The
-   * view passed to `onData` is the loop's shared receive buffer, valid only during the call:
-   * copy what you keep (`write(view)` sends it from there and copies only what the kernel does not take at once). If `onData` throws, the connection
-   * is closed and `onEnd` gets the error. Not with pending `read()`s; cannot be undone.
+   * view passed to `onData` is a pooled chunk that the loop read into, valid only during
+   * the call: copy what you keep (`write(view)` keeps its chunk until written, with no
+   * copy). If `onData` throws, the connection is closed and `onEnd` gets the error. Not
+   * with pending `read()`s; cannot be undone.
    */
   onData(onData: (data: Uint8Array) => void, onEnd?: (err: Error | null) => void): void {
     if (typeof onData !== 'function') throw new TypeError(`onData: expected a function, got ${describeValue(onData)}`);
@@ -370,40 +373,31 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
     this.endHandler = onEnd ?? null;
     // Nobody may hold a reference but the loop: the handler is what uses the connection now.
     this.loop.pin(this.id, this);
-    this.loop.receiveBuffer ??= this.loop.newReceiveBuffer();
     if (this.eof || this.readErr !== null) {
       queueMicrotask(() => this.endData(this.readErr));
       return;
     }
-    this.armRead();
-    // Data may be waiting already (it came with the connection, or before onData).
-    if (this.readable) queueMicrotask(() => this.deliverData());
+    this.startStream();
   }
 
-  /** Reads into the shared buffer and hands each read to onData, until the socket is drained. */
-  private deliverData(): void {
-    const buf = this.loop.receiveBuffer!;
-    const native = this.loop.native;
-    while (this.dataHandler !== null && !this.closed && this.readable) {
-      const n = native.read(this.id, buf);
-      if (n > 0) {
-        // As in readNow: a short read drained the socket, unless the peer hung up.
-        if (n < buf.length && !this.peerHungUp) this.readable = false;
-        try {
-          this.dataHandler(buf.subarray(0, n));
-        } catch (err) {
-          this.endData(err instanceof Error ? err : new Error(String(err)));
-          this.close();
-          return;
-        }
-      } else if (n === EAGAIN) {
-        this.readable = false;
-      } else if (n === 0) {
-        this.eof = true;
-        this.endData(null);
-      } else {
-        this.endData(this.failRead(n));
-      }
+  /** Starts (or, after data came at once, goes on with) the native read of a stream of chunks. */
+  private startStream(): void {
+    this.nativeRead = true;
+    this.submitted++;
+    this.loop.submit(this, this.id, SubmitOp.Read, ReadMode.Stream, undefined);
+  }
+
+  /** Hands one chunk to onData; the chunk goes back to the pool after the call. */
+  private deliverData(chunk: number, n: number): void {
+    const handler = this.dataHandler!;
+    const view = this.loop.chunkView(chunk, n);
+    try {
+      handler(view);
+    } catch (err) {
+      this.endData(err instanceof Error ? err : new Error(String(err)));
+      this.close();
+    } finally {
+      this.loop.releaseChunk(chunk);
     }
   }
 
@@ -419,31 +413,165 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
     else if (err !== null) console.error('muxnet: onData connection ended with an error:', err);
   }
 
-  /** read() and readChunk(): at once when the socket may hold data, else when it is ready. @internal */
+  /**
+   * read(), readChunk(), a `for await` step and readHandles(): queued in order; the first
+   * is started natively (see {@link startHead}) and completes in a submit() result or a
+   * Read event, with no call of its own. @internal
+   */
   protected startRead(buf: Uint8Array | null, handles = false, iter: ChunkIterator | null = null): Promise<unknown> {
     const fail = this.readFailure();
     if (fail !== null) return Promise.reject(fail);
     if (this.read0 === null) {
       if (this.eof) return Promise.resolve(iter !== null ? DONE : null);
       if (buf !== null && buf.length === 0) return Promise.resolve(0);
-      if (this.readable) {
-        const result = this.readNow(buf, handles);
-        if (result instanceof Error) return Promise.reject(result);
-        if (result !== AGAIN) return Promise.resolve(iter !== null ? iter.result(result as Chunk | null) : result);
-      } else {
-        this.armRead();
-      }
     }
     this.keep();
     return new Promise((resolve, reject) => {
-      this.pushRead({ buf, resolve, reject, handles, iter });
+      const first = this.read0 === null;
+      this.pushRead({ buf, resolve, reject, handles, iter, own: null });
+      if (first) this.startHead();
     });
+  }
+
+  /**
+   * Starts the oldest pending read: natively (into its buffer, or a pooled chunk), or for
+   * readHandles() with recvmsg now and on readiness (Readable events) as before.
+   */
+  private startHead(): void {
+    let head = this.read0;
+    // An empty read queued behind others completes as it comes up, as it would alone.
+    while (head !== null && head.buf !== null && head.buf.length === 0 && !head.handles) {
+      this.shiftRead();
+      head.resolve(0);
+      head = this.read0;
+    }
+    if (head === null || this.closed || this.expiring) return;
+    if (head.handles) {
+      this.onReadable(0);
+      if (this.read0 === head) this.armRead();
+      return;
+    }
+    this.nativeRead = true;
+    this.submitted++;
+    const target = head.own ?? head.buf;
+    this.loop.submit(this, this.id, SubmitOp.Read, target !== null ? ReadMode.Buffer : ReadMode.Chunk, target ?? undefined);
+  }
+
+  /** Submits this connection's queued operations now, when their order with what follows matters. @internal */
+  protected flushOps(): void {
+    if (this.submitted > 0) this.loop.flush();
+  }
+
+  /** @internal The result of an operation this connection submitted. */
+  _onSubmitted(op: SubmitOp, result: number, arg: number): void {
+    this.submitted--;
+    if (op === SubmitOp.Write) this.onWriteSubmitted(result);
+    else if (op === SubmitOp.Read) this.onRead(result, arg, true);
+    this.settle();
+  }
+
+  /**
+   * A native read completed: bytes (> 0, into the read's buffer or pool chunk `chunk`), 0 at
+   * EOF, -EINPROGRESS (it waits: a Read event follows) or -errno.
+   */
+  private onRead(n: number, chunk: number, submitted: boolean): void {
+    if (n === EINPROGRESS) return;
+    if (!this.nativeRead || this.closed) {
+      if (chunk >= 0) this.loop.dropChunk(chunk);
+      return;
+    }
+    if (this.dataHandler !== null) return this.onStreamRead(n, chunk, submitted);
+    this.nativeRead = false;
+    const pending = this.read0;
+    if (pending === null) {
+      if (chunk >= 0) this.loop.dropChunk(chunk);
+      return;
+    }
+    if (n === ENOBUFS && pending.buf === null && pending.own === null) {
+      // The pool ran dry: this read goes into memory of its own instead (order kept).
+      pending.own = Buffer.allocUnsafe(this.loop.native.chunkSize);
+      this.startHead();
+      return;
+    }
+    this.shiftRead();
+    if (n > 0) {
+      const value = pending.own !== null ? new PooledChunk(null, -1, pending.own.subarray(0, n))
+        : pending.buf !== null ? n
+          : new PooledChunk(this.loop, chunk, this.loop.chunkView(chunk, n));
+      pending.resolve(pending.iter !== null ? pending.iter.result(value as Chunk) : value);
+      this.startHead();
+    } else if (n === 0) {
+      this.eof = true;
+      pending.resolve(pending.iter !== null ? DONE : null);
+      this.resolveEof();
+    } else if (n === EFAULT) {
+      // The caller's buffer went away while the read waited (its ArrayBuffer was
+      // transferred): that read fails, nothing was consumed, the connection reads on.
+      pending.reject(new TypeError('buf: its ArrayBuffer was detached (transferred) while the read waited'));
+      this.startHead();
+    } else {
+      this.rejectReads(this.failRead(n), pending);
+    }
+  }
+
+  /** onData's native stream: a chunk, EOF or an error. */
+  private onStreamRead(n: number, chunk: number, submitted: boolean): void {
+    if (n > 0) {
+      this.deliverData(chunk, n);
+      // Data at once leaves the stream started: read on until it waits (edge-triggered
+      // readiness would not come again for what is already there).
+      if (submitted && this.dataHandler !== null && !this.closed) this.startStream();
+      return;
+    }
+    this.nativeRead = false;
+    if (n === ENOBUFS) {
+      // Chunks come back as handlers return: try again after the callbacks of this turn.
+      setImmediate(() => {
+        if (this.dataHandler !== null && !this.closed && !this.nativeRead) this.startStream();
+      });
+      return;
+    }
+    if (n === 0) {
+      this.eof = true;
+      this.endData(null);
+    } else {
+      this.endData(this.failRead(n));
+    }
+  }
+
+  /** A submitted write's result: written, queued natively, held behind a full queue, or failed. */
+  private onWriteSubmitted(r: number): void {
+    const w = this.sent.shift();
+    if (w === undefined) return;  // failed already (closed)
+    this.sentBytes -= w.bytes;
+    if (r === 0) {
+      if (w.chunk >= 0) this.loop.releaseChunk(w.chunk);
+      w.resolve();
+    } else if (r === 1) {
+      if (this.writes === NO_WRITES) this.writes = [];
+      this.writes.push(w);
+      this.queuedBytes += w.bytes;
+    } else if (r === 2) {
+      if (this.held === NO_WRITES) this.held = [];
+      this.held.push(w);
+      this.heldBytes += w.bytes;
+    } else {
+      if (w.chunk >= 0) this.loop.releaseChunk(w.chunk);
+      w.reject(this.opError('write', new SystemError(r, 'write')));
+    }
+  }
+
+  /** Closes the connection, after handing the native side what was submitted before. */
+  override close(): void {
+    if (!this.closed) this.flushOps();
+    super.close();
   }
 
   /** @internal */
   protected busy(): boolean {
-    return this.read0 !== null || this.writes.length !== 0 || this.held.length !== 0 ||
-      this.connectWaiter !== null || this.dataHandler !== null;
+    return this.read0 !== null || this.sent.length !== 0 || this.writes.length !== 0 ||
+      this.held.length !== 0 || this.connectWaiter !== null || this.dataHandler !== null ||
+      this.submitted !== 0;
   }
 
   /** The Writable event (asked for by a subclass with wantWrite). @internal */
@@ -459,54 +587,28 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
   }
 
   /**
-   * One read(2) for `buf` (null: into a pooled chunk). Returns the bytes read, a Chunk, null
-   * at EOF, an Error, or AGAIN when the socket is drained (readiness is then reported).
+   * readHandles(): one recvmsg into `buf`. Returns what the read resolves with, null at
+   * EOF, an Error, or AGAIN when the socket is drained (readiness is then reported).
    */
-  private readNow(buf: Uint8Array | null, handles = false): number | Chunk | object | null | Error | typeof AGAIN {
-    const native = this.loop.native;
-    let n: number;
-    let chunk = -1;
-    if (handles) {
-      const r = this.readWithHandles(buf!);
-      if (typeof r !== 'number') return r;
-      // With no bytes there are no descriptors either: EOF, EAGAIN or an error below.
-      n = r;
-    } else if (buf !== null) {
-      if (buf.length === 0) return 0;
-      n = native.read(this.id, buf);
-    } else {
-      n = native.readChunk(this.id, this.loop.scratch);
-      chunk = this.loop.scratch[0];
-      if (n === ENOBUFS) {
-        // Pool exhausted: read into memory of our own instead (no waiting, order kept).
-        const own = Buffer.allocUnsafe(native.chunkSize);
-        const result = this.readNow(own);
-        return typeof result === 'number' ? new PooledChunk(null, -1, own.subarray(0, result)) : result;
-      }
-    }
-    if (n > 0) {
-      // A short read drained the socket (unless the peer hung up: then EOF is still to
-      // come, and an edge-triggered socket will not report it again).
-      const size = buf !== null ? buf.length : native.chunkSize;
-      if (n < size && !this.peerHungUp) this.readable = false;
-      return buf !== null ? n : new PooledChunk(this.loop, chunk, this.loop.chunkView(chunk, n));
-    }
-    if (n === 0) {
+  private readNow(buf: Uint8Array): object | null | Error | typeof AGAIN {
+    const r = this.readWithHandles(buf);
+    if (typeof r !== 'number') return r;
+    if (r === 0) {
       this.eof = true;
       return null;
     }
-    if (n === EAGAIN) {
+    if (r === EAGAIN) {
       this.drained();
       return AGAIN;
     }
-    return this.failRead(n);
+    return this.failRead(r);
   }
 
+  /** Readiness reported for readHandles() (WantRead), or edge-triggered with no read started. */
   private onReadable(hungUp: number): void {
     this.readable = true;
     if (hungUp !== 0) this.peerHungUp = true;
-    if (this.dataHandler !== null) return this.deliverData();
-    if (this.read0 === null) {
+    if (this.read0 === null || !this.read0.handles) {
       // (After serving reads nothing is needed: a short read drained the socket, and a
       // full one leaves data that reports again if nobody reads it.)
       this.pauseIdleRead();
@@ -514,20 +616,22 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
     }
     // Serve the waiting reads in order while the socket has data: an edge-triggered socket
     // reports this readiness once.
-    while (this.read0 !== null && this.readable && !this.closed) {
-      const result = this.readNow(this.read0.buf, this.read0.handles);
+    while (this.read0 !== null && this.read0.handles && this.readable && !this.closed) {
+      const result = this.readNow(this.read0.buf!);
       if (result === AGAIN) return;
       const pending = this.shiftRead()!;
       if (result instanceof Error) {
         this.rejectReads(result, pending);
         return;
       }
-      pending.resolve(pending.iter !== null ? pending.iter.result(result as Chunk | null) : result);
+      pending.resolve(result);
       if (result === null) {
         this.resolveEof();
         return;
       }
     }
+    // A read of another kind is next: it is started natively.
+    if (this.read0 !== null && !this.read0.handles && !this.nativeRead) this.startHead();
   }
 
   /** After EOF every waiting read resolves null, as later reads do. */
@@ -586,11 +690,25 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
 
   /** @internal */
   protected expireReads(): void {
+    if (this.read0 === null) return;
+    // A submitted read may still complete now (its bytes would otherwise be consumed and
+    // lost); one started natively is stopped, so it never writes into a buffer whose read
+    // has failed.
+    this.expiring = true;
+    this.flushOps();
+    if (this.nativeRead) {
+      this.nativeRead = false;
+      this.submitted++;
+      this.loop.submit(this, this.id, SubmitOp.ReadStop, 0, undefined);
+      this.loop.flush();
+    }
+    this.expiring = false;
     if (this.read0 !== null) this.rejectReads(this.opError('read', new ErrDeadlineExceeded()));
   }
 
   /** @internal */
   protected expireWrites(): void {
+    this.flushOps();  // submitted writes learn whether they were written, queued or held
     if (this.writes.length === 0 && this.held.length === 0) return;
     if (this.writes.length > 0) this.loop.native.cancelWrites(this.id);
     this.rejectWrites(this.opError('write', new ErrDeadlineExceeded()));
@@ -642,7 +760,8 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
   }
 
   private rejectWrites(err: Error): void {
-    const all = this.writes.splice(0).concat(this.held.splice(0));
+    const all = [...this.sent.splice(0), ...this.writes.splice(0), ...this.held.splice(0)];
+    this.sentBytes = 0;
     this.queuedBytes = 0;
     this.heldBytes = 0;
     for (const w of all) {

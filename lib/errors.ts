@@ -17,6 +17,7 @@ export const EMFILE = -constants.errno.EMFILE;
 export const ENFILE = -constants.errno.ENFILE;
 export const EMSGSIZE = -constants.errno.EMSGSIZE;
 export const EBUSY = -constants.errno.EBUSY;
+export const EFAULT = -constants.errno.EFAULT;
 
 /** A user's bad value for an error message: JSON where possible, never a throw of its own. */
 export function describeValue(value: unknown): string {

@@ -1,10 +1,16 @@
 // The JS side of one native loop: its handle table, the batch dispatcher and the chunk pool.
 import { markAsUntransferable } from 'node:worker_threads';
 import { native } from './load';
-import { EventKind, type NativeLoop } from './native';
+import { EventKind, type NativeLoop, type SubmitOp } from './native';
 import { opErrorFromErrno } from './errors';
 import type { ResolvedLoopOptions } from './backends';
 import type { ConnInfo, LoopStats } from './info';
+
+/** What submits operations through {@link Loop.submit}: told each one's result, in order. */
+export interface Submitter {
+  /** The result of one submitted operation (see SubmitOp in lib/native.ts). @internal */
+  _onSubmitted(op: SubmitOp, result: number, arg: number): void;
+}
 
 /** What a loop delivers events to: a Conn or a Listener. */
 export interface LoopHandle {
@@ -20,6 +26,7 @@ export interface LoopHandle {
 const kBatchEvents = 1024;
 // Operations one submit() carries; a batch that makes more submits more than once.
 const kSubmitOps = 1024;
+const NO_OWNERS: (Submitter | undefined)[] = [];
 // Every chunk of the pool (64 slabs x 16 chunks, native/core/loop.h's default) can be let
 // go of once before the native side looks.
 const kMaxChunks = 64 * 16;
@@ -61,13 +68,22 @@ export class Loop {
   private readonly reclaim = new FinalizationRegistry<number>((id) => this.reclaimed(id));
   readonly backend: string;
   readonly edge: boolean;
-  /** Conn.onData's shared receive buffer (one chunk), created on first use. */
-  receiveBuffer: Uint8Array | undefined;
   /** Operation errors by code, for stats(). */
   private readonly errors = new Map<string, number>();
   private leaked = 0;
   private readonly slabs: ArrayBuffer[] = [];
   private readonly chunkRefs: number[] = [];
+  // The submission queue: operations [0, opCount) of `ops`, each with its owner.
+  private opCount = 0;
+  private opOwners: (Submitter | undefined)[] = [];
+  private spareOwners: (Submitter | undefined)[] = [];
+  private readonly done = new Int32Array(kSubmitOps * 4);
+  private flushing = false;
+  private flushQueued = false;
+  private readonly flushSoon = (): void => {
+    this.flushQueued = false;
+    this.flush();
+  };
 
   constructor(options: ResolvedLoopOptions) {
     const created = native().createLoop(
@@ -96,6 +112,8 @@ export class Loop {
         if (h !== undefined) h._onEvent(ev[o] as EventKind, ev[o + 2], ev[o + 3]);
         // A connection accepted for a listener closed earlier in the batch has no owner.
         else if (ev[o] === EventKind.Accept) this.native.close(ev[o + 2]);
+        // Nor has a chunk read for a connection closed earlier in the batch.
+        else if (ev[o] === EventKind.Read && ev[o + 3] >= 0) this.returnChunk(ev[o + 3]);
       } catch (err) {
         // A user callback threw (onEnd, onData's owner, …): the rest of the batch still
         // runs (a lost accept leaks a socket, a lost edge stalls a connection), and the
@@ -152,13 +170,65 @@ export class Loop {
   }
 
   /**
-   * Conn.onData's shared receive buffer: one chunk, marked untransferable, since a
-   * postMessage that transferred (detached) it would break every later delivery.
+   * Queues an operation for the native side: every operation made while a batch is
+   * handled (and in the microtasks it starts) crosses in one `submit()`, at the end of the
+   * current microtask checkpoint or at {@link flush}. Results come back in order, through
+   * `owner._onSubmitted`. @internal
    */
-  newReceiveBuffer(): Uint8Array {
-    const buf = new Uint8Array(this.native.chunkSize);
-    markAsUntransferable(buf.buffer);
-    return buf;
+  submit(owner: Submitter, id: number, op: SubmitOp, arg: number, buf: Uint8Array | undefined): void {
+    if (this.opCount === kSubmitOps) this.flush();
+    const i = this.opCount++;
+    const o = i << 2;
+    const ops = this.ops;
+    ops[o] = op;
+    ops[o + 1] = id;
+    ops[o + 2] = arg;
+    this.opBuffers[i] = buf;
+    this.opOwners[i] = owner;
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushSoon);
+    }
+  }
+
+  /**
+   * Submits the queued operations now, then tells their owners the results. Owners may
+   * submit more meanwhile (they go to the next flush). Called before anything whose order
+   * with queued operations matters (close, shutdown, cancelling writes). @internal
+   */
+  flush(): void {
+    const count = this.opCount;
+    if (count === 0) return;
+    this.native.submit(count);
+    // Copy the results out: owners told below may queue new operations into `ops`.
+    const done = this.flushing ? this.ops.slice(0, count << 2) : this.done;
+    if (!this.flushing) done.set(this.ops.subarray(0, count << 2));
+    const owners = this.opOwners;
+    this.opOwners = this.flushing || this.spareOwners === NO_OWNERS ? [] : this.spareOwners;
+    this.spareOwners = NO_OWNERS;
+    this.opBuffers.fill(undefined, 0, count);  // the native side holds what it still needs
+    this.opCount = 0;
+    const nested = this.flushing;
+    this.flushing = true;
+    let failure: { err: unknown } | null = null;
+    try {
+      for (let i = 0, o = 0; i < count; i++, o += 4) {
+        const owner = owners[i]!;
+        owners[i] = undefined;
+        try {
+          owner._onSubmitted(done[o] as SubmitOp, done[o + 3], done[o + 2]);
+        } catch (err) {
+          failure ??= { err };  // as in dispatch: the other owners still hear back
+        }
+      }
+    } finally {
+      this.flushing = nested;
+      if (!nested) this.spareOwners = owners;
+    }
+    if (failure !== null) {
+      const { err } = failure;
+      process.nextTick(() => { throw err; });
+    }
   }
 
   /** Counts an operation error by its code (closing is not one). */
@@ -226,7 +296,23 @@ export class Loop {
 
   /** Drops one reference; the chunk returns to the pool with the last. */
   releaseChunk(index: number): void {
-    if (--this.chunkRefs[index] === 0) this.native.releaseChunk(index);
+    if (--this.chunkRefs[index] === 0) this.returnChunk(index);
+  }
+
+  /** Gives back a chunk nobody took (its read was for a connection closed meanwhile). */
+  dropChunk(index: number): void {
+    this.returnChunk(index);
+  }
+
+  /**
+   * Gives a chunk back without a call: the native side takes the list at its next wake-up
+   * (or when its pool runs dry). Each chunk is out once at most, so the list cannot overflow.
+   */
+  private returnChunk(index: number): void {
+    const list = this.releases;
+    const n = list[0] + 1;
+    list[0] = n;
+    list[n] = index;
   }
 }
 

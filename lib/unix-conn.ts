@@ -64,7 +64,8 @@ export class UnixConn extends Conn {
       ids[i] = id;
     }
     if (this.closed) return Promise.reject(this.opError('write', new ErrClosed()));
-    if (this.writes.length > 0 || this.held.length > 0 || this.handleSend !== null) {
+    this.flushOps();  // writes made before go first, or are seen as still queued
+    if (this.sent.length > 0 || this.writes.length > 0 || this.held.length > 0 || this.handleSend !== null) {
       return Promise.reject(this.opError('write', new SystemError(EBUSY, 'sendmsg')));
     }
     return new Promise((resolve, reject) => this.trySendHandles({ data: bytes, ids, resolve, reject }));

@@ -162,6 +162,20 @@ int ParseAddr(const std::string& host, int32_t port, SockAddr* addr) {
   return port == -1 ? SockAddr::FromUnix(host, addr) : SockAddr::FromIp(host, port, addr);
 }
 
+// A handle scope for one run of the loop from a libuv callback (which has none).
+class Scope {
+ public:
+  explicit Scope(napi_env env) : env_(env) { ok_ = napi_open_handle_scope(env, &scope_) == napi_ok; }
+  ~Scope() {
+    if (ok_) napi_close_handle_scope(env_, scope_);
+  }
+
+ private:
+  napi_env env_;
+  napi_handle_scope scope_ = nullptr;
+  bool ok_;
+};
+
 struct TokenContext {
   napi_env env;
   napi_value value;
@@ -613,7 +627,9 @@ int LoopWrap::Start(const LoopOptions& options, Event* batch, int capacity) {
   // The waker first: if it cannot start, no uv handle is open and the wrap can go at once.
   if (err == 0 && loop_->threaded()) {
     err = uv_async_init(uv_loop_, &async_, [](uv_async_t* a) {
-      static_cast<LoopWrap*>(a->data)->loop_->RunReady();
+      auto* w = static_cast<LoopWrap*>(a->data);
+      Scope scope(w->env_);  // ResolveBuffer makes handles while the loop runs
+      w->loop_->RunReady();
     });
     async_.data = this;
   } else if (err == 0) {
@@ -623,7 +639,9 @@ int LoopWrap::Start(const LoopOptions& options, Event* batch, int capacity) {
     if (err == 0) {
       // Fails only for a bad descriptor, which the backend just made: a bug if it does.
       int rc = uv_poll_start(&poll_, UV_READABLE, [](uv_poll_t* p, int status, int events) {
-        static_cast<LoopWrap*>(p->data)->loop_->RunInline();
+        auto* w = static_cast<LoopWrap*>(p->data);
+        Scope scope(w->env_);
+        w->loop_->RunInline();
       });
       if (rc != 0) {
         std::fprintf(stderr, "muxnet: uv_poll_start failed: %s\n", uv_strerror(rc));
@@ -771,7 +789,9 @@ void LoopWrap::ArmTimer(int64_t delay_ms) {
     return;
   }
   uv_timer_start(&timer_, [](uv_timer_t* t) {
-    static_cast<LoopWrap*>(t->data)->loop_->RunTimers();
+    auto* w = static_cast<LoopWrap*>(t->data);
+    Scope scope(w->env_);
+    w->loop_->RunTimers();
   }, static_cast<uint64_t>(delay_ms), 0);
 }
 

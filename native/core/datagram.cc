@@ -62,15 +62,6 @@ int Loop::SendMany(int id, const Datagram* batch, int count) {
   return n;
 }
 
-int Loop::WantWrite(int id) {
-  DatagramHandle* h = GetDatagram(id);
-  if (h == nullptr) return -EBADF;
-  h->write_wanted = true;
-  int err = UpdateInterest(h);
-  if (err != 0) h->write_wanted = false;
-  return err;
-}
-
 int Loop::Multicast(int id, int op, const std::string& group, const std::string& iface) {
   DatagramHandle* h = GetDatagram(id);
   if (h == nullptr) return -EBADF;

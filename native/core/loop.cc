@@ -133,13 +133,13 @@ uint32_t Loop::DesiredInterest(const Handle& h) const {
       const auto& s = static_cast<const StreamHandle&>(h);
       uint32_t interest = 0;
       if (h.read_wanted || s.read_mode != kReadNone) interest |= kReadable;
-      if (s.connecting || !s.writes.empty()) interest |= kWritable;
+      if (s.connecting || !s.writes.empty() || h.write_wanted) interest |= kWritable;
       return interest;
     }
     case HandleKind::kDatagram: {
       if (edge_) return kReadable | kWritable | kEdge;
       uint32_t interest = h.read_wanted ? uint32_t{kReadable} : 0u;
-      if (static_cast<const DatagramHandle&>(h).write_wanted) interest |= kWritable;
+      if (h.write_wanted) interest |= kWritable;
       return interest;
     }
   }
@@ -191,11 +191,12 @@ void Loop::FailHandle(Handle* h, int err) {
         if ((s = GetStream(id)) == nullptr) return;
       }
       if (s->read_wanted) Emit(kEvReadable, id, 1, 0);  // the read that follows fails too
+      if ((s = GetStream(id)) != nullptr && s->write_wanted) Emit(kEvWritable, id, 0, 0);
       return;
     }
     case HandleKind::kDatagram:
       if (h->read_wanted) Emit(kEvReadable, id, 1, 0);
-      if (static_cast<DatagramHandle*>(h)->write_wanted) Emit(kEvWritable, id, 0, 0);
+      if (h->write_wanted) Emit(kEvWritable, id, 0, 0);
       return;
   }
 }
@@ -232,6 +233,15 @@ int Loop::SetOption(int id, int option, int a, int b, int c, int d) {
   Handle* h = Get(id);
   if (h == nullptr) return -EBADF;
   return ApplySocketOption(h->fd, option, a, b, c, d);
+}
+
+int Loop::WantWrite(int id) {
+  Handle* h = Get(id);
+  if (h == nullptr || h->kind == HandleKind::kListener) return -EBADF;
+  h->write_wanted = true;
+  int err = UpdateInterest(h);
+  if (err != 0) h->write_wanted = false;
+  return err;
 }
 
 int Loop::WantRead(int id) {

@@ -155,7 +155,7 @@ class Loop {
 
   // --- Datagram sockets (UDP, unixgram): readiness to read works as for WantRead
   // (RecvFrom/RecvMany arm it on -EAGAIN); a send that gets -EAGAIN asks WantWrite for one
-  // kEvWritable.
+  // kEvWritable (streams too: SendWithHandles).
   int BindPacket(const SockAddr& addr, bool reuse_addr, int* id);
   int BindRaw(const SockAddr& addr, int protocol, int* id);
   int DialPacket(const SockAddr& addr, int* id);
@@ -255,6 +255,7 @@ class Loop {
     bool registered = false;
     bool read_wanted = false;  // report readiness with kEvReadable (WantRead)
     bool read_hangup = false;  // the peer hung up: EOF follows the data
+    bool write_wanted = false;  // report kEvWritable once (WantWrite)
     uint32_t interest = 0;
     HandleCounters counters;
     NativeService* service = nullptr;  // a listener's or a served connection's
@@ -279,7 +280,6 @@ class Loop {
   };
   struct DatagramHandle final : Handle {
     DatagramHandle() : Handle(HandleKind::kDatagram) {}
-    bool write_wanted = false;  // report kEvWritable once
   };
 
   Handle* Get(int id) const;

@@ -244,6 +244,12 @@ void Loop::OnStreamReady(StreamHandle* h, uint32_t events) {
     FlushWrites(h);
     if ((h = GetStream(id)) == nullptr) return;
   }
+  if ((events & kWritable) && h->write_wanted) {
+    h->write_wanted = false;
+    UpdateInterest(h);
+    Emit(kEvWritable, id, 0, 0);
+    if ((h = GetStream(id)) == nullptr) return;
+  }
   if (!(events & kReadable)) return;
   if (events & (kHangup | kReadHangup)) h->read_hangup = true;
   h->may_read = true;
