@@ -3,7 +3,7 @@
 import muxnet from '../dist/index.js';
 
 export const {
-  listen, dial, AbortError, backends, Conn, UnixConn, Listener, PacketConn, listenPacket, Addr,
+  listen, dial, AbortError, backends, backendCapabilities, Conn, UnixConn, Listener, PacketConn, listenPacket, Addr,
   connections, stats, OpError, ErrClosed, ErrDeadlineExceeded, SystemError, errorIs,
 } = muxnet;
 export default muxnet;

@@ -1,17 +1,22 @@
-// Which multiplexing backends exist, which one is the default, and how options pick one.
-import { describeValue } from './errors';
+// Which multiplexing backends exist, what each can do, which one is the default, and how options pick one.
+import { describeValue, SystemError } from './errors';
 import { native } from './load';
+import type { NativeAddon } from './native';
 
 /** Options that choose the loop a listener or connection runs on. */
 export interface LoopOptions {
   /** 'epoll', 'poll' or 'select' (see {@link backends}); default: `MUXNET_BACKEND` or the first. */
   backend?: string;
-  /** epoll only: 'level' (default) or 'edge' (EPOLLET). */
+  /**
+   * 'level' (default) or 'edge'. 'edge' needs a backend with edge-triggered readiness
+   * ({@link BackendCapabilities.edge}: epoll's EPOLLET).
+   */
   trigger?: 'level' | 'edge';
   /**
-   * 'inline': the backend's descriptor is watched from Node's own loop (epoll; the default
-   * where possible). 'thread': the wait runs on a helper thread that hands each ready set
-   * to the JS thread in one batch (select and poll always work this way).
+   * 'inline': the backend's descriptor is watched from Node's own loop; needs a backend with a
+   * pollable descriptor ({@link BackendCapabilities.pollable}: epoll) and is the default there.
+   * 'thread': the wait runs on a helper thread that hands each ready set to the JS thread in one
+   * batch (the default, and the only mode, for backends without one: select and poll).
    */
   mode?: 'inline' | 'thread';
 }
@@ -23,6 +28,37 @@ export interface ResolvedLoopOptions {
   threaded: boolean;
   key: string;
 }
+
+/**
+ * What a compiled backend can do, as its native implementation reports it (`PollerCaps` in
+ * native/core/poller.h). The loop options a backend accepts follow from these.
+ */
+export interface BackendCapabilities {
+  /** Edge-triggered readiness: `trigger: 'edge'` is accepted (epoll). */
+  readonly edge: boolean;
+  /**
+   * The backend has one descriptor Node's own loop can watch: `mode: 'inline'` is accepted and
+   * is the default (epoll). Without it the wait runs on a helper thread (select, poll).
+   */
+  readonly pollable: boolean;
+  /**
+   * The backend does the I/O itself and reports completions instead of readiness (the model of
+   * io_uring and IOCP). No backend built today does; the field is there so code that compares
+   * models need not change when one is added.
+   */
+  readonly completion: boolean;
+}
+
+/**
+ * The addon's `capabilities` export. Declared here rather than in native.ts while that file is
+ * being reshaped elsewhere; it moves there once both changes are merged.
+ */
+interface CapabilitiesAddon {
+  /** The capabilities of a compiled backend, or -errno (-ENOENT when none has that name). */
+  capabilities(name: string): BackendCapabilities | number;
+}
+
+const capsCache = new Map<string, BackendCapabilities>();
 
 /**
  * The backends compiled into this build, default first: e.g. `['epoll', 'poll', 'select']`.
@@ -38,6 +74,44 @@ export function backends(): string[] {
   return [preferred, ...names.filter((n) => n !== preferred)];
 }
 
+/**
+ * What the named backend can do: edge-triggered readiness, a descriptor Node's loop can watch
+ * (inline mode), completion-based I/O. Useful to compare the models side by side:
+ *
+ * ```ts
+ * for (const name of backends()) console.log(name, backendCapabilities(name));
+ * // epoll { edge: true, pollable: true, completion: false } ...
+ * ```
+ *
+ * Returns a frozen object; throws RangeError when `name` is not one of {@link backends}, and
+ * SystemError when the backend cannot be created to ask (e.g. EMFILE).
+ */
+export function backendCapabilities(name: string): BackendCapabilities {
+  const cached = typeof name === 'string' ? capsCache.get(name) : undefined;
+  if (cached) return cached;
+  const names = native().backends();
+  if (typeof name !== 'string' || !names.includes(name)) {
+    throw new RangeError(`name: expected one of ${names.join(', ')}, got ${describeValue(name)}`);
+  }
+  const got = (native() as NativeAddon & CapabilitiesAddon).capabilities(name);
+  // The addon asks a freshly created backend, so this can fail as creating a loop can
+  // (EMFILE); the answer is cached, so it fails at most until the first success.
+  if (typeof got === 'number') throw new SystemError(got, `${name} capabilities`);
+  const caps: BackendCapabilities = Object.freeze({
+    edge: got.edge === true,
+    pollable: got.pollable === true,
+    completion: got.completion === true,
+  });
+  capsCache.set(name, caps);
+  return caps;
+}
+
+/** The compiled backends that have a capability, for error messages ("none" when none has it). */
+function backendsWith(names: string[], has: (caps: BackendCapabilities) => boolean): string {
+  const found = names.filter((n) => has(backendCapabilities(n)));
+  return found.length > 0 ? found.join(', ') : 'none in this build';
+}
+
 /** Validates the loop options of listen/dial; throws TypeError/RangeError naming the option. */
 export function resolveLoopOptions(options: LoopOptions): ResolvedLoopOptions {
   const names = backends();
@@ -45,20 +119,26 @@ export function resolveLoopOptions(options: LoopOptions): ResolvedLoopOptions {
   if (typeof backend !== 'string' || !names.includes(backend)) {
     throw new RangeError(`options.backend: expected one of ${names.join(', ')}, got ${describeValue(backend)}`);
   }
+  const caps = backendCapabilities(backend);
   const trigger = options.trigger ?? 'level';
   if (trigger !== 'level' && trigger !== 'edge') {
     throw new RangeError(`options.trigger: expected 'level' or 'edge', got ${describeValue(trigger)}`);
   }
-  if (trigger === 'edge' && backend !== 'epoll') {
-    throw new RangeError(`options.trigger: 'edge' needs the epoll backend, not ${backend}`);
+  if (trigger === 'edge' && !caps.edge) {
+    throw new RangeError(
+      `options.trigger: 'edge' needs a backend with edge-triggered readiness ` +
+      `(${backendsWith(names, (c) => c.edge)}), not ${backend}`,
+    );
   }
-  const pollable = backend === 'epoll';
-  const mode = options.mode ?? (pollable ? 'inline' : 'thread');
+  const mode = options.mode ?? (caps.pollable ? 'inline' : 'thread');
   if (mode !== 'inline' && mode !== 'thread') {
     throw new RangeError(`options.mode: expected 'inline' or 'thread', got ${describeValue(mode)}`);
   }
-  if (mode === 'inline' && !pollable) {
-    throw new RangeError(`options.mode: 'inline' needs a backend with a pollable descriptor (epoll), not ${backend}`);
+  if (mode === 'inline' && !caps.pollable) {
+    throw new RangeError(
+      `options.mode: 'inline' needs a backend with a pollable descriptor ` +
+      `(${backendsWith(names, (c) => c.pollable)}), not ${backend}`,
+    );
   }
   const edge = trigger === 'edge';
   const threaded = mode === 'thread';

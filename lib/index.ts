@@ -1,8 +1,8 @@
 // muxnet: Go's net API for Node.js over native select/poll/epoll loops.
 export { listen, dial, AbortError } from './net';
 export type { Network, ListenOptions, DialOptions } from './net';
-export { backends } from './backends';
-export type { LoopOptions } from './backends';
+export { backends, backendCapabilities } from './backends';
+export type { BackendCapabilities, LoopOptions } from './backends';
 export { Conn } from './conn';
 export type { Chunk, KeepAliveOptions } from './conn';
 export { Listener } from './listener';

@@ -1,8 +1,20 @@
 // backends(): the compiled backends listed once each, default first; MUXNET_BACKEND picks the default.
+// backendCapabilities(): what each can do, and the loop options it accepts follow from it.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { backends, listen } from 'muxnet';
+import { backendCapabilities, backends, listen, stats } from 'muxnet';
+import { assertArgError, thrownBy } from './helpers/assert-errors';
 import { Resources } from './helpers/util';
+
+/** What `fn` threw, or undefined when it returned normally. */
+function errorOf(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  return undefined;
+}
 
 describe('backends', () => {
   const res = new Resources();
@@ -43,6 +55,55 @@ describe('backends', () => {
         timeout: 15_000,
       });
       assert.deepEqual(JSON.parse(out.trim()), { first: name, live: name }, `MUXNET_BACKEND=${name}`);
+    }
+  });
+
+  it('reports each backend\'s capabilities as three booleans, frozen, the same on every call', () => {
+    for (const name of backends()) {
+      const caps = backendCapabilities(name);
+      assert.deepEqual(Object.keys(caps).sort(), ['completion', 'edge', 'pollable'], name);
+      for (const v of Object.values(caps)) assert.equal(typeof v, 'boolean', `${name}: ${JSON.stringify(caps)}`);
+      assert.ok(Object.isFrozen(caps), name);
+      assert.deepEqual(backendCapabilities(name), caps, name);
+    }
+  });
+
+  it('reports edge-triggered, pollable epoll and plain level-triggered select and poll on Linux', function () {
+    if (process.platform !== 'linux') this.skip();
+    assert.deepEqual({ ...backendCapabilities('epoll') }, { edge: true, pollable: true, completion: false });
+    for (const name of ['poll', 'select']) {
+      assert.deepEqual({ ...backendCapabilities(name) }, { edge: false, pollable: false, completion: false }, name);
+    }
+  });
+
+  it('rejects a name that is not a compiled backend, naming the argument', () => {
+    for (const bad of ['no-such', '', 'EPOLL', 42, undefined, null]) {
+      assertArgError(thrownBy(() => backendCapabilities(bad as string)), /name/);
+    }
+  });
+
+  it('accepts trigger edge exactly where the backend reports edge-triggered readiness', () => {
+    for (const backend of backends()) {
+      const { edge } = backendCapabilities(backend);
+      const err = errorOf(() => res.add(listen('tcp', '127.0.0.1:0', { backend, trigger: 'edge' })));
+      if (edge) {
+        assert.equal(err, undefined, `${backend}: ${String(err)}`);
+      } else {
+        assertArgError(err, /trigger/);
+        assert.match((err as Error).message, new RegExp(`edge-triggered.*not ${backend}`), backend);
+      }
+    }
+  });
+
+  it('runs inline by default exactly where the backend is pollable, and refuses inline elsewhere', () => {
+    for (const backend of backends()) {
+      const { pollable } = backendCapabilities(backend);
+      res.add(listen('tcp', '127.0.0.1:0', { backend }));
+      const modes = stats().filter((s) => s.backend === backend && s.trigger === 'level').map((s) => s.mode);
+      assert.ok(modes.includes(pollable ? 'inline' : 'thread'), `${backend}: ${modes}`);
+      const err = errorOf(() => res.add(listen('tcp', '127.0.0.1:0', { backend, mode: 'inline' })));
+      if (pollable) assert.equal(err, undefined, `${backend}: ${String(err)}`);
+      else assertArgError(err, /mode/);
     }
   });
 });

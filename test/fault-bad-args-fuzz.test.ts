@@ -3,7 +3,7 @@
 // opened by a call that fails, and the connection used keeps working.
 // MUXNET_FUZZ_SEED replays a run; MUXNET_FUZZ_ITERATIONS sets the calls per config (x50).
 import assert from 'node:assert/strict';
-import { dial, listen } from 'muxnet';
+import { backendCapabilities, backends, dial, listen } from 'muxnet';
 import type { Conn, DialOptions, ListenOptions, Network } from 'muxnet';
 import { loopConfigs, type LoopConfig } from './helpers/configs';
 import { socketFds, socketsLeftOpen } from './helpers/fds';
@@ -31,13 +31,23 @@ const badAddresses: Bad[] = [
     '[::1', '[::1]80', '::1:80', '127.0.0.1: 80', '127.0.0.1:123456'].map((v): Bad => [v, /address|port/]),
 ];
 
+/** Options asking a backend for what its capabilities lack ('edge', 'inline'), where one lacks it. */
+function beyondCapabilities(): Bad[] {
+  const bad: Bad[] = [];
+  const noEdge = backends().find((b) => !backendCapabilities(b).edge);
+  if (noEdge !== undefined) bad.push([{ backend: noEdge, trigger: 'edge' }, /trigger/]);
+  const notPollable = backends().find((b) => !backendCapabilities(b).pollable);
+  if (notPollable !== undefined) bad.push([{ backend: notPollable, mode: 'inline' }, /mode/]);
+  return bad;
+}
+
 /** Bad options shared by listen and dial. */
 function badLoopOptions(cfg: LoopConfig): Bad[] {
   return [
     [null, /options/], [42, /options/], ['fast', /options/], [true, /options/],
     [{ ...cfg.options, backend: 'no-such' }, /backend/], [{ ...cfg.options, backend: 7 }, /backend/], [{ ...cfg.options, backend: 7n }, /backend/],
-    [{ ...cfg.options, trigger: 'sideways' }, /trigger/], [{ ...cfg.options, trigger: 1n }, /trigger/], [{ backend: 'poll', trigger: 'edge' }, /trigger/],
-    [{ ...cfg.options, mode: 'warp' }, /mode/], [{ backend: 'select', mode: 'inline' }, /mode/],
+    [{ ...cfg.options, trigger: 'sideways' }, /trigger/], [{ ...cfg.options, trigger: 1n }, /trigger/],
+    [{ ...cfg.options, mode: 'warp' }, /mode/], ...beyondCapabilities(),
     ...[0, -1, 1.5, '1024', Number.NaN, Infinity, null].map((v): Bad => [{ ...cfg.options, writeQueueLimit: v }, /writeQueueLimit/]),
   ];
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { connections, dial, listen, listenPacket, stats } from 'muxnet';
+import { backendCapabilities, connections, dial, listen, listenPacket, stats } from 'muxnet';
 import type { Conn, LoopStats } from 'muxnet';
 import { loopConfigs, type LoopConfig } from './helpers/configs';
 import { assertErrClosed, rejectionOf, thrownBy } from './helpers/assert-errors';
@@ -20,7 +20,7 @@ async function eventually(f: () => boolean, what: string): Promise<void> {
 
 function loopStats(cfg: LoopConfig): LoopStats {
   const trigger = cfg.options.trigger ?? 'level';
-  const mode = cfg.options.mode ?? (cfg.options.backend === 'epoll' ? 'inline' : 'thread');
+  const mode = cfg.options.mode ?? (backendCapabilities(cfg.options.backend).pollable ? 'inline' : 'thread');
   const found = stats().find((s) => s.backend === cfg.options.backend && s.trigger === trigger && s.mode === mode);
   assert.ok(found, `no stats for ${cfg.name}: ${JSON.stringify(stats())}`);
   return found;

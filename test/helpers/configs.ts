@@ -1,5 +1,5 @@
-// Loop configurations every I/O test runs under: one per backend, plus epoll's variants.
-import { backends } from 'muxnet';
+// Loop configurations every I/O test runs under: one per backend, plus the variants its capabilities allow.
+import { backendCapabilities, backends } from 'muxnet';
 
 /** One way to run a loop: the options passed to listen/dial, and a name for test titles. */
 export interface LoopConfig {
@@ -8,8 +8,9 @@ export interface LoopConfig {
 }
 
 /**
- * The configurations to test, from `backends()`: each backend as it comes, and for
- * epoll also edge-triggered ('epoll-et') and on a helper thread ('epoll-thread').
+ * The configurations to test, from `backends()`: each backend as it comes; a backend with
+ * edge-triggered readiness also edge-triggered ('<name>-et', e.g. 'epoll-et'), and a backend
+ * whose default is inline (a pollable descriptor) also on a helper thread ('<name>-thread').
  * `MUXNET_TEST_BACKEND=<name>` keeps only the config of that name; a name that matches
  * none throws, so a typo cannot turn into a run that tests nothing.
  */
@@ -17,10 +18,9 @@ export function loopConfigs(): LoopConfig[] {
   const all: LoopConfig[] = [];
   for (const b of backends()) {
     all.push({ name: b, options: { backend: b } });
-    if (b === 'epoll') {
-      all.push({ name: 'epoll-et', options: { backend: 'epoll', trigger: 'edge' } });
-      all.push({ name: 'epoll-thread', options: { backend: 'epoll', mode: 'thread' } });
-    }
+    const caps = backendCapabilities(b);
+    if (caps.edge) all.push({ name: `${b}-et`, options: { backend: b, trigger: 'edge' } });
+    if (caps.pollable) all.push({ name: `${b}-thread`, options: { backend: b, mode: 'thread' } });
   }
   const only = process.env.MUXNET_TEST_BACKEND;
   if (!only) return all;
