@@ -1,7 +1,6 @@
 // Which multiplexing backends exist, what each can do, which one is the default, and how options pick one.
 import { describeValue, SystemError } from './errors';
 import { native } from './load';
-import type { NativeAddon } from './native';
 
 /** Options that choose the loop a listener or connection runs on. */
 export interface LoopOptions {
@@ -49,15 +48,6 @@ export interface BackendCapabilities {
   readonly completion: boolean;
 }
 
-/**
- * The addon's `capabilities` export. Declared here rather than in native.ts while that file is
- * being reshaped elsewhere; it moves there once both changes are merged.
- */
-interface CapabilitiesAddon {
-  /** The capabilities of a compiled backend, or -errno (-ENOENT when none has that name). */
-  capabilities(name: string): BackendCapabilities | number;
-}
-
 const capsCache = new Map<string, BackendCapabilities>();
 
 /**
@@ -93,7 +83,7 @@ export function backendCapabilities(name: string): BackendCapabilities {
   if (typeof name !== 'string' || !names.includes(name)) {
     throw new RangeError(`name: expected one of ${names.join(', ')}, got ${describeValue(name)}`);
   }
-  const got = (native() as NativeAddon & CapabilitiesAddon).capabilities(name);
+  const got = native().capabilities(name);
   // The addon asks a freshly created backend, so this can fail as creating a loop can
   // (EMFILE); the answer is cached, so it fails at most until the first success.
   if (typeof got === 'number') throw new SystemError(got, `${name} capabilities`);

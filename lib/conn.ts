@@ -132,7 +132,7 @@ class ChunkIterator implements AsyncIterator<Uint8Array> {
  * absolute and apply to pending and future operations. Get one from `dial` or
  * `Listener.accept`.
  */
-export class Conn extends Descriptor implements AsyncIterable<Uint8Array>, Submitter {
+export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
   /** The network: 'tcp', 'tcp4', 'tcp6' or 'unix'. */
   declare readonly network: string;
   /**

@@ -43,10 +43,7 @@ export const enum DeadlineKind {
   Write = 2,
 }
 
-/**
- * Socket options understood by `NativeLoop.setOption`. (Their C++ enum lives in
- * native/addon/loop_wrap.cc, so the addon does not export it yet: see test/addon-constants.test.ts.)
- */
+/** Socket options understood by `NativeLoop.setOption` (native/core/socket.h SocketOption). */
 export const enum SocketOption {
   NoDelay = 1,
   KeepAlive = 2,
@@ -155,12 +152,25 @@ export interface NativeConstants {
   readonly deadlineKind: Readonly<Record<string, number>>;
   /** TCP_INFO's fields as native/core/socket.h orders them, and Count. */
   readonly tcpInfoField: Readonly<Record<string, number>>;
+  readonly socketOption: Readonly<Record<string, number>>;
+  readonly submitOp: Readonly<Record<string, number>>;
+  readonly readMode: Readonly<Record<string, number>>;
+  readonly handleKind: Readonly<Record<string, number>>;
+}
+
+/** What a backend can do (native/core/poller.h PollerCaps). */
+export interface NativeCapabilities {
+  edge: boolean;
+  pollable: boolean;
+  completion: boolean;
 }
 
 /** The addon's exports. */
 export interface NativeAddon {
   readonly constants: NativeConstants;
   backends(): string[];
+  /** The capabilities of a compiled backend, or -errno (-ENOENT when none has that name). */
+  capabilities(name: string): NativeCapabilities | number;
   /** A NativeLoop, or -errno when the backend cannot start. */
   createLoop(options: NativeLoopOptions, batch: Int32Array, ops: Int32Array,
              opBuffers: (Uint8Array | undefined)[], releases: Int32Array,
