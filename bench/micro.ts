@@ -9,9 +9,9 @@ import Benchmark = require('benchmark');
 import { dial, listen, type Listener } from '../lib/index';
 import { resolveLoopOptions, type LoopOptions } from '../lib/backends';
 import { Conn, kDefaultWriteQueueLimit } from '../lib/conn';
-import { EAGAIN } from '../lib/errors';
+import { EAGAIN, EINPROGRESS } from '../lib/errors';
 import { Loop, loopFor } from '../lib/loop';
-import { EventKind, type NativeLoop } from '../lib/native';
+import { EventKind, SubmitOp, type NativeLoop } from '../lib/native';
 import { lineReader, pin, root, startServer, type LoadResult } from './measure';
 import type { Result, Task } from './types';
 
@@ -209,16 +209,27 @@ function fromSamples(c: Omit<CaseResult, 'ops_per_s' | 'ns_per_op' | 'rme_pct' |
 
 /**
  * The JavaScript of one Go-style echo message, without a syscall: 50 connections on a loop
- * of their own whose native side is a stand-in (read says 64 bytes came, write says all were
- * taken), fed batches of Readable events. One message: dispatch, the read's promise, the
- * handler's await, write(), the await of its settled promise, the next read(). The ping-pong
- * scenario's Go-style form costs more than the floor by this, plus two Node-API calls and
- * what the kernel's work does to the caches. Includes a setImmediate per batch (~1/50 of it).
+ * of their own whose native side is a stand-in (a submitted read waits, a submitted write is
+ * taken whole), fed batches of Read events (64 bytes each, read natively). One message:
+ * dispatch, the read's promise, the handler's await, write() and the next read() queued for
+ * the batch's one submit(), the await of the write's promise. The ping-pong scenario's
+ * Go-style form costs more than the floor by this, plus a share of one Node-API call per
+ * batch and what the kernel's work does to the caches. Includes a setImmediate per batch
+ * (~1/50 of it).
  */
 async function measureGoEchoJs(options: LoopOptions, maxTime: number): Promise<CaseResult> {
   const loop = new Loop(resolveLoopOptions(options));
+  const ops = loop.ops;
   const stub: NativeLoop = {
     ...loop.native, read: () => 64, write: () => 0, wantRead: () => 0, pauseRead: () => 0, close: () => 0,
+    submit: (count: number) => {
+      for (let o = 0; o < count * 4; o += 4) {
+        const read = ops[o] === SubmitOp.Read;
+        ops[o + 3] = read ? EINPROGRESS : 0;
+        if (read) ops[o + 2] = -1;
+      }
+      return count;
+    },
   };
   (loop as { native: NativeLoop }).native = stub;
   const n = 50;
@@ -235,7 +246,7 @@ async function measureGoEchoJs(options: LoopOptions, maxTime: number): Promise<C
       }
     })().catch(() => { /* ErrClosed at the end */ });
   }
-  for (let id = 0; id < n; id++) loop.events.set([EventKind.Readable, id, 0, 0], id * 4);
+  for (let id = 0; id < n; id++) loop.events.set([EventKind.Read, id, 64, -1], id * 4);
   const dispatch = (loop as unknown as { dispatch(count: number): void }).dispatch.bind(loop);
   const settled = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
   await settled();

@@ -5,7 +5,7 @@ import {
   EAGAIN, EFAULT, EINPROGRESS, EINVAL, ENOBUFS, EPIPE, ErrClosed, ErrDeadlineExceeded, SystemError, describeValue,
 } from './errors';
 import { EventKind, ReadMode, SocketOption, SubmitOp } from './native';
-import type { Loop, Submitter } from './loop';
+import type { Loop } from './loop';
 
 /** A pooled read: a view into the loop's slab pool, returned with `release()`. */
 export interface Chunk {
