@@ -284,6 +284,8 @@ export class Loop {
 
   /** The pooled chunk that `view` lies in, if it is one of this loop's and still out; else -1. */
   chunkOf(view: Uint8Array): number {
+    // No slab yet (only callers' buffers so far): spare the `.buffer` lookup.
+    if (this.slabs.length === 0) return -1;
     const slabIndex = this.slabs.indexOf(view.buffer as ArrayBuffer);
     if (slabIndex < 0) return -1;
     const index = slabIndex * this.native.chunksPerSlab + Math.floor(view.byteOffset / this.native.chunkSize);
