@@ -43,7 +43,8 @@ Loop::~Loop() {
 void Loop::StopWaiting() { waiter_.reset(); }
 
 int Loop::Init(const LoopOptions& options) {
-  int err = CreatePoller(options.backend, &poller_);
+  int err = options.make_poller ? options.make_poller(&poller_)
+                                : CreatePoller(options.backend, &poller_);
   if (err != 0) return err;
   PollerCaps caps = poller_->Caps();
   if (options.edge_triggered && !caps.edge) return -EINVAL;

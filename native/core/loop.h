@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -119,6 +120,9 @@ struct LoopOptions {
   bool edge_triggered = false;  // needs a backend whose caps have edge
   bool threaded = false;        // wait on a helper thread (select and poll always do)
   int max_slabs = 64;           // pool bound: 64 x 1 MiB
+  // Tests only: makes the backend instead of CreatePoller(backend), e.g. a wrapper that
+  // injects failures (native/test/fault_poller.h). 0 or -errno, as CreatePoller.
+  std::function<int(std::unique_ptr<Poller>*)> make_poller;
 };
 
 // Also what recvHandles reports for each adopted socket (lib/unix-conn.ts reads it).
