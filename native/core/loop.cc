@@ -149,6 +149,9 @@ uint32_t Loop::DesiredInterest(const Handle& h) const {
 
 int Loop::UpdateInterest(Handle* h) {
   uint32_t want = DesiredInterest(*h);
+  // The helper gave up on a failing backend: whatever this handle would wait for now
+  // would never be reported, so the operation that needs it fails instead.
+  if (int dead = waiter_->dead(); dead != 0 && want != 0) return dead;
   if (want == h->interest && (want != 0) == h->registered) return 0;
   if (want == 0 && !h->registered) return 0;
   Waiter::Change c{h->fd, h->token(), want, want != 0 && !h->registered};

@@ -134,7 +134,7 @@ void Waiter::HelperMain() {
       cv_.wait_for(lock, kWaitRetry);
       continue;
     }
-    if (n < 0) fatal_ = n;
+    if (n < 0) dead_ = fatal_ = n;
     failures = 0;
     if (n == 0 && failures_.empty()) continue;
     ready_.assign(events.begin(), events.begin() + (n > 0 ? n : 0));

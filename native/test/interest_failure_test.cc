@@ -191,6 +191,14 @@ TEST(interest_failure_dead_wait_fails_pending_operations) {
     CHECK(f.host.Find(kEvAcceptError, f.lid) != nullptr && f.host.Find(kEvAcceptError, f.lid)->a == -EIO,
           "%s: accepting listener not failed", cfg);
     CHECK(f.host.live_tokens.empty(), "%s: tokens kept", cfg);
+    // Operations started after the helper gave up fail at once instead of waiting forever.
+    SockAddr a;
+    SockAddr::FromIp("127.0.0.1", f.port, &a);
+    int cid = 3;
+    int rc = loop->Connect(a, &cid);
+    CHECK(rc == -EIO && cid == -1, "%s: Connect on a dead backend -> %d", cfg, rc);
+    CHECK(loop->ReadStart(f.sid, kReadStream, nullptr, 0, nullptr, nullptr, &chunk) == -EIO,
+          "%s: ReadStart on a dead backend", cfg);
     // Closing and destroying the loop still work with the helper gone.
     CHECK(loop->Close(f.sid) == 0 && loop->Close(f.lid) == 0);
     CheckClean(&f.host, f.cfg);
