@@ -328,3 +328,33 @@ TEST(read_start_stale_event_for_a_reused_id_is_not_delivered) {
     CheckClean(&host, cfg);
   }
 }
+
+// A completed read is the report of the readiness that served it: an owner that asked for
+// no readiness (no WantRead) gets no kEvReadable beside its kEvRead, under edge-triggered
+// epoll too, neither for data nor for EOF.
+TEST(read_start_completed_read_is_not_reported_again_as_readable) {
+  for (const Config& c : LoopConfigs()) {
+    Fixture f(c);
+    Loop* loop = f.loop.get();
+    char buf[64];
+    MockHost::BufferRef ref{&f.host, buf, sizeof buf};
+    int chunk;
+    size_t mark = f.host.log.size();
+    for (const char* m : {"data", ""}) {
+      CHECK(loop->ReadStart(f.sid, kReadBuffer, buf, sizeof buf, MockHost::MakeBufferToken, &ref, &chunk) ==
+            -EINPROGRESS);
+      size_t before = f.host.log.size();
+      if (*m != 0) {
+        Send(f.peer, m);
+      } else {
+        shutdown(f.peer, SHUT_WR);
+      }
+      Event e = PumpUntilRead(loop, &f.host, f.sid, before, f.cfg);
+      CHECK(e.a == static_cast<int32_t>(strlen(m)), "%s: kEvRead a=%d", f.cfg.c_str(), e.a);
+    }
+    for (int i = 0; i < 3; i++) Pump(loop, &f.host, 5);
+    CHECK(CountAfter(f.host, mark, kEvReadable, f.sid) == 0, "%s: %d kEvReadable beside completed reads",
+          f.cfg.c_str(), CountAfter(f.host, mark, kEvReadable, f.sid));
+    CheckClean(&f.host, f.cfg);
+  }
+}
