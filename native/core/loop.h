@@ -191,7 +191,10 @@ class Loop {
   // started (a kReadStream start on a kReadStream read reads on); -ENOBUFS: the pool is out.
   ssize_t ReadStart(int id, int mode, char* data, size_t len, MakeToken make_token,
                     void* context, int* chunk);
-  // Cancels a started read (its token is released); no kEvRead follows for it.
+  // Cancels a started read (its token is released); no kEvRead follows for it, except one
+  // already emitted and still to be delivered in the batch being delivered (a ReadStop from
+  // inside DeliverBatch): the host drops those, giving back their chunk, as it drops events
+  // of an id it closed. A read started after the stop reports in a later batch.
   int ReadStop(int id);
 
   // read(2) into caller memory. -EAGAIN arms readiness: kEvReadable follows.
