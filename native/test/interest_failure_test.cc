@@ -59,8 +59,8 @@ struct FaultFixture {
     });
     CHECK(ok, "%s: queued write never written", cfg.c_str());
   }
-  // Pumps until an event of `kind` for id arrives; returns its a.
-  int32_t AwaitEvent(int32_t kind, int id, int max_ms = 3000) {
+  // Pumps until an event of `kind` for id arrives; returns it.
+  Event AwaitEvent(int32_t kind, int id, int max_ms = 3000) {
     size_t seen = host.log.size();
     const Event* found = nullptr;
     bool ok = PumpUntil(loop.get(), &host, [&] {
@@ -69,7 +69,7 @@ struct FaultFixture {
       return false;
     }, max_ms);
     CHECK(ok, "%s: no event kind %d for id %d", cfg.c_str(), kind, id);
-    return found->a;
+    return *found;
   }
 };
 
@@ -124,7 +124,7 @@ TEST(interest_failure_inline_returns_the_errno_and_the_handle_recovers) {
     ssize_t n = loop->ReadStart(f.sid, kReadBuffer, buf, sizeof buf, MockHost::MakeBufferToken, &ref, &chunk);
     CHECK(n == -EINPROGRESS, "%s: ReadStart after recovery -> %zd", cfg, n);
     CHECK(send(f.peer, "ok", 2, MSG_NOSIGNAL) == 2);
-    CHECK(f.AwaitEvent(kEvRead, f.sid) == 2 && memcmp(buf, "ok", 2) == 0, "%s: read after recovery", cfg);
+    CHECK(f.AwaitEvent(kEvRead, f.sid).a == 2 && memcmp(buf, "ok", 2) == 0, "%s: read after recovery", cfg);
     f.FillSendBuffer();
     CHECK(loop->Write(f.sid, "w", 1, kNoLimit, MockHost::MakeToken, &f.host) == 1);
     f.DrainUntilWritten();
@@ -144,25 +144,25 @@ TEST(interest_failure_threaded_arrives_as_the_waiting_operations_event) {
     int cid = -1;
     int rc = loop->Connect(a, &cid);
     CHECK(rc == -EINPROGRESS, "%s: Connect -> %d", cfg, rc);
-    CHECK(f.AwaitEvent(kEvConnected, cid) == -ENOMEM, "%s: kEvConnected", cfg);
+    CHECK(f.AwaitEvent(kEvConnected, cid).a == -ENOMEM, "%s: kEvConnected", cfg);
     CHECK(loop->Close(cid) == 0);
     // A started read: kEvRead with the errno and no chunk.
     int chunk;
     CHECK(loop->ReadStart(f.sid, kReadStream, nullptr, 0, nullptr, nullptr, &chunk) == -EINPROGRESS);
-    CHECK(f.AwaitEvent(kEvRead, f.sid) == -ENOMEM, "%s: kEvRead", cfg);
-    CHECK(f.host.log.back().b == -1);
+    Event e = f.AwaitEvent(kEvRead, f.sid);
+    CHECK(e.a == -ENOMEM && e.b == -1, "%s: kEvRead a=%d b=%d", cfg, e.a, e.b);
     // The backend recovers: a new read is served.
     f.faults->fail_interest = 0;
     CHECK(loop->ReadStart(f.sid, kReadStream, nullptr, 0, nullptr, nullptr, &chunk) == -EINPROGRESS);
     CHECK(send(f.peer, "ok", 2, MSG_NOSIGNAL) == 2);
-    CHECK(f.AwaitEvent(kEvRead, f.sid) == 2, "%s: read after recovery", cfg);
-    CHECK(loop->ReleaseChunk(f.host.log.back().b) == 0);
+    e = f.AwaitEvent(kEvRead, f.sid);
+    CHECK(e.a == 2 && loop->ReleaseChunk(e.b) == 0, "%s: read after recovery a=%d", cfg, e.a);
     CHECK(loop->ReadStop(f.sid) == 0);
     // A queued write: kEvWriteError with the errno, its token released.
     f.FillSendBuffer();
     f.faults->fail_interest = -ENOMEM;
     CHECK(loop->Write(f.sid, "w", 1, kNoLimit, MockHost::MakeToken, &f.host) == 1);
-    CHECK(f.AwaitEvent(kEvWriteError, f.sid) == -ENOMEM, "%s: kEvWriteError", cfg);
+    CHECK(f.AwaitEvent(kEvWriteError, f.sid).a == -ENOMEM, "%s: kEvWriteError", cfg);
     CHECK(f.host.live_tokens.empty(), "%s: the failed write kept its token", cfg);
     f.faults->fail_interest = 0;
     CHECK(loop->Write(f.sid, "w", 1, kNoLimit, MockHost::MakeToken, &f.host) == 1);
@@ -185,7 +185,7 @@ TEST(interest_failure_dead_wait_fails_pending_operations) {
     CHECK(loop->Write(f.sid, "w", 1, kNoLimit, MockHost::MakeToken, &f.host) == 1);
     CHECK(loop->SetAccepting(f.lid, 1) == 0);
     f.faults->FailWaits(-EIO);
-    CHECK(f.AwaitEvent(kEvRead, f.sid, 10000) == -EIO, "%s: started read", cfg);
+    CHECK(f.AwaitEvent(kEvRead, f.sid, 10000).a == -EIO, "%s: started read", cfg);
     CHECK(f.host.Find(kEvWriteError, f.sid) != nullptr && f.host.Find(kEvWriteError, f.sid)->a == -EIO,
           "%s: queued write not failed", cfg);
     CHECK(f.host.Find(kEvAcceptError, f.lid) != nullptr && f.host.Find(kEvAcceptError, f.lid)->a == -EIO,
