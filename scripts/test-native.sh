@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds and runs the C++ unit tests of the native core (native/core + native/test) with
-# AddressSanitizer, UndefinedBehaviorSanitizer and LeakSanitizer. No Node, no node-gyp.
+# Builds and runs the C++ unit tests of the native core (native/core + native/test, and the
+# benchmark's native echo service) with AddressSanitizer, UndefinedBehaviorSanitizer and
+# LeakSanitizer. No Node, no node-gyp.
 # MUXNET_NATIVE_SANITIZE=thread builds them with ThreadSanitizer instead (test-tsan.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +19,8 @@ flags=(-std=c++17 -O1 -g -fsanitize="$sanitize" -fno-omit-frame-pointer -pthread
        -Wall -Wextra -Wno-unused-parameter "${defines[@]}")
 objs=()
 pids=()
-for src in native/core/*.cc native/test/*.cc; do
+# bench/native_echo.cc: the NativeService that native/test/service_test.cc drives.
+for src in native/core/*.cc native/test/*.cc bench/native_echo.cc; do
   obj="$out/$(echo "${src%.cc}" | tr / _).o"
   objs+=("$obj")
   g++ "${flags[@]}" -c "$src" -o "$obj" &

@@ -43,7 +43,8 @@ Loop::~Loop() {
 void Loop::StopWaiting() { waiter_.reset(); }
 
 int Loop::Init(const LoopOptions& options) {
-  int err = CreatePoller(options.backend, &poller_);
+  int err = options.make_poller ? options.make_poller(&poller_)
+                                : CreatePoller(options.backend, &poller_);
   if (err != 0) return err;
   PollerCaps caps = poller_->Caps();
   if (options.edge_triggered && !caps.edge) return -EINVAL;
@@ -148,6 +149,9 @@ uint32_t Loop::DesiredInterest(const Handle& h) const {
 
 int Loop::UpdateInterest(Handle* h) {
   uint32_t want = DesiredInterest(*h);
+  // The helper gave up on a failing backend: whatever this handle would wait for now
+  // would never be reported, so the operation that needs it fails instead.
+  if (int dead = waiter_->dead(); dead != 0 && want != 0) return dead;
   if (want == h->interest && (want != 0) == h->registered) return 0;
   if (want == 0 && !h->registered) return 0;
   Waiter::Change c{h->fd, h->token(), want, want != 0 && !h->registered};

@@ -13,6 +13,7 @@
 #include <sys/types.h>
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -119,6 +120,9 @@ struct LoopOptions {
   bool edge_triggered = false;  // needs a backend whose caps have edge
   bool threaded = false;        // wait on a helper thread (select and poll always do)
   int max_slabs = 64;           // pool bound: 64 x 1 MiB
+  // Tests only: makes the backend instead of CreatePoller(backend), e.g. a wrapper that
+  // injects failures (native/test/fault_poller.h). 0 or -errno, as CreatePoller.
+  std::function<int(std::unique_ptr<Poller>*)> make_poller;
 };
 
 // Also what recvHandles reports for each adopted socket (lib/unix-conn.ts reads it).
@@ -187,7 +191,10 @@ class Loop {
   // started (a kReadStream start on a kReadStream read reads on); -ENOBUFS: the pool is out.
   ssize_t ReadStart(int id, int mode, char* data, size_t len, MakeToken make_token,
                     void* context, int* chunk);
-  // Cancels a started read (its token is released); no kEvRead follows for it.
+  // Cancels a started read (its token is released); no kEvRead follows for it, except one
+  // already emitted and still to be delivered in the batch being delivered (a ReadStop from
+  // inside DeliverBatch): the host drops those, giving back their chunk, as it drops events
+  // of an id it closed. A read started after the stop reports in a later batch.
   int ReadStop(int id);
 
   // read(2) into caller memory. -EAGAIN arms readiness: kEvReadable follows.

@@ -253,13 +253,15 @@ void Loop::OnStreamReady(StreamHandle* h, uint32_t events) {
   if (!(events & kReadable)) return;
   if (events & (kHangup | kReadHangup)) h->read_hangup = true;
   h->may_read = true;
-  if (h->read_mode != kReadNone) {
+  const bool served = h->read_mode != kReadNone;
+  if (served) {
     CompleteReads(h);
     if ((h = GetStream(id)) == nullptr) return;
   }
   // Edge-triggered readiness is reported to an owner that started no read whether it asked
-  // or not: the edge will not come again.
-  if (h->read_wanted || (edge_ && h->read_mode == kReadNone)) {
+  // or not: the edge will not come again. A started read took it (its kEvRead is the report,
+  // and may_read keeps what is left for the next read), so it is not reported twice.
+  if (h->read_wanted || (edge_ && !served && h->read_mode == kReadNone)) {
     Emit(kEvReadable, id, h->read_hangup ? 1 : 0, 0);
     return;
   }

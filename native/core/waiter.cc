@@ -119,9 +119,12 @@ void Waiter::HelperMain() {
     cv_.wait(lock, [this] { return poller_users_ == 0 || stop_; });
     if (stop_) break;
     ApplyStagedLocked();
+    // A refused change must reach the loop thread now: waiting for the next event would
+    // hang it when the refused registration was the only one that could fire.
+    const int timeout_ms = failures_.empty() ? -1 : 0;
     helper_waiting_ = true;
     lock.unlock();
-    int n = poller_->Wait(-1, events.data(), kMaxEvents);
+    int n = poller_->Wait(timeout_ms, events.data(), kMaxEvents);
     lock.lock();
     helper_waiting_ = false;
     wake_pending_ = false;  // any return consumed the waker's wake-up
@@ -131,7 +134,7 @@ void Waiter::HelperMain() {
       cv_.wait_for(lock, kWaitRetry);
       continue;
     }
-    if (n < 0) fatal_ = n;
+    if (n < 0) dead_ = fatal_ = n;
     failures = 0;
     if (n == 0 && failures_.empty()) continue;
     ready_.assign(events.begin(), events.begin() + (n > 0 ? n : 0));

@@ -5,6 +5,7 @@
 #ifndef MUXNET_CORE_WAITER_H_
 #define MUXNET_CORE_WAITER_H_
 
+#include <atomic>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -54,6 +55,8 @@ class Waiter {
   bool Take(std::vector<PollEvent>* events, std::vector<Failure>* failures, int* fatal);
   // Threaded: hands the batch's memory back and lets the helper wait again.
   void Done(std::vector<PollEvent>* events);
+  // The wait's errno once the helper has given up (nothing will be reported again), else 0.
+  int dead() const { return dead_.load(std::memory_order_relaxed); }
 
  private:
   void HelperMain();
@@ -71,6 +74,7 @@ class Waiter {
   std::vector<Failure> failures_;  // changes it could not apply
   std::vector<PollEvent> ready_;   // the helper's batch
   int fatal_ = 0;
+  std::atomic<int> dead_{0};  // fatal_, readable without mu_ (the loop checks it per change)
   bool batch_ready_ = false;
   bool helper_waiting_ = false;
   bool wake_pending_ = false;

@@ -1,9 +1,12 @@
 // Structured libFuzzer target: drives muxnet::Loop through the mock host with a sequence of
 // operations decoded from the input, over real loopback TCP sockets: dial, accept, raw peers
 // (write/shutdown/close from outside the loop), loop writes of any size with any queue
-// limit, reads (plain and pooled), close, shutdown, cancelWrites, deadlines, pause/want
+// limit, reads (plain and pooled), reads that complete (ReadStart into a buffer, a chunk or a
+// stream; ReadStop; buffers detached while a read waits), chunks held by the host and given
+// back when the loop asks (ReturnChunks), close, shutdown, cancelWrites, deadlines, pause/want
 // read, listener close, and reactions run inside DeliverBatch (close self or another, write,
-// cancel, dial) with a batch capacity of 1 to 8, so closes happen mid-batch.
+// cancel, dial, stop or restart a read) with a batch capacity of 1 to 8, so closes and read
+// stops happen mid-batch.
 //
 // Input: byte 0 picks the loop config and batch capacity, bytes 1..8 are the script of the
 // in-callback reactions, the rest are operations (one opcode byte and its argument bytes).
@@ -11,8 +14,12 @@
 //   - no event names an id after Close(id) returned 0, until that id is handed out again,
 //     except later events of the batch being delivered when it was closed: those the host
 //     drops (as lib/loop.ts does), closing the connection of a dropped kEvAccept;
-//   - every write token is released exactly once (completed or dropped), none is left
-//     when the loop is gone, and kEvWritten never reports more requests than were queued;
+//   - every write and read token is released exactly once (completed or dropped), none is
+//     left when the loop is gone, and kEvWritten never reports more requests than were queued;
+//   - kEvRead comes only for a started read (or, later in the batch in which the host stopped
+//     or closed it, for the stopped one: the host drops it and gives its chunk back); its b
+//     is a chunk exactly for the chunk modes' data, and that chunk is not out already;
+//   - when every chunk the host holds is given back, the whole pool is free (no chunk lost);
 //   - return values stay in their contracts (Write 0/1/2/-errno, Close 0/-EBADF, ...);
 //   - the process's descriptor count is back to its baseline after each input;
 //   - no SIGPIPE (its default action is kept: it would end the run as a crash).
@@ -25,7 +32,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <algorithm>
+#include <iterator>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -62,6 +72,24 @@ struct FuzzHost : MockHost {
     MockHost::ArmTimer(delay_ms);
     timer_due = delay_ms < 0 ? -1 : NowMs() + delay_ms;
   }
+  std::vector<int> held;       // chunks the host keeps (a JS Buffer still referenced)
+  std::vector<int> let_go;     // chunks it let go of: given back at the loop's next ask
+  std::vector<bool> chunk_out;  // by chunk index: handed to the host, not given back yet
+  void GotChunk(int chunk) {
+    FUZZ_ASSERT(chunk >= 0);
+    if (chunk_out.size() <= static_cast<size_t>(chunk)) chunk_out.resize(chunk + 1);
+    FUZZ_ASSERT(!chunk_out[chunk], "chunk %d handed out twice", chunk);
+    chunk_out[chunk] = true;
+  }
+  void GiveBack(int chunk) {
+    chunk_out[chunk] = false;
+    int rc = loop->ReleaseChunk(chunk);
+    FUZZ_ASSERT(rc == 0, "ReleaseChunk(%d) -> %d", chunk, rc);
+  }
+  void ReturnChunks() override {
+    for (int c : let_go) GiveBack(c);
+    let_go.clear();
+  }
   uint64_t batch_no = 0;  // which DeliverBatch call is running (or ran last)
   void DeliverBatch(int count) override {
     batch_no++;
@@ -84,6 +112,9 @@ struct Session {
   std::map<int, bool> open;               // id -> open (false: closed, not handed out again)
   std::map<int, long> queued, written;    // id -> write requests queued / reported written
   std::map<int, uint64_t> closed_in;      // id -> batch_no it was closed in (0: outside one)
+  std::map<int, int> reading;             // id -> mode of its started read (kReadNone: none)
+  std::map<int, uint64_t> stopped_in;     // id -> batch_no its read was stopped in
+  std::vector<std::unique_ptr<char[]>> read_bufs;  // kReadBuffer memory, kept to the end
   uint8_t script[8] = {};
   int script_pos = 0;
   int reactions = 0;  // bounds work done inside callbacks
@@ -93,6 +124,7 @@ struct Session {
     FUZZ_ASSERT(!open[id], "id %d handed out while still open", id);
     open[id] = true;
     queued[id] = written[id] = 0;
+    reading[id] = kReadNone;
   }
 
   void Closed(int id) {
@@ -152,6 +184,68 @@ struct Session {
     if (id < 0 || !open[id]) FUZZ_ASSERT(n == -EBADF, "Read on closed id %d -> %zd", id, n);
   }
 
+  // A chunk the host got: kept (then let go of at some later point) or given back at once.
+  void TakeChunk(int chunk, bool keep) {
+    host.GotChunk(chunk);
+    if (keep) {
+      host.held.push_back(chunk);
+    } else {
+      host.GiveBack(chunk);
+    }
+  }
+
+  void StartRead(int id, int mode, uint8_t arg) {
+    char* buf = nullptr;
+    size_t len = 0;
+    if (mode == kReadBuffer) {
+      len = 1 + (arg & 0x3f) * 64;
+      read_bufs.push_back(std::make_unique<char[]>(len));
+      buf = read_bufs.back().get();
+    }
+    MockHost::BufferRef ref{&host, buf, len};
+    int chunk = -1;
+    ssize_t n = loop->ReadStart(id, mode, buf, len, MockHost::MakeBufferToken, &ref, &chunk);
+    FUZZ_ASSERT(n >= -4095, "ReadStart -> %zd", n);
+    if (id < 0 || !open[id]) {
+      FUZZ_ASSERT(n == -EBADF, "ReadStart on closed id %d -> %zd", id, n);
+      return;
+    }
+    if (n > 0 && mode != kReadBuffer) {
+      TakeChunk(chunk, arg & 0x40);
+    } else {
+      FUZZ_ASSERT(chunk == -1, "ReadStart -> %zd with chunk %d", n, chunk);
+    }
+    if (n == -EINPROGRESS || (n > 0 && mode == kReadStream)) {
+      reading[id] = mode;
+    } else if (n != -EBUSY && n != -EINVAL) {
+      reading[id] = kReadNone;  // completed in the call (or failed): nothing follows
+    }
+  }
+
+  void StopRead(int id) {
+    int rc = loop->ReadStop(id);
+    FUZZ_ASSERT(id >= 0 && open[id] ? rc == 0 : rc == -EBADF, "ReadStop(%d) -> %d", id, rc);
+    if (rc != 0) return;
+    reading[id] = kReadNone;
+    stopped_in[id] = host.depth > 0 ? host.batch_no : 0;
+  }
+
+  // A kEvRead for an open id: checks it against the read the host started. Later in the
+  // batch in which the host stopped a read come only that read's results (a read started
+  // after the stop reports in a later batch): the host drops them and gives chunks back.
+  void OnRead(const Event& e, bool keep) {
+    if (stopped_in[e.id] == host.batch_no && host.depth > 0) {
+      if (e.b >= 0) TakeChunk(e.b, false);
+      return;
+    }
+    int mode = reading[e.id];
+    FUZZ_ASSERT(mode != kReadNone, "kEvRead for id %d with no read started", e.id);
+    bool chunked = e.a > 0 && mode != kReadBuffer;
+    FUZZ_ASSERT(chunked ? e.b >= 0 : e.b == -1, "kEvRead a=%d b=%d for mode %d", e.a, e.b, mode);
+    if (e.b >= 0) TakeChunk(e.b, keep);
+    if (mode != kReadStream || e.a <= 0) reading[e.id] = kReadNone;
+  }
+
   void OnEvent(const Event& e) {
     int id = e.id;
     if (!open.count(id) || !open[id]) {
@@ -164,8 +258,10 @@ struct Session {
         Opened(e.a);
         CloseId(e.a);
       }
+      if (e.kind == kEvRead && e.b >= 0) TakeChunk(e.b, false);
       return;
     }
+    if (e.kind == kEvRead) OnRead(e, script[script_pos % 8] & 0x40);
     if (e.kind == kEvAccept) {
       Opened(e.a);
       conns.push_back(e.a);
@@ -189,7 +285,15 @@ struct Session {
       }
       case 3: if (e.kind != kEvAccept) WriteOn(id, 1 + (s >> 3) * 1024, size_t{1} << 20); break;
       case 4: loop->CancelWrites(id); break;
-      case 5: if (e.kind == kEvReadable) ReadOn(id, s & 8); break;
+      case 5:
+        if (e.kind == kEvReadable) ReadOn(id, s & 8);
+        if (e.kind != kEvRead) break;
+        if (reading[id] == kReadNone) {
+          StartRead(id, kReadBuffer + (s >> 4) % 3, s);
+        } else if (s & 8) {
+          StopRead(id);
+        }
+        break;
       case 6: Dial(); break;
       case 7: if (e.kind == kEvAccept) CloseId(e.a); break;  // reject the new connection
     }
@@ -233,7 +337,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       uint8_t op = in.Byte();
       uint8_t arg = in.Byte();
       int id = s.Pick(arg);
-      switch (op % 16) {
+      // Opcodes below 16 keep the meaning the committed corpus was written with.
+      switch (op % 24) {
         case 0: s.Dial(); break;
         case 1:
           if (s.lid >= 0) {
@@ -311,10 +416,38 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         case 12: case 13: s.Pump(arg % 3); break;
         case 14: if (s.lid >= 0 && (arg & 0x0f) == 0) s.CloseId(s.lid); break;
         case 15: s.CloseId(static_cast<int>(arg) - 8); break;  // ids never handed out, closed ones
+        case 16: case 17: case 18:
+          s.StartRead(op % 24 == 18 ? static_cast<int>(arg) - 8 : id, kReadBuffer + (in.Byte() % 3), arg);
+          break;
+        case 19: if (id >= 0 || (arg & 1)) s.StopRead(id); break;
+        case 20: {  // the owner of a waiting buffer read lets its memory go (detached)
+          if (s.host.buffers.empty()) break;
+          auto it = s.host.buffers.begin();
+          std::advance(it, arg % s.host.buffers.size());
+          it->second.first = nullptr;
+          break;
+        }
+        case 21: {  // the host lets go of held chunks: given back when the loop asks
+          size_t k = s.host.held.size() - std::min<size_t>(s.host.held.size(), 1 + arg % 8);
+          s.host.let_go.insert(s.host.let_go.end(), s.host.held.begin() + k, s.host.held.end());
+          s.host.held.resize(k);
+          break;
+        }
+        case 22: s.Pump(arg % 3); break;
+        case 23: if (id >= 0) s.CloseId(id); break;
       }
     }
     for (int i = 0; i < 3; i++) s.Pump(0);
     s.host.on_event = nullptr;
+    // Every chunk back: then the whole pool must be free, or the loop lost one.
+    s.host.let_go.insert(s.host.let_go.end(), s.host.held.begin(), s.host.held.end());
+    s.host.held.clear();
+    s.host.ReturnChunks();
+    std::vector<int> all;
+    for (int c; (c = s.loop->pool()->Acquire()) >= 0;) all.push_back(c);
+    constexpr size_t kPoolChunks = 2 * BufferPool::kSlabSize / BufferPool::kChunkSize;  // MakeLoop: 2 slabs
+    FUZZ_ASSERT(all.size() == kPoolChunks, "%zu of %zu chunks free at the end", all.size(), kPoolChunks);
+    for (int c : all) s.loop->pool()->Release(c);
     s.loop.reset();  // closes whatever is still open
     for (int fd : s.raw) close(fd);
     FUZZ_ASSERT(s.host.problems.empty(), "host: %s", s.host.problems[0].c_str());

@@ -1,5 +1,7 @@
 // Connection churn for the leak check: one muxnet::Loop (mock host) dials, accepts, echoes
-// a small message and closes N loopback TCP connections, a few dozen at a time, per backend
+// a small message (clients read it in turn with Read, ReadChunk, and reads that complete into
+// a buffer or a stream of chunks) and closes N loopback TCP connections, a few dozen at a
+// time, per backend
 // and mode. Run under LeakSanitizer (scripts/test-leaks.sh): anything the loop allocates per
 // connection and never frees is reported at exit; what it keeps but should have dropped
 // (growth while idle) is caught by comparing the heap between two idle points.
@@ -40,8 +42,11 @@ struct ConnState {
   Role role = kNone;
   int got = 0;             // bytes read so far
   bool written = false;    // server: echo fully handed to the kernel
-  bool pooled = false;     // client: reads through ReadChunk instead of Read
+  // Client: how it reads: Read, ReadChunk, ReadStart(kReadBuffer) into `in`, or
+  // ReadStart(kReadStream), in turn by connection.
+  uint8_t reads = 0;
   char data[kMessage];
+  char in[kMessage + 8];  // kReadBuffer's memory: room past the message to see EOF
 };
 
 // The mock host without the event log (100k connections would grow it without bound,
@@ -89,14 +94,48 @@ struct Churn {
     ConnState& c = At(id);
     c = ConnState{};
     c.role = kClient;
-    c.pooled = (seq & 1) != 0;
+    c.reads = static_cast<uint8_t>(seq % 4);
     Fill(c.data, seq++);
     started++;
     open_clients++;
     // While connecting, the write is queued and flushed on kEvConnected.
     int w = loop->Write(id, c.data, kMessage, kNoLimit, MockHost::MakeToken, &host);
     if (w != 0 && w != 1) Problem("client Write -> " + std::to_string(w));
-    if (loop->WantRead(id) != 0) Problem("client WantRead failed");
+    if (c.reads >= 2) {
+      ClientStartRead(id);
+    } else if (loop->WantRead(id) != 0) {
+      Problem("client WantRead failed");
+    }
+  }
+
+  // Starts reads that complete until one has to wait (-EINPROGRESS: kEvRead follows).
+  void ClientStartRead(int id) {
+    for (;;) {
+      ConnState& c = At(id);
+      int mode = c.reads == 2 ? kReadBuffer : kReadStream;
+      MockHost::BufferRef ref{&host, c.in + c.got, sizeof c.in - c.got};
+      int chunk = -1;
+      ssize_t n = loop->ReadStart(id, mode, ref.data, ref.len, MockHost::MakeBufferToken, &ref, &chunk);
+      if (n == -EINPROGRESS || !ClientGot(id, n, chunk)) return;
+    }
+  }
+
+  // A completed read of n bytes (in c.in, or in the pool chunk); false once it closed.
+  bool ClientGot(int id, ssize_t n, int chunk) {
+    ConnState& c = At(id);
+    if (n > 0 && chunk >= 0) {
+      memcpy(c.in + c.got, loop->pool()->Data(chunk), std::min<size_t>(n, sizeof c.in - c.got));
+      if (loop->ReleaseChunk(chunk) != 0) Problem("chunk release failed");
+    }
+    if (n < 0) Problem("client ReadStart/kEvRead -> " + std::to_string(n));
+    if (n <= 0) {
+      if (n == 0 && c.got != kMessage) Problem("EOF after " + std::to_string(c.got) + " bytes");
+      CloseConn(id);
+      return false;
+    }
+    if (c.got + n > kMessage || memcmp(c.in + c.got, c.data + c.got, n) != 0) Problem("echo differs");
+    c.got += static_cast<int>(n);
+    return true;
   }
 
   void CloseConn(int id) {
@@ -137,7 +176,7 @@ struct Churn {
     for (;;) {
       char buf[64];
       ssize_t n;
-      if (c.pooled) {
+      if (c.reads == 1) {
         int chunk = -1;
         n = loop->ReadChunk(id, &chunk);
         if (n > 0) {
@@ -185,6 +224,13 @@ struct Churn {
           ServerRead(e.id);
         } else {
           ClientRead(e.id);
+        }
+        break;
+      case kEvRead:
+        if (e.id >= static_cast<int>(conns.size()) || conns[e.id].role != kClient) {
+          Problem("kEvRead for a closed id or a server " + std::to_string(e.id));
+        } else if (ClientGot(e.id, e.a, e.b) && conns[e.id].reads == 2) {
+          ClientStartRead(e.id);  // a buffer read completes once: start the next
         }
         break;
       case kEvWritten:
@@ -247,7 +293,7 @@ void RunConfig(const Config& config, int count) {
     CHECK(heap_end <= heap_warm + kSlack,
           "%s: heap grew by %zu bytes over %d connections while idle at both ends",
           config.Name().c_str(), heap_end - heap_warm, count - warm);
-    CHECK(churn.host.live_tokens.empty(), "%s: %zu write tokens never released",
+    CHECK(churn.host.live_tokens.empty(), "%s: %zu tokens never released",
           config.Name().c_str(), churn.host.live_tokens.size());
     CHECK(churn.host.tokens_made == churn.host.tokens_released);
     CHECK(churn.loop->Close(churn.lid) == 0);

@@ -19,35 +19,6 @@ namespace {
 
 constexpr size_t kNoLimit = size_t{1} << 40;
 
-// Connects a loop client to a loop listener; returns {client id, server id}.
-std::pair<int, int> ConnectPair(Loop* loop, MockHost* host, int lid, int port,
-                                const std::string& cfg) {
-  SockAddr a;
-  SockAddr::FromIp("127.0.0.1", port, &a);
-  int cid = -1;
-  int rc = loop->Connect(a, &cid);
-  CHECK(rc == 0 || rc == -EINPROGRESS, "%s: Connect -> %d", cfg.c_str(), rc);
-  CHECK(loop->SetAccepting(lid, 1) == 0);
-  size_t start = host->log.size();
-  int sid = -1;
-  bool ok = PumpUntil(loop, host, [&] {
-    for (size_t i = start; i < host->log.size(); i++) {
-      const Event& e = host->log[i];
-      if (e.kind == kEvAccept && e.id == lid) sid = e.a;
-    }
-    bool connected = rc == 0;
-    for (size_t i = start; i < host->log.size(); i++)
-      if (host->log[i].kind == kEvConnected && host->log[i].id == cid) connected = true;
-    return sid >= 0 && connected;
-  });
-  CHECK(ok, "%s: no accept/connect (sid=%d)", cfg.c_str(), sid);
-  for (size_t i = start; i < host->log.size(); i++)
-    if (host->log[i].kind == kEvConnected)
-      CHECK(host->log[i].a == 0, "%s: kEvConnected a=%d", cfg.c_str(), host->log[i].a);
-  CHECK(sid != cid && sid != lid);
-  return {cid, sid};
-}
-
 // Reads exactly len bytes from a loop handle, pumping for readiness.
 std::string ReadAll(Loop* loop, MockHost* host, int id, size_t len, const std::string& cfg) {
   std::string got;
@@ -69,11 +40,6 @@ std::string ReadAll(Loop* loop, MockHost* host, int id, size_t len, const std::s
   return got;
 }
 
-void CheckClean(MockHost* host, const std::string& cfg) {
-  CHECK(host->problems.empty(), "%s: host saw: %s", cfg.c_str(), host->problems[0].c_str());
-  CHECK(host->live_tokens.empty(), "%s: %zu tokens never released", cfg.c_str(),
-        host->live_tokens.size());
-}
 
 }  // namespace
 

@@ -218,7 +218,10 @@ inline bool PumpUntil(muxnet::Loop* loop, MockHost* host, const std::function<bo
 }
 
 // A loop on `host`, initialised for `config`; CHECKs that Init succeeds.
-inline std::unique_ptr<muxnet::Loop> MakeLoop(MockHost* host, const Config& config) {
+// make_poller: LoopOptions::make_poller (a FaultPoller), or empty for the named backend.
+inline std::unique_ptr<muxnet::Loop> MakeLoop(
+    MockHost* host, const Config& config,
+    std::function<int(std::unique_ptr<muxnet::Poller>*)> make_poller = nullptr) {
   auto loop = std::make_unique<muxnet::Loop>(host, host->batch.data(),
                                              static_cast<int>(host->batch.size()));
   muxnet::LoopOptions o;
@@ -226,6 +229,7 @@ inline std::unique_ptr<muxnet::Loop> MakeLoop(MockHost* host, const Config& conf
   o.threaded = config.threaded;
   o.edge_triggered = config.edge;
   o.max_slabs = 2;
+  o.make_poller = std::move(make_poller);
   int err = loop->Init(o);
   CHECK(err == 0, "%s: Init -> %d", config.Name().c_str(), err);
   host->loop = loop.get();
@@ -256,6 +260,58 @@ inline int RawConnect(int port, int rcvbuf = 0) {
   int rc = connect(fd, reinterpret_cast<sockaddr*>(&a.storage), a.len);
   CHECK(rc == 0, "connect: errno %d", errno);
   return fd;
+}
+
+// Connects a loop client to a loop listener; returns {client id, server id}.
+inline std::pair<int, int> ConnectPair(muxnet::Loop* loop, MockHost* host, int lid, int port,
+                                       const std::string& cfg) {
+  muxnet::SockAddr a;
+  muxnet::SockAddr::FromIp("127.0.0.1", port, &a);
+  int cid = -1;
+  int rc = loop->Connect(a, &cid);
+  CHECK(rc == 0 || rc == -EINPROGRESS, "%s: Connect -> %d", cfg.c_str(), rc);
+  CHECK(loop->SetAccepting(lid, 1) == 0);
+  size_t start = host->log.size();
+  int sid = -1;
+  bool ok = PumpUntil(loop, host, [&] {
+    for (size_t i = start; i < host->log.size(); i++) {
+      const muxnet::Event& e = host->log[i];
+      if (e.kind == muxnet::kEvAccept && e.id == lid) sid = e.a;
+    }
+    bool connected = rc == 0;
+    for (size_t i = start; i < host->log.size(); i++)
+      if (host->log[i].kind == muxnet::kEvConnected && host->log[i].id == cid) connected = true;
+    return sid >= 0 && connected;
+  });
+  CHECK(ok, "%s: no accept/connect (sid=%d)", cfg.c_str(), sid);
+  for (size_t i = start; i < host->log.size(); i++)
+    if (host->log[i].kind == muxnet::kEvConnected)
+      CHECK(host->log[i].a == 0, "%s: kEvConnected a=%d", cfg.c_str(), host->log[i].a);
+  CHECK(sid != cid && sid != lid);
+  return {cid, sid};
+}
+
+// No host problems and no token left unreleased.
+inline void CheckClean(MockHost* host, const std::string& cfg) {
+  CHECK(host->problems.empty(), "%s: host saw: %s", cfg.c_str(), host->problems[0].c_str());
+  CHECK(host->live_tokens.empty(), "%s: %zu tokens never released", cfg.c_str(),
+        host->live_tokens.size());
+}
+
+// Accepts one raw peer on the loop's listener: returns {peer fd (blocking), server id}.
+inline std::pair<int, int> AcceptRaw(muxnet::Loop* loop, MockHost* host, int lid, int port,
+                                     const std::string& cfg) {
+  int peer = RawConnect(port);
+  CHECK(loop->SetAccepting(lid, 1) == 0);
+  size_t start = host->log.size();
+  int sid = -1;
+  bool ok = PumpUntil(loop, host, [&] {
+    for (size_t i = start; i < host->log.size(); i++)
+      if (host->log[i].kind == muxnet::kEvAccept && host->log[i].id == lid) sid = host->log[i].a;
+    return sid >= 0;
+  });
+  CHECK(ok, "%s: no accept", cfg.c_str());
+  return {peer, sid};
 }
 
 }  // namespace muxtest
