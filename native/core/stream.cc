@@ -266,8 +266,10 @@ void Loop::OnStreamReady(StreamHandle* h, uint32_t events) {
     return;
   }
   // Level-triggered readiness that nobody asked for: stop watching, or it fires forever.
-  // The socket stays marked as holding data, so the next read does not wait.
-  if (!edge_ && h->read_mode == kReadNone) UpdateInterest(h);
+  // The socket stays marked as holding data, so the next read does not wait. Readiness that
+  // served a read keeps the interest: its owner starts the next read within this batch
+  // (a Go-style loop), and dropping it here would cost two epoll_ctl per message.
+  if (!edge_ && !served && h->read_mode == kReadNone) UpdateInterest(h);
 }
 
 void Loop::FlushWrites(StreamHandle* h) {

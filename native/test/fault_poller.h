@@ -21,6 +21,7 @@ struct Faults {
   std::atomic<int> fail_interest{0};  // -errno for Add and Modify (0: pass through)
   std::atomic<int> fail_wait{0};      // -errno for Wait (0: pass through)
   std::atomic<int> refused{0};        // Add/Modify calls refused so far
+  std::atomic<int> changes{0};        // Add/Modify/Remove calls that reached the backend
   std::atomic<int> injected_waits{0};  // waits that returned injected events
   std::mutex mu;
   std::map<int, muxnet::Token> token_of;  // fd -> token of its last Add/Modify
@@ -61,17 +62,22 @@ class FaultPoller final : public muxnet::Poller {
   muxnet::PollerCaps Caps() const override { return inner_->Caps(); }
   int Add(int fd, muxnet::Token token, uint32_t interest) override {
     if (int err = Refusal()) return err;
+    faults_->changes++;
     int rc = inner_->Add(fd, token, interest);
     if (rc == 0) Remember(fd, token);
     return rc;
   }
   int Modify(int fd, muxnet::Token token, uint32_t interest) override {
     if (int err = Refusal()) return err;
+    faults_->changes++;
     int rc = inner_->Modify(fd, token, interest);
     if (rc == 0) Remember(fd, token);
     return rc;
   }
-  int Remove(int fd) override { return inner_->Remove(fd); }
+  int Remove(int fd) override {
+    faults_->changes++;
+    return inner_->Remove(fd);
+  }
   int Wait(int timeout_ms, muxnet::PollEvent* events, int max) override {
     if (int err = faults_->fail_wait.load()) return err;
     {

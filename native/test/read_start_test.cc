@@ -358,3 +358,41 @@ TEST(read_start_completed_read_is_not_reported_again_as_readable) {
     CheckClean(&f.host, f.cfg);
   }
 }
+
+// A Go-style reader (a read completes, the next one starts) keeps its interest registered:
+// no Add/Modify/Remove per message, on every backend and mode. Dropping level-triggered
+// read interest when a served read completes cost two epoll_ctl per message.
+TEST(read_start_go_style_loop_changes_no_interest_per_message) {
+  for (const Config& c : LoopConfigs()) {
+    std::string cfg = c.Name();
+    auto faults = std::make_shared<Faults>();
+    MockHost host;
+    auto loop = MakeLoop(&host, c, FaultPoller::Factory(c.backend, faults));
+    int s[2];
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s) == 0);
+    int id = -1;
+    CHECK(loop->Adopt(s[0], HandleKind::kStream, &id) == 0);
+    char buf[64];
+    MockHost::BufferRef ref{&host, buf, sizeof buf};
+    int chunk;
+    int changes_after_first = -1;
+    for (int i = 0; i < 20; i++) {
+      ssize_t n = loop->ReadStart(id, kReadBuffer, buf, sizeof buf, MockHost::MakeBufferToken, &ref, &chunk);
+      if (n != -EINPROGRESS) {
+        CHECK(n == -EAGAIN || n > 0, "%s: message %d: ReadStart -> %zd", cfg.c_str(), i, n);
+      }
+      if (i == 1) changes_after_first = faults->changes.load();
+      size_t mark = host.log.size();
+      Send(s[1], "ping");
+      if (n == -EINPROGRESS) {
+        Event e = PumpUntilRead(loop.get(), &host, id, mark, cfg);
+        CHECK(e.a == 4 && memcmp(buf, "ping", 4) == 0, "%s: message %d: kEvRead a=%d", cfg.c_str(), i, e.a);
+      }
+    }
+    CHECK(faults->changes.load() == changes_after_first,
+          "%s: %d interest changes over 18 messages", cfg.c_str(), faults->changes.load() - changes_after_first);
+    CHECK(loop->Close(id) == 0);
+    close(s[1]);
+    CheckClean(&host, cfg);
+  }
+}
