@@ -446,6 +446,11 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
       head = this.read0;
     }
     if (head === null || this.closed || this.expiring) return;
+    const late = this.deadlinePassed('read');
+    if (late !== null) {
+      this.rejectReads(late);
+      return;
+    }
     if (head.handles) {
       this.onReadable(0);
       if (this.read0 === head) this.armRead();
@@ -691,6 +696,9 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
   /** @internal */
   protected expireReads(): void {
     if (this.read0 === null) return;
+    // Its read completed before the deadline was seen (the Read event is further on in this
+    // batch): it keeps its bytes; the reads queued behind it fail as they come up.
+    if (this.nativeRead && this.loop.readAhead(this.id)) return;
     // A submitted read may still complete now (its bytes would otherwise be consumed and
     // lost); one started natively is stopped, so it never writes into a buffer whose read
     // has failed.

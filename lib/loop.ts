@@ -79,6 +79,9 @@ export class Loop {
   private spareOwners: (Submitter | undefined)[] = [];
   private readonly done = new Int32Array(kSubmitOps * 4);
   private flushing = false;
+  // The batch being dispatched: its event count, and the index of the current event.
+  private batchEnd = 0;
+  private batchAt = 0;
   private flushQueued = false;
   private readonly flushSoon = (): void => {
     this.flushQueued = false;
@@ -104,7 +107,9 @@ export class Loop {
     const ev = this.events;
     const handles = this.handles;
     let failure: { err: unknown } | null = null;
+    this.batchEnd = count;
     for (let i = 0, o = 0; i < count; i++, o += 4) {
+      this.batchAt = i;
       // A handle closed earlier in this batch is gone from the table: its events are stale.
       const id = ev[o + 1];
       const h = handles[id] ?? this.weakHandles[id]?.deref();
@@ -121,10 +126,24 @@ export class Loop {
         failure ??= { err };
       }
     }
+    this.batchEnd = 0;
     if (failure !== null) {
       const { err } = failure;
       process.nextTick(() => { throw err; });
     }
+  }
+
+  /**
+   * True while the batch being dispatched still holds a Read event for `id` after the
+   * current one: that read completed natively before whatever is handled now (a deadline
+   * made to pass from a callback), and stopping it would lose its bytes. @internal
+   */
+  readAhead(id: number): boolean {
+    const ev = this.events;
+    for (let o = (this.batchAt + 1) * 4, end = this.batchEnd * 4; o < end; o += 4) {
+      if (ev[o] === EventKind.Read && ev[o + 1] === id) return true;
+    }
+    return false;
   }
 
   /**
