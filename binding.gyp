@@ -5,7 +5,7 @@
       "sources": [
         "native/addon/addon.cc",
         "native/addon/loop_wrap.cc",
-        "bench/native_echo.cc",
+        "native/addon/native_echo.cc",
         "native/core/buffer_pool.cc",
         "native/core/datagram.cc",
         "native/core/listener.cc",

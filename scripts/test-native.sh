@@ -19,8 +19,8 @@ flags=(-std=c++17 -O1 -g -fsanitize="$sanitize" -fno-omit-frame-pointer -pthread
        -Wall -Wextra -Wno-unused-parameter "${defines[@]}")
 objs=()
 pids=()
-# bench/native_echo.cc: the NativeService that native/test/service_test.cc drives.
-for src in native/core/*.cc native/test/*.cc bench/native_echo.cc; do
+# native/addon/native_echo.cc: the NativeService that native/test/service_test.cc drives.
+for src in native/core/*.cc native/test/*.cc native/addon/native_echo.cc; do
   obj="$out/$(echo "${src%.cc}" | tr / _).o"
   objs+=("$obj")
   g++ "${flags[@]}" -c "$src" -o "$obj" &

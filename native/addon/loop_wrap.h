@@ -10,7 +10,7 @@
 #include <memory>
 #include <vector>
 
-#include "../../bench/native_echo.h"
+#include "native_echo.h"
 #include "../core/loop.h"
 
 namespace muxnet {

@@ -7,7 +7,7 @@
 
 #include <string>
 
-#include "../../bench/native_echo.h"
+#include "../addon/native_echo.h"
 #include "../core/loop.h"
 #include "check.h"
 #include "test_util.h"

@@ -5,7 +5,7 @@
 
 #include <cerrno>
 
-#include "../native/core/socket.h"
+#include "../core/socket.h"
 
 namespace muxnet {
 

@@ -1,13 +1,14 @@
 // The benchmark's in-Node native floor: connections that echo (or discard) in C++, on the
-// loop's own backend, with no JavaScript and no events. Not part of the core.
-#ifndef MUXNET_BENCH_NATIVE_ECHO_H_
-#define MUXNET_BENCH_NATIVE_ECHO_H_
+// loop's own backend, with no JavaScript and no events. Not part of the core; here rather than
+// in bench/ because the published package builds the addon and holds no bench/ file.
+#ifndef MUXNET_ADDON_NATIVE_ECHO_H_
+#define MUXNET_ADDON_NATIVE_ECHO_H_
 
 #include <string>
 #include <unordered_map>
 #include <vector>
 
-#include "../native/core/loop.h"
+#include "../core/loop.h"
 
 namespace muxnet {
 
@@ -28,4 +29,4 @@ class NativeEcho final : public NativeService {
 
 }  // namespace muxnet
 
-#endif  // MUXNET_BENCH_NATIVE_ECHO_H_
+#endif  // MUXNET_ADDON_NATIVE_ECHO_H_
