@@ -427,16 +427,15 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
     }
     this.keep();
     return new Promise((resolve, reject) => {
+      const pending: PendingRead = { buf, resolve, reject, handles, iter, own: null };
       const first = this.read0 === null;
-      this.pushRead({ buf, resolve, reject, handles, iter, own: null });
-      if (first) this.startHead();
+      this.pushRead(pending);
+      // readFailure() has checked what startHead() checks for reads that come up later.
+      if (first) this.beginRead(pending);
     });
   }
 
-  /**
-   * Starts the oldest pending read: natively (into its buffer, or a pooled chunk), or for
-   * readHandles() with recvmsg now and on readiness (Readable events) as before.
-   */
+  /** Starts the read that has come up first, unless the connection closed or its deadline passed. */
   private startHead(): void {
     let head = this.read0;
     // An empty read queued behind others completes as it comes up, as it would alone.
@@ -451,6 +450,14 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
       this.rejectReads(late);
       return;
     }
+    this.beginRead(head);
+  }
+
+  /**
+   * Starts `head`, the oldest pending read: natively (into its buffer, or a pooled chunk),
+   * or for readHandles() with recvmsg now and on readiness (Readable events).
+   */
+  private beginRead(head: PendingRead): void {
     if (head.handles) {
       this.onReadable(0);
       if (this.read0 === head) this.armRead();
@@ -482,14 +489,14 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
   private onRead(n: number, chunk: number, submitted: boolean): void {
     if (n === EINPROGRESS) return;
     if (!this.nativeRead || this.closed) {
-      if (chunk >= 0) this.loop.dropChunk(chunk);
+      if (chunk >= 0) this.loop.returnChunk(chunk);
       return;
     }
     if (this.dataHandler !== null) return this.onStreamRead(n, chunk, submitted);
     this.nativeRead = false;
     const pending = this.read0;
     if (pending === null) {
-      if (chunk >= 0) this.loop.dropChunk(chunk);
+      if (chunk >= 0) this.loop.returnChunk(chunk);
       return;
     }
     if (n === ENOBUFS && pending.buf === null && pending.own === null) {

@@ -26,7 +26,6 @@ export interface LoopHandle {
 const kBatchEvents = 1024;
 // Operations one submit() carries; a batch that makes more submits more than once.
 const kSubmitOps = 1024;
-const NO_OWNERS: (Submitter | undefined)[] = [];
 // Every chunk of the pool (64 slabs x 16 chunks, native/core/loop.h's default) can be let
 // go of once before the native side looks.
 const kMaxChunks = 64 * 16;
@@ -49,7 +48,7 @@ function reportLeaks(): void {
 export class Loop {
   readonly native: NativeLoop;
   readonly events = new Int32Array(kBatchEvents * 4);
-  /** Out-array for second results of native calls (connect's id, readChunk's chunk index). */
+  /** Out-array for second results of native calls (connect's id, recvFrom's truncation). */
   readonly scratch = new Int32Array(4);
   /** submit(): [op, id, arg, result] per operation made during a batch (see lib/native.ts). */
   readonly ops = new Int32Array(kSubmitOps * 4);
@@ -222,9 +221,9 @@ export class Loop {
     // Copy the results out: owners told below may queue new operations into `ops`.
     const done = this.flushing ? this.ops.slice(0, count << 2) : this.done;
     if (!this.flushing) done.set(this.ops.subarray(0, count << 2));
+    // Owners swap between two arrays; a flush made while owners are told takes a new one.
     const owners = this.opOwners;
-    this.opOwners = this.flushing || this.spareOwners === NO_OWNERS ? [] : this.spareOwners;
-    this.spareOwners = NO_OWNERS;
+    this.opOwners = this.flushing ? [] : this.spareOwners;
     this.opBuffers.fill(undefined, 0, count);  // the native side holds what it still needs
     this.opCount = 0;
     const nested = this.flushing;
@@ -320,16 +319,13 @@ export class Loop {
     if (--this.chunkRefs[index] === 0) this.returnChunk(index);
   }
 
-  /** Gives back a chunk nobody took (its read was for a connection closed meanwhile). */
-  dropChunk(index: number): void {
-    this.returnChunk(index);
-  }
-
   /**
-   * Gives a chunk back without a call: the native side takes the list at its next wake-up
-   * (or when its pool runs dry). Each chunk is out once at most, so the list cannot overflow.
+   * Gives a chunk back without a call (its last reference went, or it was read for a
+   * connection that no longer wants it): the native side takes the list at its next
+   * wake-up (or when its pool runs dry). Each chunk is out once at most, so the list
+   * cannot overflow.
    */
-  private returnChunk(index: number): void {
+  returnChunk(index: number): void {
     const list = this.releases;
     const n = list[0] + 1;
     list[0] = n;

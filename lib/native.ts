@@ -84,9 +84,6 @@ export interface NativeLoop {
   /** Report readiness (Readable events) until pauseRead. */
   wantRead(id: number): number;
   pauseRead(id: number): number;
-  /** Bytes read into a pooled chunk (index in out[0]), 0 at EOF, -EAGAIN, -ENOBUFS, -errno. */
-  readChunk(id: number, out: Int32Array): number;
-  releaseChunk(chunk: number): number;
   /** The ArrayBuffer of pool slab i, registered once. */
   slab(i: number): ArrayBuffer | undefined;
   /**
@@ -96,8 +93,6 @@ export interface NativeLoop {
   submit(count: number): number;
   /** 0 written, 1 queued (Written/WriteError follow), 2 queue at limit, or -errno. */
   write(id: number, data: Uint8Array, limit: number): number;
-  /** What the kernel takes now, queueing nothing: bytes written (0: buffer full), -EBUSY while writes are queued, or -errno. */
-  tryWrite(id: number, data: Uint8Array): number;
   cancelWrites(id: number): number;
   shutdown(id: number): number;
   close(id: number): number;

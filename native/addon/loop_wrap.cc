@@ -275,16 +275,6 @@ struct LoopMethods {
   static int WantRead(Call& c, int32_t id) { return c.loop->WantRead(id); }
   static int PauseRead(Call& c, int32_t id) { return c.loop->PauseRead(id); }
 
-  static double ReadChunk(Call& c, int32_t id, Int32s out) {
-    if (out.len < 1) return -EINVAL;
-    int chunk = -1;
-    ssize_t n = c.loop->ReadChunk(id, &chunk);
-    out.data[0] = chunk;
-    return static_cast<double>(n);
-  }
-
-  static int ReleaseChunk(Call& c, int32_t chunk) { return c.loop->ReleaseChunk(chunk); }
-
   static napi_value Slab(Call& c, int32_t slab) {
     napi_value value = nullptr;
     if (slab >= 0 && slab < static_cast<int>(c.wrap->slabs_.size())) {
@@ -298,10 +288,6 @@ struct LoopMethods {
     TokenContext context{c.env, data.value};
     return c.loop->Write(id, data.data, data.len, static_cast<size_t>(limit), MakeRefToken,
                          &context);
-  }
-
-  static double TryWrite(Call& c, int32_t id, Bytes data) {
-    return static_cast<double>(c.loop->TryWrite(id, data.data, data.len));
   }
 
   // submit(count) -> count: runs entries [0, count) of the ops array in order, each
@@ -445,19 +431,26 @@ struct LoopMethods {
     return static_cast<double>(c.loop->SendTo(id, data.data, data.len, &to));
   }
 
+  // The Uint8Arrays of `bufs` as the datagrams of one batch (recvMany's buffers, sendMany's
+  // payloads): 0, or -EINVAL for anything else in the array.
+  static int FillDatagrams(Call& c, const Array& bufs, std::vector<Datagram>* batch) {
+    batch->assign(bufs.len, Datagram{});
+    for (uint32_t i = 0; i < bufs.len; i++) {
+      napi_value v = Element(c.env, bufs.value, i);
+      Bytes b;
+      if (v == nullptr || !Parse(c.env, v, &b)) return -EINVAL;
+      (*batch)[i].data = b.data;
+      (*batch)[i].len = b.len;
+    }
+    return 0;
+  }
+
   // recvMany(id, bufs, out, froms) -> count or -errno; out[2i] = bytes, out[2i + 1] = 1
   // when truncated; froms gets [host0, port0, host1, port1, ...].
   static int RecvMany(Call& c, int32_t id, Array bufs, Int32s out, Array froms) {
     if (bufs.len == 0 || out.len < 2 * static_cast<size_t>(bufs.len)) return -EINVAL;
     std::vector<Datagram>& batch = c.wrap->datagrams_;
-    batch.assign(bufs.len, Datagram{});
-    for (uint32_t i = 0; i < bufs.len; i++) {
-      napi_value v = Element(c.env, bufs.value, i);
-      Bytes b;
-      if (v == nullptr || !Parse(c.env, v, &b)) return -EINVAL;
-      batch[i].data = b.data;
-      batch[i].len = b.len;
-    }
+    if (FillDatagrams(c, bufs, &batch) != 0) return -EINVAL;
     int n = c.loop->RecvMany(id, batch.data(), static_cast<int>(bufs.len));
     for (int i = 0; i < n; i++) {
       out.data[2 * i] = static_cast<int32_t>(batch[i].received);
@@ -481,20 +474,13 @@ struct LoopMethods {
       return -EINVAL;
     }
     std::vector<Datagram>& batch = c.wrap->datagrams_;
-    batch.assign(datas.len, Datagram{});
-    for (uint32_t i = 0; i < datas.len; i++) {
-      napi_value v = Element(c.env, datas.value, i);
-      Bytes b;
-      if (v == nullptr || !Parse(c.env, v, &b)) return -EINVAL;
-      batch[i].data = b.data;
-      batch[i].len = b.len;
-      if (to_hosts) {
-        napi_value h = Element(c.env, host_list.value, i);
-        Text host;
-        if (h == nullptr || !Parse(c.env, h, &host)) return -EINVAL;
-        int err = ParseAddr(host, port_list.data[i], &batch[i].addr);
-        if (err != 0) return err;
-      }
+    if (FillDatagrams(c, datas, &batch) != 0) return -EINVAL;
+    for (uint32_t i = 0; to_hosts && i < datas.len; i++) {
+      napi_value h = Element(c.env, host_list.value, i);
+      Text host;
+      if (h == nullptr || !Parse(c.env, h, &host)) return -EINVAL;
+      int err = ParseAddr(host, port_list.data[i], &batch[i].addr);
+      if (err != 0) return err;
     }
     int n = c.loop->SendMany(id, batch.data(), static_cast<int>(datas.len));
     batch.clear();
@@ -676,11 +662,8 @@ napi_value LoopWrap::Methods() {
       {"read", Thunk<&LoopMethods::Read>},
       {"wantRead", Thunk<&LoopMethods::WantRead>},
       {"pauseRead", Thunk<&LoopMethods::PauseRead>},
-      {"readChunk", Thunk<&LoopMethods::ReadChunk>},
-      {"releaseChunk", Thunk<&LoopMethods::ReleaseChunk>},
       {"slab", Thunk<&LoopMethods::Slab>},
       {"write", Thunk<&LoopMethods::Write>},
-      {"tryWrite", Thunk<&LoopMethods::TryWrite>},
       {"submit", Thunk<&LoopMethods::Submit>},
       {"cancelWrites", Thunk<&LoopMethods::CancelWrites>},
       {"shutdown", Thunk<&LoopMethods::Shutdown>},

@@ -74,16 +74,14 @@ void Loop::OnDatagramReady(DatagramHandle* h, uint32_t events) {
   int32_t id = h->id;
   if (events & kHangup) events |= kReadable | kWritable;
   if ((events & kWritable) && h->write_wanted) {
-    h->write_wanted = false;
-    UpdateInterest(h);
-    Emit(kEvWritable, id, 0, 0);
+    EmitWritable(h);
     if ((h = GetDatagram(id)) == nullptr) return;
   }
   if (!(events & kReadable)) return;
   if (events & (kHangup | kReadHangup)) h->read_hangup = true;
   if (h->read_wanted || edge_) {  // an edge is reported whether asked for or not
     Emit(kEvReadable, id, h->read_hangup ? 1 : 0, 0);
-  } else if (!edge_) {
+  } else {
     UpdateInterest(h);  // readiness nobody asked for: stop watching, or it fires forever
   }
 }

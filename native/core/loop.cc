@@ -239,6 +239,12 @@ int Loop::SetOption(int id, int option, int a, int b, int c, int d) {
   return ApplySocketOption(h->fd, option, a, b, c, d);
 }
 
+void Loop::EmitWritable(Handle* h) {
+  h->write_wanted = false;
+  UpdateInterest(h);  // a refusal keeps write interest: one spurious event at most
+  Emit(kEvWritable, h->id, 0, 0);
+}
+
 int Loop::WantWrite(int id) {
   Handle* h = Get(id);
   if (h == nullptr || h->kind == HandleKind::kListener) return -EBADF;

@@ -312,6 +312,9 @@ class Loop {
   ssize_t ReadOnce(StreamHandle* h, char* data, size_t len, int* chunk);
   void EndRead(StreamHandle* h);
   void FlushWrites(StreamHandle* h);
+  // The one kEvWritable a WantWrite owner asked for. Emit may run JS: callers look the
+  // handle up again after it.
+  void EmitWritable(Handle* h);
   // After a receive: counts bytes, or arms readiness on -EAGAIN. Returns n or an error.
   ssize_t AfterReceive(Handle* h, ssize_t n, size_t bytes);
   void Count(Handle* h, size_t in, size_t out) {

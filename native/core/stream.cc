@@ -30,19 +30,8 @@ ssize_t Loop::Read(int id, void* data, size_t len) {
   if (h == nullptr) return -EBADF;
   if (h->read_mode != kReadNone) return -EBUSY;  // the started read owns the next bytes
   ssize_t n = muxnet::Read(h->fd, data, len);
-  if (n > 0) Count(h, n, 0);
-  if (n == -EAGAIN) {
-    h->may_read = false;
-    if (!h->read_wanted) {
-      h->read_wanted = true;
-      int err = UpdateInterest(h);
-      if (err != 0) {
-        h->read_wanted = false;
-        return err;
-      }
-    }
-  }
-  return n;
+  if (n == -EAGAIN) h->may_read = false;
+  return AfterReceive(h, n, n > 0 ? static_cast<size_t>(n) : 0);
 }
 
 ssize_t Loop::ReadChunk(int id, int* chunk) {
@@ -245,9 +234,7 @@ void Loop::OnStreamReady(StreamHandle* h, uint32_t events) {
     if ((h = GetStream(id)) == nullptr) return;
   }
   if ((events & kWritable) && h->write_wanted) {
-    h->write_wanted = false;
-    UpdateInterest(h);
-    Emit(kEvWritable, id, 0, 0);
+    EmitWritable(h);
     if ((h = GetStream(id)) == nullptr) return;
   }
   if (!(events & kReadable)) return;
