@@ -328,11 +328,20 @@ void Loop::Emit(int32_t kind, int32_t id, int32_t a, int32_t b) {
   if (count_ == capacity_) FlushBatch();
 }
 
+void Loop::EmitRead(int32_t id, ssize_t n, int32_t chunk) {
+  Emit(kEvRead, id, static_cast<int32_t>(n), chunk);
+  if (n > 0 && (batch_bytes_ += static_cast<size_t>(n)) >= kBatchBytes) FlushBatch();
+}
+
 void Loop::FlushBatch() {
+  batch_bytes_ = 0;
   if (count_ == 0) return;
   int n = count_;
   count_ = 0;
   host_->DeliverBatch(n);
+  // Chunks the owner is done with go back now, not at the next wake-up: the next read
+  // of this batch takes the one just written out, still in the cache.
+  host_->ReturnChunks();
 }
 
 void Loop::Leave() {

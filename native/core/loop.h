@@ -325,6 +325,12 @@ class Loop {
   }
   void ReleaseTokens();
   void Emit(int32_t kind, int32_t id, int32_t a, int32_t b);
+  // A completed read of n bytes: its kEvRead, and the batch is handed over early once
+  // kBatchBytes have been read into it, so the owner writes them on while they are
+  // still in the CPU's cache (a bulk echo reading every ready socket first, then writing,
+  // copied from cold memory: 0.70x the floor's throughput over 8 connections).
+  void EmitRead(int32_t id, ssize_t n, int32_t chunk);
+  static constexpr size_t kBatchBytes = 64 * 1024;
   void FlushBatch();
   void Enter() { depth_++; }
   void Leave();
@@ -334,6 +340,7 @@ class Loop {
   Event* batch_;
   int capacity_;
   int count_ = 0;
+  size_t batch_bytes_ = 0;  // read into the events of the batch not yet delivered
   int depth_ = 0;  // > 0 while a batch is being processed
 
   std::unique_ptr<Poller> poller_;

@@ -142,7 +142,7 @@ void Loop::CompleteReads(StreamHandle* h) {
     if (n == -EAGAIN) return;  // a spurious wake-up: the read stays started
     bool stream = h->read_mode == kReadStream;
     if (!stream || n <= 0) EndRead(h);
-    Emit(kEvRead, id, static_cast<int32_t>(n), chunk);
+    EmitRead(id, n, chunk);
     if ((h = GetStream(id)) == nullptr) return;  // closed by the owner meanwhile
     if (!stream || h->read_mode != kReadStream || !h->may_read || !edge_) return;
   }

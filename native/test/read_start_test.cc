@@ -2,6 +2,7 @@
 // caller's memory, a pool chunk, or a stream of chunks; detached buffers, Close with a read
 // started, and stale events for a closed id that was handed out again.
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -394,5 +395,50 @@ TEST(read_start_go_style_loop_changes_no_interest_per_message) {
     CHECK(loop->Close(id) == 0);
     close(s[1]);
     CheckClean(&host, cfg);
+  }
+}
+
+// A bulk echo writes what it read while the bytes are still in the CPU's cache: once a
+// batch holds kBatchBytes of completed reads it is handed to the owner before the next
+// socket is read, and the chunk the owner gave back is the one the next read takes.
+// Inline only: a helper thread may wake for each socket anyway, which proves nothing.
+TEST(read_start_batch_is_delivered_after_a_full_chunk_of_reads) {
+  for (const Config& c : LoopConfigs()) {
+    if (c.threaded) continue;
+    Fixture f(c);
+    Loop* loop = f.loop.get();
+    int peer2, sid2;
+    std::tie(peer2, sid2) = AcceptRaw(loop, &f.host, f.lid, f.port, f.cfg);
+    f.StartStream();
+    int chunk = -1;
+    CHECK(loop->ReadStart(sid2, kReadStream, nullptr, 0, nullptr, nullptr, &chunk) == -EINPROGRESS);
+    std::string block(BufferPool::kChunkSize, 'x');
+    for (int fd : {f.peer, peer2}) {
+      CHECK(write(fd, block.data(), block.size()) == static_cast<ssize_t>(block.size()));
+    }
+    for (int fd : {f.peer, peer2}) {
+      // Both sockets hold the whole block before the loop looks (the sender's queue is
+      // empty once the receiver has acknowledged all of it): one wait reports both.
+      int unsent = 1;
+      for (int i = 0; i < 3000 && unsent > 0; i++) {
+        if (ioctl(fd, TIOCOUTQ, &unsent) != 0) break;
+        if (unsent > 0) usleep(1000);
+      }
+      CHECK(unsent == 0, "%s: the block never arrived whole", f.cfg.c_str());
+    }
+    std::vector<std::pair<int, int>> reads;  // (delivery, chunk) of each full read
+    f.host.on_event = [&](const Event& e) {
+      if (e.kind != kEvRead || e.a <= 0) return;
+      reads.push_back({f.host.deliveries, e.b});
+      if (loop->ReleaseChunk(e.b) != 0) f.host.problems.push_back("chunk release refused");
+    };
+    bool ok = PumpUntil(loop, &f.host, [&] { return reads.size() >= 2; });
+    CHECK(ok, "%s: %zu of 2 reads", f.cfg.c_str(), reads.size());
+    CHECK(reads[0].first != reads[1].first, "%s: both 64 KiB reads came in one batch", f.cfg.c_str());
+    CHECK(reads[0].second == reads[1].second, "%s: the second read took chunk %d, not the returned %d",
+          f.cfg.c_str(), reads[1].second, reads[0].second);
+    f.host.on_event = nullptr;
+    close(peer2);
+    CheckClean(&f.host, f.cfg);
   }
 }

@@ -85,6 +85,7 @@ struct MockHost : muxnet::LoopHost {
   bool active = false;
   int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   int depth = 0;
+  int deliveries = 0;  // DeliverBatch calls
   int tokens_made = 0, tokens_released = 0;
 
   explicit MockHost(int capacity = 64) : batch(capacity) {}
@@ -95,6 +96,7 @@ struct MockHost : muxnet::LoopHost {
   }
 
   void DeliverBatch(int count) override {
+    deliveries++;
     depth++;
     for (int i = 0; i < count; i++) {
       muxnet::Event e = batch[i];
