@@ -35,6 +35,10 @@ export function toDeadline(t: Date | number, name: string): number {
  * while idle is collected and its socket closed; held strongly while {@link busy} (an
  * operation someone may await is in flight).
  */
+// The last addresses made (see tryAddr): connections share them to save memory per connection.
+let lastLocal: Addr | undefined;
+let lastRemoteIp: string | undefined;
+
 export abstract class Descriptor implements LoopHandle {
   /** The network, e.g. 'tcp', 'unix', 'udp' or 'unixgram'. */
   readonly network: string;
@@ -275,8 +279,23 @@ export abstract class Descriptor implements LoopHandle {
     if (cached !== undefined || this.closed) return cached ?? EBADF;
     const r = this.loop.native.addr(this.id, peer);
     if (typeof r === 'number') return r;
-    const addr = addrFromNative(this.network, r);
-    if (peer) this.remote = addr; else this.local = addr;
+    let addr: Addr;
+    if (peer) {
+      // Peers mostly share a few IPs: share the string with the last peer's.
+      if (lastRemoteIp !== undefined && r[0] === lastRemoteIp) r[0] = lastRemoteIp;
+      addr = this.remote = addrFromNative(this.network, r);
+      if (addr.ip !== '') lastRemoteIp = addr.ip;
+    } else {
+      // Every connection a listener accepts has (mostly) one local address: share one
+      // frozen Addr among them rather than keep a copy per connection.
+      const last = lastLocal;
+      // (IP addresses only: a Unix address has ip '' and its path in r[0].)
+      addr = last !== undefined && last.network === this.network && last.ip !== '' &&
+        last.ip === r[0] && last.port === r[1]
+        ? last
+        : (lastLocal = Object.freeze(addrFromNative(this.network, r)));
+      this.local = addr;
+    }
     return addr;
   }
 

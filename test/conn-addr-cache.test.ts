@@ -26,6 +26,22 @@ for (const cfg of loopConfigs()) {
       assert.equal(String(pair.server.remoteAddr()), client);
     });
 
+    it('gives each connection of a wildcard listener its own local and remote address', async () => {
+      // Connections share address objects where they are equal: alternating local IPs must
+      // still come out right, and a shared address cannot be changed through one of them.
+      const ln = res.add(listen('tcp4', '0.0.0.0:0', cfg.options));
+      const port = ln.addr().port;
+      for (const ip of ['127.0.0.1', '127.0.0.2', '127.0.0.2', '127.0.0.1']) {
+        const [server, client] = await Promise.all([ln.accept(), dial('tcp4', `${ip}:${port}`, cfg.options)]);
+        res.add(server);
+        res.add(client);
+        assert.equal(String(server.localAddr()), `${ip}:${port}`);
+        assert.equal(String(server.remoteAddr()), String(client.localAddr()));
+        assert.throws(() => { (server.localAddr() as { port: number }).port = 1; }, TypeError);
+        assert.equal(server.localAddr().port, port);
+      }
+    });
+
     it('returns both addresses after close(), as Go does (finally { log(conn.remoteAddr()) })', async () => {
       const pair = res.add(await connectPair(cfg.options));
       const local = String(pair.client.localAddr());
