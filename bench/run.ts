@@ -1,5 +1,5 @@
 // npm run bench [-- --quick] [-- --only pingpong,idle,rss,udp,http,stream,micro] [-- --duration S]
-// [-- --backends epoll,poll]: runs the scenarios, prints tables, writes bench/results/<date>.json and
+// [-- --backends epoll,poll] [-- --connections 1,50] [-- --idle 0,10000]: runs the scenarios, prints tables, writes bench/results/<date>.json and
 // latest.json, and renders the chart. BENCH_PEERS=bun,deno,go|none picks the peers (default: on PATH).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -34,6 +34,19 @@ function option(name: string): string | undefined {
 }
 const durationArg = option('--duration');
 const backendsArg = option('--backends')?.split(',');
+/** `--connections 50` and `--idle 0,10000` keep some of the ping-pong and idle steps. */
+function counts(name: string): number[] | undefined {
+  const v = option(name);
+  if (v === undefined) return undefined;
+  const list = v.split(',').map(Number);
+  if (list.some((n) => !Number.isInteger(n) || n < 0)) {
+    console.error(`${name}: expected counts like 0,10000, got ${v}`);
+    process.exit(2);
+  }
+  return list;
+}
+const connectionsArg = counts('--connections');
+const idleArg = counts('--idle');
 if (durationArg !== undefined && !(Number(durationArg) > 0)) {
   console.error(`--duration: expected seconds > 0, got ${durationArg}`);
   process.exit(2);
@@ -47,6 +60,8 @@ const plan = {
     // narrows it).
     : { repeats: 3, duration: 3, warmup: 1, connections: [1, 50, 200], idle: [0, 1000, 5000, 10000], forms: ['c-floor', 'native', 'go', 'pooled', 'callback'], idleForms: ['c-floor', 'native', 'go', 'pooled', 'callback'] }),
   ...(durationArg !== undefined ? { duration: Number(durationArg) } : {}),
+  ...(connectionsArg !== undefined ? { connections: connectionsArg } : {}),
+  ...(idleArg !== undefined ? { idle: idleArg } : {}),
   http: httpPlan(quick),
   stream: streamPlan(quick),
   micro: microPlan(quick),
