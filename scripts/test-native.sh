@@ -12,7 +12,12 @@ if [ "$sanitize" != "address,undefined" ]; then out="build/native-tests-${saniti
 mkdir -p "$out"
 
 defines=()
-if [ "$(uname -s)" = "Linux" ]; then defines+=(-DMUXNET_HAVE_EPOLL); fi
+# On Linux the kqueue backend is built against the tests' model of kqueue
+# (native/test/kqueue_model.h); on macOS and the BSDs against the kernel's.
+case "$(uname -s)" in
+  Linux) defines+=(-DMUXNET_HAVE_EPOLL -DMUXNET_HAVE_KQUEUE -DMUXNET_KQUEUE_MODEL) ;;
+  Darwin|*BSD) defines+=(-DMUXNET_HAVE_KQUEUE) ;;
+esac
 
 # One compile step per file, in parallel, then link.
 flags=(-std=c++17 -O1 -g -fsanitize="$sanitize" -fno-omit-frame-pointer -pthread

@@ -1,4 +1,5 @@
-// The backend contract: one small interface, one file per backend (select, poll, epoll).
+// The backend contract: one small interface, one file per backend (select, poll, epoll,
+// kqueue).
 // Read this header and one backend file (poller_poll.cc is the simplest) to add another.
 #ifndef MUXNET_CORE_POLLER_H_
 #define MUXNET_CORE_POLLER_H_
@@ -49,7 +50,7 @@ class Poller {
  public:
   virtual ~Poller() = default;
 
-  // Short stable name for logs, tests and benchmarks: "select", "poll", "epoll".
+  // Short stable name for logs, tests and benchmarks: "select", "poll", "epoll", "kqueue".
   virtual const char* Name() const = 0;
   virtual PollerCaps Caps() const = 0;
 
@@ -85,6 +86,7 @@ const std::vector<std::string>& AvailableBackends();
 int NewSelectPoller(std::unique_ptr<Poller>* out);
 int NewPollPoller(std::unique_ptr<Poller>* out);
 int NewEpollPoller(std::unique_ptr<Poller>* out);
+int NewKqueuePoller(std::unique_ptr<Poller>* out);
 
 }  // namespace muxnet
 

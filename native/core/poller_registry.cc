@@ -8,8 +8,14 @@ namespace muxnet {
 
 const std::vector<std::string>& AvailableBackends() {
   static const std::vector<std::string> names = {
+#if defined(MUXNET_HAVE_KQUEUE) && !defined(MUXNET_KQUEUE_MODEL)
+      "kqueue",
+#endif
 #ifdef MUXNET_HAVE_EPOLL
       "epoll",
+#endif
+#ifdef MUXNET_KQUEUE_MODEL
+      "kqueue",  // the C++ unit tests' model of kqueue, on Linux: never the default
 #endif
       "poll",
       "select",
@@ -22,6 +28,9 @@ int CreatePoller(const std::string& name, std::unique_ptr<Poller>* out) {
   if (name == "poll") return NewPollPoller(out);
 #ifdef MUXNET_HAVE_EPOLL
   if (name == "epoll") return NewEpollPoller(out);
+#endif
+#ifdef MUXNET_HAVE_KQUEUE
+  if (name == "kqueue") return NewKqueuePoller(out);
 #endif
   return -ENOENT;
 }

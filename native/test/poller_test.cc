@@ -255,11 +255,17 @@ TEST(poller_poll_wait_before_any_add) { WaitBeforeAnyAdd("poll"); }
 #ifdef MUXNET_HAVE_EPOLL
 TEST(poller_epoll_wait_before_any_add) { WaitBeforeAnyAdd("epoll"); }
 #endif
+#ifdef MUXNET_HAVE_KQUEUE
+TEST(poller_kqueue_wait_before_any_add) { WaitBeforeAnyAdd("kqueue"); }
+#endif
 
 TEST(poller_select_model_above_1024) { ModelRun("select"); }
 TEST(poller_poll_model_above_1024) { ModelRun("poll"); }
 #ifdef MUXNET_HAVE_EPOLL
 TEST(poller_epoll_model_above_1024) { ModelRun("epoll"); }
+#endif
+#ifdef MUXNET_HAVE_KQUEUE
+TEST(poller_kqueue_model_above_1024) { ModelRun("kqueue"); }
 #endif
 
 TEST(poller_select_remove_then_add_same_fd) { RemoveThenAdd("select"); }
@@ -267,11 +273,17 @@ TEST(poller_poll_remove_then_add_same_fd) { RemoveThenAdd("poll"); }
 #ifdef MUXNET_HAVE_EPOLL
 TEST(poller_epoll_remove_then_add_same_fd) { RemoveThenAdd("epoll"); }
 #endif
+#ifdef MUXNET_HAVE_KQUEUE
+TEST(poller_kqueue_remove_then_add_same_fd) { RemoveThenAdd("kqueue"); }
+#endif
 
 TEST(poller_select_scan_rotation) { Rotation("select"); }
 TEST(poller_poll_scan_rotation) { Rotation("poll"); }
 #ifdef MUXNET_HAVE_EPOLL
 TEST(poller_epoll_many_ready_all_reported) { Rotation("epoll"); }
+#endif
+#ifdef MUXNET_HAVE_KQUEUE
+TEST(poller_kqueue_many_ready_all_reported) { Rotation("kqueue"); }
 #endif
 
 namespace {
@@ -326,6 +338,48 @@ TEST(poller_caps_match_the_backend) {
     PollerCaps caps = p->Caps();
     CHECK(caps.pollable == (p->PollableFd() >= 0), "%s: pollable cap vs PollableFd", name.c_str());
     CHECK(!caps.completion, "%s: no completion backend yet", name.c_str());
-    CHECK(caps.edge == (name == "epoll"), "%s: edge cap", name.c_str());
+    CHECK(caps.edge == (name == "epoll" || name == "kqueue"), "%s: edge cap", name.c_str());
   }
+}
+
+// Every backend, the contract's edges: a refused Add changes nothing (the descriptor can
+// be added once it is valid), a socket ready both ways is one event with both bits, and a
+// peer that hangs up is reported on a socket watched only for writing.
+namespace {
+
+void RefusedAddChangesNothing(const std::string& name) {
+  auto p = Make(name);
+  Pair x = NewPair();
+  int closed = dup(x.a);
+  close(closed);
+  // select and poll check nothing at Add: only the kernel-backed backends can refuse.
+  int r = p->Add(closed, 1, kReadable | kWritable);
+  if (r == 0) {
+    CHECK(p->Remove(closed) == 0);
+  } else {
+    CHECK(r == -EBADF, "%s: Add(closed fd) -> %d", name.c_str(), r);
+    int m = p->Modify(closed, 1, kReadable);
+    CHECK(m == -ENOENT || m == -EBADF, "%s: a refused Add left state (Modify -> %d)", name.c_str(), m);
+  }
+  CHECK(p->Add(x.a, 2, kReadable | kWritable) == 0);
+  CHECK(write(x.b, "r", 1) == 1);
+  PollEvent ev[8];
+  int n = p->Wait(1000, ev, 8);
+  CHECK(n == 1 && ev[0].token == 2 && ev[0].events == (kReadable | kWritable),
+        "%s: ready both ways -> n=%d events=%x", name.c_str(), n, n > 0 ? ev[0].events : 0);
+  CHECK(p->Modify(x.a, 2, kWritable) == 0);
+  close(x.b);  // the peer goes: a writer learns it too
+  n = p->Wait(1000, ev, 8);
+  // select(2) has no hang-up: it reports the socket writable, and the write fails then.
+  uint32_t want = name == "select" ? kWritable : kHangup;
+  CHECK(n == 1 && (ev[0].events & want), "%s: hang-up to a writer -> n=%d events=%x",
+        name.c_str(), n, n > 0 ? ev[0].events : 0);
+  CHECK(p->Remove(x.a) == 0);
+  close(x.a);
+}
+
+}  // namespace
+
+TEST(poller_refused_add_then_both_ways_then_hangup) {
+  for (const auto& name : Backends()) RefusedAddChangesNothing(name);
 }

@@ -187,6 +187,11 @@ inline std::vector<Config> LoopConfigs() {
   out.push_back({"epoll", false, true});
   out.push_back({"epoll", true, false});
 #endif
+#ifdef MUXNET_HAVE_KQUEUE
+  out.push_back({"kqueue", false, false});
+  out.push_back({"kqueue", false, true});
+  out.push_back({"kqueue", true, false});
+#endif
   out.push_back({"poll", true, false});
   out.push_back({"select", true, false});
   return out;
