@@ -30,6 +30,10 @@
           "sources": ["native/core/poller_epoll.cc"],
           "defines": ["MUXNET_HAVE_EPOLL"]
         }],
+        ["OS=='mac' or OS=='freebsd' or OS=='openbsd' or OS=='netbsd'", {
+          "sources": ["native/core/poller_kqueue.cc"],
+          "defines": ["MUXNET_HAVE_KQUEUE"]
+        }],
         ["'<!(echo $MUXNET_SANITIZE)'=='address'", {
           "cflags_cc": ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-O1", "-g"],
           "ldflags": ["-fsanitize=address,undefined"]

@@ -74,7 +74,7 @@ class KqueuePoller final : public Poller {
       } else if (e.filter == EVFILT_READ) {
         fired = kReadable;
         // EV_EOF: the peer shut down its side; fflags holds a pending socket error.
-        if (e.flags & EV_EOF) fired |= kReadHangup | (e.fflags != 0 ? kHangup : 0);
+        if (e.flags & EV_EOF) fired |= kReadHangup | (e.fflags != 0 ? uint32_t{kHangup} : 0u);
       } else if (e.filter == EVFILT_WRITE) {
         fired = kWritable;
         if (e.flags & EV_EOF) fired |= kHangup;  // nobody reads any more: writes will fail

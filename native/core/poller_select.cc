@@ -1,6 +1,8 @@
 // select(2) backend. The fd sets grow past FD_SETSIZE (as libevent does): Linux's select
 // takes any nfds up to RLIMIT_NOFILE, so the only cost of a large fd is the O(maxfd) scan.
 // Tokens sit in an array indexed by fd, beside the interest.
+// macOS's select takes sets past FD_SETSIZE only with this, defined before any header.
+#define _DARWIN_UNLIMITED_SELECT 1
 #include <sys/select.h>
 
 #include <cerrno>

@@ -2,10 +2,15 @@
 #include "socket.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#if defined(__linux__)
 // linux/tcp.h rather than netinet/tcp.h: the kernel's struct tcp_info has every field.
 #include <linux/tcp.h>
+#else
+#include <netinet/tcp.h>
+#endif
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -83,6 +88,70 @@ int SetInt(int fd, int level, int name, int value) {
   return setsockopt(fd, level, name, &value, sizeof value) == 0 ? 0 : -errno;
 }
 
+// Platform differences, in one place. Linux and FreeBSD have MSG_NOSIGNAL, SOCK_NONBLOCK,
+// accept4 and recvmmsg; macOS has none of them, and SO_NOSIGPIPE on the socket instead.
+#ifdef MSG_NOSIGNAL
+constexpr int kNoSignal = MSG_NOSIGNAL;
+#else
+constexpr int kNoSignal = 0;  // SO_NOSIGPIPE, set on every socket by Prepare()
+#endif
+#ifdef MSG_CMSG_CLOEXEC
+constexpr int kCmsgCloexec = MSG_CMSG_CLOEXEC;
+#else
+constexpr int kCmsgCloexec = 0;  // RecvWithFds sets FD_CLOEXEC on each received descriptor
+#endif
+#if !defined(TCP_KEEPIDLE) && defined(TCP_KEEPALIVE)
+#define TCP_KEEPIDLE TCP_KEEPALIVE  // macOS's name for it
+#endif
+
+// Makes s non-blocking and close-on-exec, and keeps it from raising SIGPIPE where sends
+// cannot say so (MSG_NOSIGNAL). 0 or -errno.
+[[maybe_unused]] int Prepare(int s) {  // unused where SOCK_NONBLOCK and accept4 exist
+  int flags = fcntl(s, F_GETFL);
+  if (flags < 0 || fcntl(s, F_SETFL, flags | O_NONBLOCK) != 0 || fcntl(s, F_SETFD, FD_CLOEXEC) != 0) {
+    return -errno;
+  }
+#ifdef SO_NOSIGPIPE
+  return SetInt(s, SOL_SOCKET, SO_NOSIGPIPE, 1);
+#else
+  return 0;
+#endif
+}
+
+// socket(2) for the loop: non-blocking, close-on-exec, no SIGPIPE. A descriptor or -errno.
+int OpenSocket(int family, int type, int protocol) {
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+  int s = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+  return s >= 0 ? s : -errno;
+#else
+  int s = socket(family, type, protocol);
+  if (s < 0) return -errno;
+  int err = Prepare(s);
+  if (err != 0) {
+    close(s);
+    return err;
+  }
+  return s;
+#endif
+}
+
+// accept(2) for the loop, as OpenSocket: a descriptor, or -1 with errno set.
+int AcceptSocket(int listen_fd, sockaddr* peer, socklen_t* len) {
+#if defined(__linux__) || defined(__FreeBSD__)
+  return accept4(listen_fd, peer, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+  int s = accept(listen_fd, peer, len);
+  if (s < 0) return -1;
+  int err = Prepare(s);
+  if (err != 0) {
+    close(s);
+    errno = -err;
+    return -1;
+  }
+  return s;
+#endif
+}
+
 bool IsTcp(int family) { return family == AF_INET || family == AF_INET6; }
 
 // After bind() failed with EADDRINUSE on a Unix socket path: true when the path is a
@@ -126,8 +195,8 @@ int Bind(int s, const SockAddr& addr) {
 }  // namespace
 
 int Listen(const SockAddr& addr, const ListenOptions& options, int* fd) {
-  int s = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (s < 0) return -errno;
+  int s = OpenSocket(addr.family(), SOCK_STREAM, 0);
+  if (s < 0) return s;
   int err = 0;
   const bool tcp = IsTcp(addr.family());
   if (tcp && options.reuse_addr) err = SetInt(s, SOL_SOCKET, SO_REUSEADDR, 1);
@@ -149,7 +218,7 @@ int Accept(int listen_fd, int* fd) {
   for (;;) {
     sockaddr_storage peer;
     socklen_t len = sizeof peer;
-    int s = accept4(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int s = AcceptSocket(listen_fd, reinterpret_cast<sockaddr*>(&peer), &len);
     if (s >= 0) {
       if (IsTcp(peer.ss_family)) SetNoDelay(s, true);  // Go's default for TCP: small writes go out at once
       *fd = s;
@@ -162,8 +231,8 @@ int Accept(int listen_fd, int* fd) {
 }
 
 int Connect(const SockAddr& addr, int* fd) {
-  int s = socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (s < 0) return -errno;
+  int s = OpenSocket(addr.family(), SOCK_STREAM, 0);
+  if (s < 0) return s;
   if (IsTcp(addr.family())) SetNoDelay(s, true);  // Go's default for TCP: small writes go out at once
   int rc;
   do {
@@ -183,8 +252,8 @@ int Connect(const SockAddr& addr, int* fd) {
 }
 
 int BindDatagram(const SockAddr& addr, bool reuse_addr, int* fd) {
-  int s = socket(addr.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (s < 0) return -errno;
+  int s = OpenSocket(addr.family(), SOCK_DGRAM, 0);
+  if (s < 0) return s;
   int err = 0;
   if (IsTcp(addr.family()) && reuse_addr) err = SetInt(s, SOL_SOCKET, SO_REUSEADDR, 1);
   if (err == 0) err = Bind(s, addr);
@@ -197,8 +266,8 @@ int BindDatagram(const SockAddr& addr, bool reuse_addr, int* fd) {
 }
 
 int BindRaw(const SockAddr& addr, int protocol, int* fd) {
-  int s = socket(addr.family(), SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
-  if (s < 0) return -errno;
+  int s = OpenSocket(addr.family(), SOCK_RAW, protocol);
+  if (s < 0) return s;
   if (bind(s, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len) != 0) {
     int err = -errno;
     close(s);
@@ -209,8 +278,8 @@ int BindRaw(const SockAddr& addr, int protocol, int* fd) {
 }
 
 int ConnectDatagram(const SockAddr& addr, int* fd) {
-  int s = socket(addr.family(), SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (s < 0) return -errno;
+  int s = OpenSocket(addr.family(), SOCK_DGRAM, 0);
+  if (s < 0) return s;
   int rc;
   do {
     rc = connect(s, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len);
@@ -247,7 +316,7 @@ ssize_t SendTo(int fd, const void* data, size_t len, const SockAddr* to) {
   const sockaddr* sa = to != nullptr ? reinterpret_cast<const sockaddr*>(&to->storage) : nullptr;
   socklen_t sa_len = to != nullptr ? to->len : 0;
   for (;;) {
-    ssize_t n = sendto(fd, data, len, MSG_NOSIGNAL, sa, sa_len);
+    ssize_t n = sendto(fd, data, len, kNoSignal, sa, sa_len);
     if (n >= 0) return n;
     if (errno == EINTR) continue;
     return errno == EWOULDBLOCK ? -EAGAIN : -errno;
@@ -260,6 +329,8 @@ namespace {
 constexpr int kMaxBatch = 1024;
 
 }  // namespace
+
+#if defined(__linux__) || defined(__FreeBSD__)
 
 namespace {
 
@@ -308,12 +379,38 @@ int SendMany(int fd, const Datagram* batch, int count) {
   if (count > kMaxBatch) count = kMaxBatch;
   mmsghdr* msgs = BatchHeaders(batch, count, false);
   for (;;) {
-    int n = sendmmsg(fd, msgs, count, MSG_NOSIGNAL);
+    int n = sendmmsg(fd, msgs, count, kNoSignal);
     if (n >= 0) return n;
     if (errno == EINTR) continue;
     return errno == EWOULDBLOCK ? -EAGAIN : -errno;
   }
 }
+
+#else  // no recvmmsg/sendmmsg (macOS): one call per datagram, with the same results
+
+int RecvMany(int fd, Datagram* batch, int count) {
+  if (count > kMaxBatch) count = kMaxBatch;
+  int n = 0;
+  for (; n < count; n++) {
+    ssize_t got = RecvFrom(fd, batch[n].data, batch[n].len, &batch[n].addr, &batch[n].truncated);
+    if (got < 0) return n > 0 ? n : static_cast<int>(got);
+    batch[n].received = static_cast<size_t>(got);
+  }
+  return n;
+}
+
+int SendMany(int fd, const Datagram* batch, int count) {
+  if (count > kMaxBatch) count = kMaxBatch;
+  int n = 0;
+  for (; n < count; n++) {
+    const SockAddr* to = batch[n].addr.len > 0 ? &batch[n].addr : nullptr;
+    ssize_t sent = SendTo(fd, batch[n].data, batch[n].len, to);
+    if (sent < 0) return n > 0 ? n : static_cast<int>(sent);
+  }
+  return n;
+}
+
+#endif
 
 ssize_t SendWithFds(int fd, const void* data, size_t len, const int* fds, int count) {
   if (len == 0 || count < 0 || count > kMaxPassedFds) return -EINVAL;
@@ -332,7 +429,7 @@ ssize_t SendWithFds(int fd, const void* data, size_t len, const int* fds, int co
     memcpy(CMSG_DATA(cm), fds, sizeof(int) * count);
   }
   for (;;) {
-    ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    ssize_t n = sendmsg(fd, &msg, kNoSignal);
     if (n >= 0) return n;
     if (errno == EINTR) continue;
     return errno == EWOULDBLOCK ? -EAGAIN : -errno;
@@ -351,7 +448,7 @@ ssize_t RecvWithFds(int fd, void* data, size_t len, int* fds, int max, int* coun
   msg.msg_controllen = sizeof control;
   ssize_t n;
   do {
-    n = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    n = recvmsg(fd, &msg, kCmsgCloexec);
   } while (n < 0 && errno == EINTR);
   if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
   for (cmsghdr* cm = CMSG_FIRSTHDR(&msg); cm != nullptr; cm = CMSG_NXTHDR(&msg, cm)) {
@@ -362,7 +459,12 @@ ssize_t RecvWithFds(int fd, void* data, size_t len, int* fds, int max, int* coun
       int passed;
       memcpy(&passed, p + i * sizeof(int), sizeof passed);
       // More than the caller takes: close the rest rather than leak them.
-      if (*count < max) fds[(*count)++] = passed; else close(passed);
+      if (*count >= max) {
+        close(passed);
+        continue;
+      }
+      if (kCmsgCloexec == 0) fcntl(passed, F_SETFD, FD_CLOEXEC);
+      fds[(*count)++] = passed;
     }
   }
   return n;
@@ -375,8 +477,15 @@ int DescribeSocket(int fd, int* type, bool* listening, int* family) {
   len = sizeof accepting;
   if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &accepting, &len) != 0) return -errno;
   *listening = accepting != 0;
+#ifdef SO_DOMAIN
   len = sizeof *family;
   if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, family, &len) != 0) return -errno;
+#else
+  sockaddr_storage ss{};
+  socklen_t ss_len = sizeof ss;
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &ss_len) != 0) return -errno;
+  *family = ss.ss_family;
+#endif
   return 0;
 }
 
@@ -401,7 +510,7 @@ ssize_t Writev(int fd, const iovec* iov, int count) {
   msg.msg_iov = const_cast<iovec*>(iov);
   msg.msg_iovlen = count;
   for (;;) {
-    ssize_t n = sendmsg(fd, &msg, MSG_NOSIGNAL);
+    ssize_t n = sendmsg(fd, &msg, kNoSignal);
     if (n >= 0) return n;
     if (errno == EINTR) continue;
     return errno == EWOULDBLOCK ? -EAGAIN : -errno;
@@ -488,7 +597,7 @@ int MulticastMembership(int fd, bool join, const std::string& group, const std::
   int index = InterfaceIndex(iface);
   if (index < 0) return index;
   v6.ipv6mr_interface = static_cast<unsigned>(index);
-  int name = join ? IPV6_ADD_MEMBERSHIP : IPV6_DROP_MEMBERSHIP;
+  int name = join ? IPV6_JOIN_GROUP : IPV6_LEAVE_GROUP;  // the RFC 3493 names, everywhere
   return setsockopt(fd, IPPROTO_IPV6, name, &v6, sizeof v6) == 0 ? 0 : -errno;
 }
 
@@ -502,6 +611,11 @@ int SetMulticastInterface(int fd, const std::string& iface) {
   return SetInt(fd, IPPROTO_IPV6, IPV6_MULTICAST_IF, index);
 }
 
+#if !defined(__linux__)
+// TCP_INFO is Linux's: macOS's TCP_CONNECTION_INFO and FreeBSD's TCP_INFO differ in every
+// field, and are not mapped yet.
+int ReadTcpInfo(int fd, double* out) { return -EOPNOTSUPP; }
+#else
 int ReadTcpInfo(int fd, double* out) {
   tcp_info info{};
   socklen_t len = sizeof info;
@@ -545,6 +659,7 @@ int ReadTcpInfo(int fd, double* out) {
 #undef MUXNET_TCPI
   return 0;
 }
+#endif
 
 int BufferSize(int fd, bool receive) {
   int value = 0;

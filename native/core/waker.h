@@ -1,10 +1,11 @@
-// An eventfd that readiness backends watch to end a Wait() from another thread.
+// A descriptor that readiness backends watch to end a Wait() from another thread: an
+// eventfd on Linux, a non-blocking pipe elsewhere. (kqueue uses EVFILT_USER instead; IOCP
+// would post a completion.)
 #ifndef MUXNET_CORE_WAKER_H_
 #define MUXNET_CORE_WAKER_H_
 
 namespace muxnet {
 
-// Owned by a backend (kqueue would use EVFILT_USER, IOCP PostQueuedCompletionStatus).
 class Waker {
  public:
   Waker() = default;
@@ -21,7 +22,8 @@ class Waker {
   void Drain();
 
  private:
-  int fd_ = -1;
+  int fd_ = -1;        // watched
+  int signal_fd_ = -1;  // written to: fd_ itself for an eventfd, the pipe's other end
 };
 
 }  // namespace muxnet
