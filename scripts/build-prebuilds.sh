@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Builds the prebuilt addon that `npm pack` ships: prebuilds/<platform>-<arch>/muxnet.napi.uv1.<libc>.node.
+# Builds the prebuilt addons that `npm pack` ships: prebuilds/<platform>-<arch>/muxnet.napi.uv1[.<libc>].node,
+# linux-x64 (glibc) with node-gyp here, then linux-x64 (musl), linux-arm64, darwin-x64 and
+# darwin-arm64 with zig (scripts/build-cross.sh; MUXNET_CROSS=0 skips them, for a quick local pack).
 # One Node-API binary serves every supported Node version (NAPI_VERSION is pinned in
 # binding.gyp); it also calls libuv directly, so it is tagged uv1 and node-gyp-build loads it
 # only where process.versions.uv is 1.x. The libc tag keeps a glibc build off musl (Alpine).
@@ -13,4 +15,5 @@ if [ "$npm_config_nodedir" = "undefined" ] || [ "$npm_config_nodedir" = "null" ]
 
 rm -rf prebuilds
 npx prebuildify --napi --name muxnet.napi --strip --tag-uv --tag-libc --target "$(node -p process.versions.node)"
+if [ "${MUXNET_CROSS:-1}" != 0 ]; then bash scripts/build-cross.sh; fi
 find prebuilds -type f -name '*.node' -print

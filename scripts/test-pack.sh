@@ -13,7 +13,9 @@ trap 'rm -rf "$work"' EXIT
 
 tarball="$(npm pack --pack-destination "$work" | tail -n 1)"
 contents="$(tar tzf "$work/$tarball")"
-for want in package/prebuilds/linux-x64/muxnet.napi.uv1.glibc.node package/dist/index.js \
+for want in package/prebuilds/linux-x64/muxnet.napi.uv1.glibc.node package/prebuilds/linux-x64/muxnet.napi.uv1.musl.node \
+            package/prebuilds/linux-arm64/muxnet.napi.uv1.glibc.node package/prebuilds/darwin-x64/muxnet.napi.uv1.node \
+            package/prebuilds/darwin-arm64/muxnet.napi.uv1.node package/dist/index.js \
             package/dist/index.d.ts package/esm/index.mjs package/binding.gyp package/native/core/loop.cc; do
   grep -qx "$want" <<<"$contents" || { echo "test-pack: $tarball lacks $want" >&2; exit 1; }
 done
@@ -73,6 +75,14 @@ cjs="$(user node echo.cjs)"
 [ "$esm" = "ping from esm" ] || { echo "test-pack: ESM echo gave '$esm'" >&2; exit 1; }
 [ "$cjs" = "ping from cjs" ] || { echo "test-pack: CommonJS echo gave '$cjs'" >&2; exit 1; }
 echo "test-pack: ESM and CommonJS echo over the installed package: ok"
+
+# The same install on arm64: arm64 Node (under qemu, see test-arm64.sh) picks the package's
+# linux-arm64 binary by itself.
+node_arm64="$(bash "$root/scripts/test-arm64.sh" --setup)"
+arm64="$(cd "$work/app" && env -i HOME="$HOME" PATH="$bin" QEMU_LD_PREFIX=/usr/aarch64-linux-gnu \
+  "$(command -v qemu-aarch64-static)" "$node_arm64" echo.mjs)"
+[ "$arm64" = "ping from esm" ] || { echo "test-pack: the arm64 echo gave '$arm64'" >&2; exit 1; }
+echo "test-pack: echo in arm64 Node (qemu) over the installed package's linux-arm64 binary: ok"
 
 # No binary for this platform: a clear message, not a stack of require errors.
 rm -rf "$work/app/node_modules/muxnet/prebuilds"
