@@ -6,6 +6,10 @@ import {
 } from './errors';
 import { EventKind, ReadMode, SocketOption, SubmitOp } from './native';
 import type { Loop } from './loop';
+import { ConnStream, type ConnStreamOptions } from './stream';
+
+// Connections that have handed their reads to a stream (see Conn.stream).
+const streamed = new WeakSet<object>();
 
 /** A pooled read: a view into the loop's slab pool, returned with `release()`. */
 export interface Chunk {
@@ -267,6 +271,22 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
    */
   get writableLength(): number {
     return this.sentBytes + this.queuedBytes + this.heldBytes;
+  }
+
+  /**
+   * This connection as a Node `Duplex` ({@link ConnStream}), for anything that takes a
+   * socket: Node's `http`, `https`, `tls` and `http2` servers (see
+   * {@link Listener.serveNode}), `new tls.TLSSocket(stream)`, `stream.pipeline`. The stream
+   * does the reading from then on: call it once, and make no reads of your own.
+   */
+  stream(options: ConnStreamOptions = {}): ConnStream {
+    if (streamed.has(this)) throw new TypeError('stream: this connection already has a stream');
+    if (this.read0 !== null || this.dataHandler !== null) {
+      throw new TypeError('stream: the connection already has a reader (pending read() calls or an onData handler)');
+    }
+    const s = new ConnStream(this, options);
+    streamed.add(this);
+    return s;
   }
 
   /** Shuts down the sending side (after queued writes); the peer reads end of stream. */

@@ -6,6 +6,15 @@ import { EMFILE, ENFILE, ErrClosed, OpError, SystemError, describeValue } from '
 import { EventKind } from './native';
 import { connInfo, readInfo, type ConnInfo } from './info';
 import type { Loop, LoopHandle } from './loop';
+import type { ConnStreamOptions } from './stream';
+
+/** What {@link Listener.serveNode} needs of a Node server: `http.Server`, `tls.Server`, … */
+export interface NodeServer {
+  /** Gets `'listening'` once, then `'connection'` with a {@link ConnStream} per connection. */
+  emit(event: string | symbol, ...args: unknown[]): boolean;
+  /** Called when the listener closes. */
+  close(callback?: (err?: Error) => void): unknown;
+}
 
 // Accepted connections kept ready for accept() before the listener stops accepting and
 // leaves the rest in the kernel's backlog: bounds memory under a connection flood.
@@ -132,6 +141,40 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
       next,
       return: () => Promise.resolve({ done: true, value: undefined }),
     };
+  }
+
+  /**
+   * Serves a Node server over this listener: each connection goes to `server` as its
+   * `'connection'` event, as a {@link ConnStream} (Node's `http.Server`, `https.Server`,
+   * `tls.Server` and `http2` servers all take it). `server` gets `'listening'` first, which
+   * arms what Node's servers arm when they listen themselves (http's `headersTimeout` and
+   * `requestTimeout` checks). Resolves when the listener is closed, after calling
+   * `server.close()` (which stops those checks; open connections stay until they end).
+   *
+   * ```ts
+   * const server = http.createServer((req, res) => res.end('hello'));
+   * await listen('tcp', ':8080').serveNode(server);
+   * ```
+   */
+  async serveNode(server: NodeServer, options: ConnStreamOptions = {}): Promise<void> {
+    if (server === null || typeof server !== 'object' || typeof server.emit !== 'function' ||
+        typeof server.close !== 'function') {
+      throw new TypeError(`server: expected a Node server (http.Server, tls.Server, ...), got ${describeValue(server)}`);
+    }
+    server.emit('listening');
+    try {
+      for await (const conn of this) {
+        const stream = conn.stream(options);
+        try {
+          server.emit('connection', stream);
+        } catch (err) {
+          // A 'connection' listener threw: this connection is lost, the listener serves on.
+          stream.destroy(err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+    } finally {
+      server.close(() => {});  // a server that was never listening calls back with an error: fine
+    }
   }
 
   /**
