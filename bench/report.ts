@@ -280,22 +280,26 @@ function httpSection(report: Report): string[] {
   const connections = http[0].connections;
   lines.push(`HTTP/1.1 keep-alive hello world, ${connections} connections — server CPU µs per request (lower is better; target: muxnet at most 0.5× Node's http):`);
   lines.push('');
-  lines.push(`| load | muxnet ${mux?.config ?? ''} µs/req | Node's http µs/req | muxnet / Node | req/s muxnet | req/s Node | p50 / p99 µs muxnet | p50 / p99 µs Node |`);
-  lines.push('|---|---|---|---|---|---|---|---|');
+  lines.push(`| load | muxnet fixture ${mux?.config ?? ''} µs/req | Node's http over muxnet µs/req | Node's http µs/req | fixture / Node | http over muxnet / Node | req/s fixture | req/s over muxnet | req/s Node | p50 / p99 µs fixture | p50 / p99 µs Node |`);
+  lines.push('|---|---|---|---|---|---|---|---|---|---|---|');
   for (const tool of [...new Set(http.map((r) => r.tool ?? 'loadgen'))]) {
-    const go = http.find((r) => (r.tool ?? 'loadgen') === tool && r.form !== 'node');
-    const node = http.find((r) => (r.tool ?? 'loadgen') === tool && r.form === 'node');
+    const of = (form: string): Result | undefined => http.find((r) => (r.tool ?? 'loadgen') === tool && r.form === form);
+    const go = of('go');
+    const stream = of('node-stream');
+    const node = of('node');
     const name = tool === 'loadgen' ? 'muxnet-loadgen' : tool;
     const skipped = go?.skipped ?? node?.skipped;
     if (skipped !== undefined) {
-      lines.push(`| ${name} | skipped: ${skipped} | | | | | | |`);
+      lines.push(`| ${name} | skipped: ${skipped} | | | | | | | | | |`);
       continue;
     }
     const a = go?.median;
+    const c = stream?.median;
     const b = node?.median;
-    const failed = [a, b].some((m) => (m?.errors ?? 0) + (m?.non2xx ?? 0) > 0);
-    lines.push(`| ${name}${failed ? ' (had errors: see the JSON)' : ''} | ${f(a?.cpu_us_per_msg)} | ${f(b?.cpu_us_per_msg)} | ` +
-      `${f(a && b ? a.cpu_us_per_msg / b.cpu_us_per_msg : undefined)}× | ${f(a?.rate, 0)} | ${f(b?.rate, 0)} | ` +
+    const failed = [a, b, c].some((m) => (m?.errors ?? 0) + (m?.non2xx ?? 0) > 0);
+    const per = (x: Result['median'] | undefined): string => f(x && b ? x.cpu_us_per_msg / b.cpu_us_per_msg : undefined);
+    lines.push(`| ${name}${failed ? ' (had errors: see the JSON)' : ''} | ${f(a?.cpu_us_per_msg)} | ${f(c?.cpu_us_per_msg)} | ` +
+      `${f(b?.cpu_us_per_msg)} | ${per(a)}× | ${per(c)}× | ${f(a?.rate, 0)} | ${f(c?.rate, 0)} | ${f(b?.rate, 0)} | ` +
       `${f(a?.p50_us, 0)} / ${f(a?.p99_us, 0)} | ${f(b?.p50_us, 0)} / ${f(b?.p99_us, 0)} |`);
   }
   lines.push('');

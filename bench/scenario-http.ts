@@ -22,8 +22,8 @@ export interface HttpPlan {
 export function httpPlan(quick: boolean): HttpPlan {
   // 50 connections: the ping-pong scenario's middle point, and autocannon's usual setting.
   return quick
-    ? { repeats: 1, duration: 1, warmup: 0.5, connections: 50, forms: ['go', 'node'], tools: ['loadgen', 'autocannon', 'wrk'] }
-    : { repeats: 3, duration: 4, warmup: 1, connections: 50, forms: ['go', 'node'], tools: ['loadgen', 'autocannon', 'wrk'] };
+    ? { repeats: 1, duration: 1, warmup: 0.5, connections: 50, forms: ['go', 'node-stream', 'node'], tools: ['loadgen', 'autocannon', 'wrk'] }
+    : { repeats: 3, duration: 4, warmup: 1, connections: 50, forms: ['go', 'node-stream', 'node'], tools: ['loadgen', 'autocannon', 'wrk'] };
 }
 
 const script = (): string => path.join(root, '.bench-build', 'bench', 'servers', 'http.js');

@@ -1,6 +1,6 @@
 // HTTP/1.1 hello-world servers for the benchmark, one process each: `node http.js <form> <json loop options>`.
 // Forms: go (a minimal keep-alive HTTP/1.1 fixture on muxnet, Go-style read/write loop),
-// node (Node's http). Prints {"port","pid"} once listening; exits when stdin closes.
+// node (Node's http), node-stream (Node's http over muxnet: Listener.serveNode). Prints {"port","pid"} once listening; exits when stdin closes.
 //
 // The fixture is a benchmark fixture, not an HTTP server (muxnet has no HTTP layer, by design):
 // it answers GET with "Hello, World!", keeps connections alive, serves pipelined requests and
@@ -228,8 +228,8 @@ async function serveGo(): Promise<void> {
   for await (const c of ln) void serveConn(c);
 }
 
-function serveNode(): void {
-  const server = http.createServer({ noDelay: true }, (req, res) => {
+function nodeHttpServer(): http.Server {
+  return http.createServer({ noDelay: true }, (req, res) => {
     if (req.method !== 'GET') {
       res.writeHead(400, { 'Content-Length': 0, Connection: 'close' });
       res.end();
@@ -238,11 +238,23 @@ function serveNode(): void {
     res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': Buffer.byteLength(BODY) });
     res.end(BODY);
   });
+}
+
+function serveNode(): void {
+  const server = nodeHttpServer();
   server.listen({ port: 0, host: '127.0.0.1', backlog: 4096 }, () => {
     ready((server.address() as import('node:net').AddressInfo).port);
   });
 }
 
+/** Node's http with the same handler, over muxnet: each connection a ConnStream. */
+function serveNodeOverMuxnet(): void {
+  const ln = listen('tcp', '127.0.0.1:0', { ...options, backlog: 4096 });
+  ready(ln.addr().port);
+  void ln.serveNode(nodeHttpServer());
+}
+
 obeyStdin();
 if (form === 'node') serveNode();
+else if (form === 'node-stream') serveNodeOverMuxnet();
 else void serveGo();
