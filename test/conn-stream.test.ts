@@ -13,7 +13,7 @@ import * as tls from 'node:tls';
 import { ConnStream, dial, listen, type Listener } from 'muxnet';
 import { loopConfigs } from './helpers/configs';
 import { connectPair } from './helpers/servers';
-import { Resources, observe, sleep, withTimeout } from './helpers/util';
+import { Resources, observe, sleep, toolEnv, withTimeout } from './helpers/util';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures', 'tls');
 const key = readFileSync(path.join(fixtures, 'localhost-key.pem'));
@@ -106,7 +106,7 @@ for (const cfg of loopConfigs()) {
       });
       const srv = res.add(serveHttp(server, cfg.options));
       const curl = (args: string[]): Promise<string> => new Promise((resolve, reject) => {
-        execFile('curl', ['-sS', '--max-time', '30', ...args], { maxBuffer: 1 << 20 }, (err, out, errOut) =>
+        execFile('curl', ['-sS', '--max-time', '30', ...args], { maxBuffer: 1 << 20, env: toolEnv() }, (err, out, errOut) =>
           err ? reject(new Error(`curl ${args.join(' ')}: ${err.message} ${errOut}`)) : resolve(out));
       });
       assert.equal(await curl([`${srv.url}/`]), '0 e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855');

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import * as path from 'node:path';
-import { withTimeout } from './helpers/util';
+import { toolEnv, withTimeout } from './helpers/util';
 
 const examples = path.join(__dirname, '..', 'examples');
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures', 'tls');
@@ -43,7 +43,7 @@ describe('examples: servers', () => {
     child = ex.child;
     const body = await withTimeout(new Promise<string>((resolve, reject) => {
       // Two URLs in one curl: the second request goes over the first one's connection.
-      execFile('curl', ['-sS', '--max-time', '10', `http://${ex.addr}/a`, `http://${ex.addr}/b`],
+      execFile('curl', ['-sS', '--max-time', '10', `http://${ex.addr}/a`, `http://${ex.addr}/b`], { env: toolEnv() },
         (err, out, errOut) => (err ? reject(new Error(`${err.message} ${errOut}`)) : resolve(out)));
     }), 15_000, 'curl');
     assert.match(body, /^hello from muxnet, 127\.0\.0\.1: GET \/a \(#1\)\nhello from muxnet, 127\.0\.0\.1: GET \/b \(#2\)\n$/);
@@ -57,7 +57,8 @@ describe('examples: servers', () => {
       '127.0.0.1:0', '500']);
     child = ex.child;
     const client = spawn('openssl', ['s_client', '-connect', ex.addr, '-servername', 'localhost',
-      '-CAfile', path.join(fixtures, 'localhost-cert.pem'), '-verify_return_error', '-quiet'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      '-CAfile', path.join(fixtures, 'localhost-cert.pem'), '-verify_return_error', '-quiet'],
+      { stdio: ['pipe', 'pipe', 'pipe'], env: toolEnv() });
     try {
       let got = '';
       const echoed = new Promise<void>((resolve) => {

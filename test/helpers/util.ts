@@ -100,3 +100,13 @@ export function describeError(e: unknown): string {
   if (e instanceof Error) return `${e.name}: ${e.message} (code ${(e as { code?: unknown }).code})`;
   return String(e);
 }
+
+/**
+ * The environment for an outside tool (curl, openssl) started by a test: this process's,
+ * without the sanitizer runtime `npm run test:asan` preloads into Node, which would be
+ * loaded into the tool too.
+ */
+export function toolEnv(): NodeJS.ProcessEnv {
+  const { LD_PRELOAD: _preload, ASAN_OPTIONS: _asan, UBSAN_OPTIONS: _ubsan, ...env } = process.env;
+  return env;
+}
