@@ -307,7 +307,7 @@ function printTable(results: Result[]): void {
   if (http.length > 0) {
     console.log('\nhttp: HTTP/1.1 keep-alive hello world');
     console.table(http.map((r) => ({
-      server: r.form === 'node' ? "Node's http" : `muxnet ${r.config}`,
+      server: r.form === 'node' ? "Node's http" : r.form === 'node-stream' ? `Node's http over muxnet ${r.config}` : `muxnet ${r.config}`,
       tool: r.tool,
       conns: r.connections,
       ...(r.skipped !== undefined ? { 'cpu µs/req': `skipped: ${r.skipped}` } : {
