@@ -27,6 +27,10 @@ export function toDeadline(t: Date | number, name: string): number {
   return ms;
 }
 
+// The last addresses made (see tryAddr): connections share them to save memory per connection.
+let lastLocal: Addr | undefined;
+let lastRemoteIp: string | undefined;
+
 /**
  * A socket on a loop, as Go's `internal/poll.FD` is to its connections: the base of
  * {@link Conn} and {@link PacketConn}. Not constructed by users.
@@ -35,10 +39,6 @@ export function toDeadline(t: Date | number, name: string): number {
  * while idle is collected and its socket closed; held strongly while {@link busy} (an
  * operation someone may await is in flight).
  */
-// The last addresses made (see tryAddr): connections share them to save memory per connection.
-let lastLocal: Addr | undefined;
-let lastRemoteIp: string | undefined;
-
 export abstract class Descriptor implements LoopHandle {
   /** The network, e.g. 'tcp', 'unix', 'udp' or 'unixgram'. */
   readonly network: string;

@@ -36,9 +36,9 @@ const kReadSize = 64 * 1024;
 const ignore = (): void => {};
 const kKeepWhole = 16 * 1024;
 
-/** Node's address object for an Addr: `{ address, family, port }`, or `{}` for a Unix socket. */
-function nodeAddress(addr: Addr | undefined): AddressInfo | Record<string, never> {
-  if (addr === undefined || addr.ip === '') return {};
+/** An IP endpoint's address as Node gives it; undefined for a Unix address. */
+function nodeAddress(addr: Addr): AddressInfo | undefined {
+  if (addr.ip === '') return undefined;
   return { address: addr.ip, family: addr.ip.includes(':') ? 'IPv6' : 'IPv4', port: addr.port };
 }
 
@@ -70,8 +70,9 @@ export class ConnStream extends Duplex {
   private reading = false;
   private timeoutMs = 0;
   private timer: NodeJS.Timeout | null = null;
-  private local: Addr | undefined;
-  private remote: Addr | undefined;
+  // The two ends as Node describes them, read once: undefined for a Unix socket.
+  private local: AddressInfo | undefined;
+  private remote: AddressInfo | undefined;
 
   /** @internal Use {@link Conn.stream}. */
   constructor(conn: StreamSource, options: ConnStreamOptions = {}) {
@@ -90,8 +91,8 @@ export class ConnStream extends Duplex {
     super(duplex);
     this.conn = conn;
     try {
-      this.local = conn.localAddr();
-      this.remote = conn.remoteAddr();
+      this.local = nodeAddress(conn.localAddr());
+      this.remote = nodeAddress(conn.remoteAddr());
     } catch {
       // An unnamed Unix peer has no address: the getters say undefined.
     }
@@ -140,10 +141,7 @@ export class ConnStream extends Duplex {
   /** @internal */
   override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
     this.touch();
-    this.conn.write(chunk).then(() => {
-      this.touch();
-      callback();
-    }, callback);
+    this.written(this.conn.write(chunk), callback);
   }
 
   /** The chunks buffered while a write was in flight go to the connection in one go. @internal */
@@ -156,7 +154,12 @@ export class ConnStream extends Duplex {
       last.catch(ignore);
       last = this.conn.write(chunk);
     }
-    last.then(() => {
+    this.written(last, callback);
+  }
+
+  /** A write is in the kernel (activity for the idle timer), or failed. */
+  private written(write: Promise<void>, callback: (err?: Error | null) => void): void {
+    write.then(() => {
       this.touch();
       callback();
     }, callback);
@@ -251,32 +254,32 @@ export class ConnStream extends Duplex {
 
   /** The local address as `net.Socket#address()` gives it: `{ address, family, port }`. */
   address(): AddressInfo | Record<string, never> {
-    return nodeAddress(this.local);
+    return this.local ?? {};
   }
 
   /** The peer's IP address, as `net.Socket#remoteAddress` (undefined for a Unix socket). */
   get remoteAddress(): string | undefined {
-    return this.remote?.ip || undefined;
+    return this.remote?.address;
   }
 
   /** The peer's port. */
   get remotePort(): number | undefined {
-    return this.remote !== undefined && this.remote.ip !== '' ? this.remote.port : undefined;
+    return this.remote?.port;
   }
 
   /** 'IPv4' or 'IPv6'. */
   get remoteFamily(): string | undefined {
-    return (nodeAddress(this.remote) as Partial<AddressInfo>).family;
+    return this.remote?.family;
   }
 
   /** The local IP address. */
   get localAddress(): string | undefined {
-    return this.local?.ip || undefined;
+    return this.local?.address;
   }
 
   /** The local port. */
   get localPort(): number | undefined {
-    return this.local !== undefined && this.local.ip !== '' ? this.local.port : undefined;
+    return this.local?.port;
   }
 
   /** Bytes queued on the connection and not yet in the kernel, plus what the stream holds. */
