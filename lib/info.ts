@@ -107,6 +107,11 @@ export interface LoopStats {
   leaked: number;
   /** Operation errors by code (ECONNRESET, ETIMEDOUT, EMFILE, …); closing is not an error. */
   errors: Record<string, number>;
+  /**
+   * Connections closed at once by listeners' limits, by reason ('maxConnections',
+   * 'maxConnectionsPerIP', 'acceptRate', 'blocked'); see {@link ConnectionLimits}.
+   */
+  refused: Record<string, number>;
 }
 
 // info(): [bytes in, bytes out, age ms, SO_RCVBUF, SO_SNDBUF, has TCP_INFO, TCP_INFO fields...]

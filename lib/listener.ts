@@ -5,8 +5,9 @@ import type { Conn } from './conn';
 import { EMFILE, ENFILE, ErrClosed, OpError, SystemError, describeValue } from './errors';
 import { EventKind } from './native';
 import { connInfo, readInfo, type ConnInfo } from './info';
+import type { Limiter } from './limits';
 import type { Loop, LoopHandle } from './loop';
-import type { ConnStreamOptions } from './stream';
+import type { ConnStream, ConnStreamOptions } from './stream';
 
 /** What {@link Listener.serveNode} needs of a Node server: `http.Server`, `tls.Server`, … */
 export interface NodeServer {
@@ -14,6 +15,8 @@ export interface NodeServer {
   emit(event: string | symbol, ...args: unknown[]): boolean;
   /** Called when the listener closes. */
   close(callback?: (err?: Error) => void): unknown;
+  /** Called while {@link Listener.shutdown} waits, if the server has it (Node's `http.Server`). */
+  closeIdleConnections?(): void;
 }
 
 // Accepted connections kept ready for accept() before the listener stops accepting and
@@ -33,8 +36,33 @@ export interface ServeOptions {
   onError?: (err: unknown, conn: Conn) => void;
 }
 
-/** What {@link Listener.serve} runs for each connection. */
-export type Handler = (conn: Conn) => void | Promise<void>;
+/**
+ * What {@link Listener.serve} runs for each connection. `signal` aborts when
+ * {@link Listener.shutdown} begins: a handler that loops over requests can finish the one
+ * it is on and return (Go's `BaseContext` cancelled), rather than be closed at the timeout.
+ */
+export type Handler<C extends Conn = Conn> = (conn: C, signal: AbortSignal) => void | Promise<void>;
+
+/** Options for {@link Listener.shutdown}. */
+export interface ShutdownOptions {
+  /** Milliseconds to let connections finish before closing the rest; default: no limit. */
+  timeout?: number;
+  /** Closes the connections still open when it aborts (as Go's context does for Shutdown). */
+  signal?: AbortSignal;
+}
+
+/** What {@link Listener.shutdown} resolves with. */
+export interface ShutdownResult {
+  /** Connections that were being served when shutdown began and finished by themselves. */
+  finished: number;
+  /** Connections still open at the timeout (or abort) that shutdown closed. */
+  forced: number;
+}
+
+// Shutdown polls a Node server's idle connections, as Go's Shutdown polls its idle ones:
+// first after 1 ms, doubling to 500 ms (an in-flight response becomes idle when it ends).
+const kPollMinMs = 1;
+const kPollMaxMs = 500;
 
 function removeSocketFile(path: string, file: { dev: number; ino: number }): void {
   try {
@@ -78,6 +106,13 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
   private warned = false;
   private readonly queue: C[] = [];
   private readonly waiters: Waiter<C>[] = [];
+  private limiter: Limiter | undefined;
+  // What serve() and serveNode() are serving now, for shutdown(); null until they start.
+  private served: Set<C> | null = null;
+  private streams: Set<ConnStream> | null = null;
+  private nodeServer: NodeServer | null = null;
+  private stopping: AbortController | null = null;
+  private drained: (() => void) | null = null;  // shutdown() waits for the sets to empty
 
   /** @internal `wrap` makes the connection object for an accepted socket's id. */
   constructor(loop: Loop, id: number, network: string, address: Addr, wrap: (id: number) => C,
@@ -162,9 +197,16 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
       throw new TypeError(`server: expected a Node server (http.Server, tls.Server, ...), got ${describeValue(server)}`);
     }
     server.emit('listening');
+    this.nodeServer = server;
+    const streams = (this.streams ??= new Set());
     try {
       for await (const conn of this) {
         const stream = conn.stream(options);
+        streams.add(stream);
+        stream.once('close', () => {
+          streams.delete(stream);
+          this.checkDrained();
+        });
         try {
           server.emit('connection', stream);
         } catch (err) {
@@ -183,9 +225,10 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
    * or its promise settles. A handler that throws or rejects costs only its own
    * connection: the error goes to `options.onError` and the server keeps serving.
    * Resolves when the listener is closed; rejects if accepting fails for good (temporary
-   * errors such as EMFILE are retried with back-off).
+   * errors such as EMFILE are retried with back-off). To stop with the handlers finished,
+   * call {@link shutdown} and await what it returns.
    */
-  async serve(handler: (conn: C) => void | Promise<void>, options: ServeOptions = {}): Promise<void> {
+  async serve(handler: Handler<C>, options: ServeOptions = {}): Promise<void> {
     if (typeof handler !== 'function') {
       throw new TypeError(`handler: expected a function (conn) => void | Promise<void>, got ${describeValue(handler)}`);
     }
@@ -196,17 +239,99 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
     if (typeof onError !== 'function') {
       throw new TypeError(`options.onError: expected a function, got ${describeValue(onError)}`);
     }
-    const failed = (conn: Conn) => (err: unknown): void => {
+    const served = (this.served ??= new Set());
+    const signal = (this.stopping ??= new AbortController()).signal;
+    const done = (conn: C): void => {
+      conn.close();
+      served.delete(conn);
+      this.checkDrained();
+    };
+    const failed = (conn: C) => (err: unknown): void => {
       try {
         onError(err, conn);
       } finally {
-        conn.close();
+        done(conn);
       }
     };
     for await (const conn of this) {
+      served.add(conn);
       // Through a promise, so a handler that throws at once is caught like one that rejects.
-      Promise.resolve(conn).then(handler).then(() => conn.close(), failed(conn));
+      Promise.resolve(conn).then((c) => handler(c, signal)).then(() => done(conn), failed(conn));
     }
+  }
+
+  /**
+   * Stops gracefully, as Go's `Server.Shutdown`: closes the listener at once (no new
+   * connections), aborts the `signal` that {@link serve}'s handlers got, and waits for the
+   * connections being served to finish: each handler of {@link serve} to return, and each
+   * connection of {@link serveNode} to close (Node's `http.Server` closes its idle
+   * keep-alive connections; polled as they become idle). When `options.timeout` passes or
+   * `options.signal` aborts first, the connections still open are closed (their pending
+   * reads and writes reject with {@link ErrClosed}). Resolves with how many finished and how
+   * many were closed. Connections taken with `accept()` or `for await` are the caller's:
+   * shutdown does not wait for them.
+   *
+   * ```ts
+   * const ln = listen('tcp', ':8080');
+   * ln.serve(handler);
+   * process.once('SIGTERM', async () => console.log(await ln.shutdown({ timeout: 10_000 })));
+   * ```
+   */
+  async shutdown(options: ShutdownOptions = {}): Promise<ShutdownResult> {
+    if (options === null || typeof options !== 'object') {
+      throw new TypeError(`options: expected an object, got ${describeValue(options)}`);
+    }
+    const { timeout, signal } = options;
+    if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 0 ||
+        timeout > 0x7fffffff)) {
+      throw new RangeError(`options.timeout: expected milliseconds, an integer from 0 to 2147483647, got ${describeValue(timeout)}`);
+    }
+    if (signal !== undefined && (signal === null || typeof signal !== 'object' || typeof signal.aborted !== 'boolean')) {
+      throw new TypeError(`options.signal: expected an AbortSignal, got ${describeValue(signal)}`);
+    }
+    this.close();
+    this.stopping?.abort();
+    const open = (): number => (this.served?.size ?? 0) + (this.streams?.size ?? 0);
+    const serving = open();
+    if (serving > 0) {
+      await new Promise<void>((resolve) => {
+        let timer: NodeJS.Timeout | null = null;
+        let pollMs = kPollMinMs;
+        const poll = (): void => {
+          this.nodeServer?.closeIdleConnections?.();
+          pollMs = Math.min(kPollMaxMs, pollMs * 2);
+          pollTimer = setTimeout(poll, pollMs);
+        };
+        let pollTimer: NodeJS.Timeout | null = this.nodeServer?.closeIdleConnections === undefined ? null
+          : setTimeout(poll, pollMs);
+        const finish = (): void => {
+          if (timer !== null) clearTimeout(timer);
+          if (pollTimer !== null) clearTimeout(pollTimer);
+          signal?.removeEventListener('abort', finish);
+          this.drained = null;
+          resolve();
+        };
+        this.drained = finish;
+        if (timeout !== undefined) timer = setTimeout(finish, timeout);
+        if (signal?.aborted) finish();
+        else signal?.addEventListener('abort', finish, { once: true });
+        this.checkDrained();
+      });
+    }
+    const forced = open();
+    for (const conn of this.served ?? []) conn.close();
+    for (const stream of this.streams ?? []) stream.destroy();
+    return { finished: serving - forced, forced };
+  }
+
+  /** Resolves a waiting shutdown() once nothing served is left open. */
+  private checkDrained(): void {
+    if (this.drained !== null && (this.served?.size ?? 0) + (this.streams?.size ?? 0) === 0) this.drained();
+  }
+
+  /** @internal Enforces `listen()`'s `limits` on every connection accepted from now on. */
+  _setLimits(limiter: Limiter | undefined): void {
+    this.limiter = limiter;
   }
 
   /**
@@ -247,9 +372,13 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
   /** @internal */
   _onEvent(kind: EventKind, a: number): void {
     if (kind === EventKind.Accept) {
-      const conn = this.wrap(a);
       this.backoffMs = 0;
       this.granted--;
+      if (this.limiter !== undefined && !this.limiter.admit(this.loop, a)) {
+        if (this.granted === 0) this.startAccepting();
+        return;
+      }
+      const conn = this.wrap(a);
       const waiter = this.waiters.shift();
       if (waiter !== undefined) waiter.resolve(conn);
       else this.queue.push(conn);

@@ -70,6 +70,10 @@ export class Loop {
   /** Operation errors by code, for stats(). */
   private readonly errors = new Map<string, number>();
   private leaked = 0;
+  /** Connections refused by listeners' limits, by reason, for stats(). */
+  private readonly refused = new Map<string, number>();
+  /** What to call when a connection closes (listeners with limits), by id; null until used. */
+  private closeHooks: Map<number, () => void> | null = null;
   private readonly slabs: ArrayBuffer[] = [];
   private readonly chunkRefs: number[] = [];
   // The submission queue: operations [0, opCount) of `ops`, each with its owner.
@@ -175,6 +179,23 @@ export class Loop {
     this.handles[id] = undefined;
     this.weakHandles[id] = undefined;
     this.reclaim.unregister(conn);
+    if (this.closeHooks !== null) this.closing(id);
+  }
+
+  /**
+   * Calls `hook` once when connection `id` closes: by close(), or by the finalizer of one
+   * collected without it. Must be set before the connection object is made.
+   */
+  onClose(id: number, hook: () => void): void {
+    (this.closeHooks ??= new Map()).set(id, hook);
+  }
+
+  private closing(id: number): void {
+    const hook = this.closeHooks!.get(id);
+    if (hook !== undefined) {
+      this.closeHooks!.delete(id);
+      hook();
+    }
   }
 
   private reclaimed(id: number): void {
@@ -182,6 +203,7 @@ export class Loop {
     this.weakHandles[id] = undefined;
     this.handles[id] = undefined;
     this.native.close(id);
+    if (this.closeHooks !== null) this.closing(id);
     this.leaked++;
     leakedTotal++;
     if (leakedUnreported++ === 0) setImmediate(reportLeaks);
@@ -254,6 +276,11 @@ export class Loop {
     if (code !== 'ERR_CLOSED') this.errors.set(code, (this.errors.get(code) ?? 0) + 1);
   }
 
+  /** Counts a connection a listener's limits refused, by reason. */
+  countRefused(reason: string): void {
+    this.refused.set(reason, (this.refused.get(reason) ?? 0) + 1);
+  }
+
   /** Calls `fn` for every live handle: listeners and connections, referenced or not. */
   forEachHandle(fn: (h: LoopHandle) => void): void {
     const n = Math.max(this.handles.length, this.weakHandles.length);
@@ -282,6 +309,7 @@ export class Loop {
       bytesWritten: v[4],
       leaked: this.leaked,
       errors: Object.fromEntries(this.errors),
+      refused: Object.fromEntries(this.refused),
     };
   }
 

@@ -7,6 +7,7 @@ import { Addr, addrFromNative, checkUnixPath, nativeHostPort, splitHostPort } fr
 import { resolveLoopOptions, type LoopOptions } from './backends';
 import { type Conn, kDefaultWriteQueueLimit } from './conn';
 import { EINPROGRESS, ErrDeadlineExceeded, OpError, SystemError, describeValue } from './errors';
+import { checkLimits, type ConnectionLimits } from './limits';
 import { Listener } from './listener';
 import { loopFor } from './loop';
 import { dialPacket, isPacketNetwork, type PacketConn, type PacketNetwork } from './packet';
@@ -25,6 +26,8 @@ export interface ListenOptions extends LoopOptions {
   reuseAddr?: boolean;
   /** Bytes each accepted connection may queue before write() waits (default 1 MiB). */
   writeQueueLimit?: number;
+  /** Connections over these limits are closed at once and counted: see {@link ConnectionLimits}. */
+  limits?: ConnectionLimits;
 }
 
 /** Options of {@link dial}. */
@@ -111,9 +114,12 @@ export function listen(network: Network, address: string, options?: ListenOption
   const reuseAddr = checkBoolean('reuseAddr', opts.reuseAddr) ?? true;
   const reusePort = checkBoolean('reusePort', opts.reusePort) ?? false;
   const limit = checkInteger('writeQueueLimit', opts.writeQueueLimit, 1, Number.MAX_SAFE_INTEGER) ?? kDefaultWriteQueueLimit;
+  const limiter = checkLimits(opts.limits, net);
   if (net === 'unix') {
     if (reusePort) throw new TypeError('options.reusePort: only TCP listeners can share a port');
-    return listenUnix(checkUnixPath(address), backlog, limit, opts);
+    const ln = listenUnix(checkUnixPath(address), backlog, limit, opts);
+    ln._setLimits(limiter);
+    return ln;
   }
   const loop = loopFor(resolveLoopOptions(opts));
   const { host, port } = splitHostPort(address);
@@ -142,7 +148,9 @@ export function listen(network: Network, address: string, options?: ListenOption
   if (id < 0) throw new OpError('listen', net, new SystemError(id, 'bind'), undefined, new Addr(net, ip, port));
   const bound = loop.native.addr(id, false);
   const addr = typeof bound === 'number' ? new Addr(net, ip, port) : addrFromNative(net, bound);
-  return new Listener(loop, id, net, addr, (conn) => streamConn(loop, conn, net, limit));
+  const ln = new Listener(loop, id, net, addr, (conn) => streamConn(loop, conn, net, limit));
+  ln._setLimits(limiter);
+  return ln;
 }
 
 function listenUnix(path: string, backlog: number, limit: number, opts: ListenOptions): Listener<UnixConn> {
