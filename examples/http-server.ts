@@ -1,5 +1,5 @@
 // Node's own http server, with muxnet underneath: the same handler code, muxnet's loop
-// doing the socket I/O. Stops on SIGTERM or SIGINT: no new connections, then exits.
+// doing the socket I/O. Stops gracefully on SIGTERM or SIGINT (ln.shutdown).
 //   npx tsc -p examples/tsconfig.json && node .test-build/examples/http-server.js [127.0.0.1:8080]
 import * as http from 'node:http';
 import { listen } from 'muxnet';
@@ -21,8 +21,11 @@ async function main(): Promise<void> {
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     process.once(signal, () => {
       console.log(`${signal}: closing after ${served} requests`);
-      ln.close();                     // serveNode resolves, and closes the http server
-      server.closeIdleConnections();  // keep-alive connections with no request in flight
+      // No new connections; idle keep-alive ones close now, busy ones after their response
+      // (cut after 10 s). serveNode resolves at once, and closes the http server.
+      void ln.shutdown({ timeout: 10_000 }).then(({ finished, forced }) => {
+        console.log(`shut down: ${finished} connections finished, ${forced} forced`);
+      });
     });
   }
   await ln.serveNode(server);

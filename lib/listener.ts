@@ -7,7 +7,7 @@ import { EventKind } from './native';
 import { connInfo, readInfo, type ConnInfo } from './info';
 import type { Limiter } from './limits';
 import type { Loop, LoopHandle } from './loop';
-import type { ConnStream, ConnStreamOptions } from './stream';
+import { checkStreamOptions, type ConnStream, type ConnStreamOptions } from './stream';
 
 /** What {@link Listener.serveNode} needs of a Node server: `http.Server`, `tls.Server`, … */
 export interface NodeServer {
@@ -196,6 +196,7 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
         typeof server.close !== 'function') {
       throw new TypeError(`server: expected a Node server (http.Server, tls.Server, ...), got ${describeValue(server)}`);
     }
+    checkStreamOptions(options);  // once, before any connection is taken
     server.emit('listening');
     this.nodeServer = server;
     const streams = (this.streams ??= new Set());

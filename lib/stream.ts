@@ -42,6 +42,23 @@ function nodeAddress(addr: Addr): AddressInfo | undefined {
   return { address: addr.ip, family: addr.ip.includes(':') ? 'IPv6' : 'IPv4', port: addr.port };
 }
 
+/** Checks {@link ConnStreamOptions}; the Duplex options they make. @internal */
+export function checkStreamOptions(options: ConnStreamOptions): DuplexOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new TypeError(`options: expected an object, got ${describeValue(options)}`);
+  }
+  const { allowHalfOpen = true, highWaterMark } = options;
+  if (typeof allowHalfOpen !== 'boolean') {
+    throw new TypeError(`options.allowHalfOpen: expected a boolean, got ${describeValue(allowHalfOpen)}`);
+  }
+  if (highWaterMark !== undefined && !(Number.isInteger(highWaterMark) && highWaterMark > 0)) {
+    throw new TypeError(`options.highWaterMark: expected a positive integer, got ${describeValue(highWaterMark)}`);
+  }
+  const duplex: DuplexOptions = { allowHalfOpen, emitClose: true, autoDestroy: true };
+  if (highWaterMark !== undefined) duplex.highWaterMark = highWaterMark;
+  return duplex;
+}
+
 /**
  * A Node `Duplex` over a {@link Conn}, from {@link Conn.stream}: pass it wherever Node takes
  * a socket (`http.Server`'s `'connection'`, `new tls.TLSSocket(stream)`, `stream.pipeline`),
@@ -76,19 +93,7 @@ export class ConnStream extends Duplex {
 
   /** @internal Use {@link Conn.stream}. */
   constructor(conn: StreamSource, options: ConnStreamOptions = {}) {
-    if (options === null || typeof options !== 'object') {
-      throw new TypeError(`options: expected an object, got ${describeValue(options)}`);
-    }
-    const { allowHalfOpen = true, highWaterMark } = options;
-    if (typeof allowHalfOpen !== 'boolean') {
-      throw new TypeError(`options.allowHalfOpen: expected a boolean, got ${describeValue(allowHalfOpen)}`);
-    }
-    if (highWaterMark !== undefined && !(Number.isInteger(highWaterMark) && highWaterMark > 0)) {
-      throw new TypeError(`options.highWaterMark: expected a positive integer, got ${describeValue(highWaterMark)}`);
-    }
-    const duplex: DuplexOptions = { allowHalfOpen, emitClose: true, autoDestroy: true };
-    if (highWaterMark !== undefined) duplex.highWaterMark = highWaterMark;
-    super(duplex);
+    super(checkStreamOptions(options));
     this.conn = conn;
     try {
       this.local = nodeAddress(conn.localAddr());

@@ -310,6 +310,11 @@ for (const cfg of loopConfigs()) {
       assert.throws(() => pair.server.stream(), /already has a stream/);
       assert.throws(() => s.setTimeout(-5), /ms: expected a number of milliseconds >= 0, got -5/);
       await assert.rejects(() => pair.ln.serveNode({} as never), /server: expected a Node server/);
+      // Bad stream options are refused before a connection is taken (none is lost to them).
+      let listened = false;
+      const server = { emit: (e: string) => { listened ||= e === 'listening'; return true; }, close: () => {} };
+      await assert.rejects(() => pair.ln.serveNode(server, { highWaterMark: 0 }), /options\.highWaterMark/);
+      assert.equal(listened, false, "no 'listening' for a call that was refused");
       const other = res.add(await dial('tcp', pair.ln.addr().toString(), cfg.options));
       void other.read(new Uint8Array(8));
       assert.throws(() => other.stream(), /already has a reader/);

@@ -83,4 +83,38 @@ describe('examples: servers', () => {
     ex.child.kill('SIGTERM');
     assert.equal(await withTimeout(exited(ex.child), 10_000, 'the example exiting'), 0);
   });
+
+  it('graceful-shutdown.ts: on SIGTERM a request in flight completes, an idle client is told goodbye, a stuck one is cut at the timeout', async function () {
+    this.timeout(30_000);
+    const ex = await start('graceful-shutdown.js', ['127.0.0.1:0', '1500']);
+    child = ex.child;
+    const port = Number(ex.addr.slice(ex.addr.lastIndexOf(':') + 1));
+    /** A client that collects what it is sent until the server closes. */
+    const client = async (): Promise<{ socket: net.Socket; got: () => string; closed: Promise<void> }> => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.on('error', () => {});
+      await new Promise((resolve) => socket.once('connect', resolve));
+      let got = '';
+      socket.on('data', (d: Buffer) => { got += d.toString(); });
+      const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+      return { socket, got: () => got, closed };
+    };
+    const busy = await client();
+    const idle = await client();
+    const stuck = await client();
+    busy.socket.write('work 700\n');
+    stuck.socket.write('work 60000\n');
+    await withTimeout((async () => {
+      while ((ex.out().match(/: work \d+/g) ?? []).length < 2) await new Promise((r) => setTimeout(r, 10));
+    })(), 10_000, 'both requests under way');
+    ex.child.kill('SIGTERM');
+    await withTimeout(idle.closed, 10_000, 'the idle client closed');
+    assert.equal(idle.got(), 'bye: server shutting down\n');
+    await withTimeout(busy.closed, 10_000, 'the busy client closed');
+    assert.equal(busy.got(), 'done 700\nbye: server shutting down\n', 'the request in flight was answered');
+    await withTimeout(stuck.closed, 10_000, 'the stuck client closed at the timeout');
+    assert.equal(stuck.got(), '');
+    assert.equal(await withTimeout(exited(ex.child), 10_000, 'the example exiting'), 0);
+    assert.match(ex.out(), /SIGTERM: shutting down\n[^]*shutdown: 2 finished, 1 forced\n/);
+  });
 });
