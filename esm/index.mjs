@@ -4,6 +4,6 @@ import muxnet from '../dist/index.js';
 
 export const {
   listen, dial, AbortError, backends, backendCapabilities, Conn, UnixConn, Listener, PacketConn, listenPacket, Addr,
-  connections, stats, OpError, ErrClosed, ErrDeadlineExceeded, SystemError, errorIs, ConnStream,
+  connections, stats, metricsText, metricFamilies, metricCollectors, OpError, ErrClosed, ErrDeadlineExceeded, SystemError, errorIs, ConnStream,
 } = muxnet;
 export default muxnet;

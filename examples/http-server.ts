@@ -2,10 +2,16 @@
 // doing the socket I/O. Stops gracefully on SIGTERM or SIGINT (ln.shutdown).
 //   npx tsc -p examples/tsconfig.json && node .test-build/examples/http-server.js [127.0.0.1:8080]
 import * as http from 'node:http';
-import { listen } from 'muxnet';
+import { listen, metricsText } from 'muxnet';
 
 let served = 0;
 const server = http.createServer((req, res) => {
+  if (req.url === '/metrics') {
+    // muxnet's counters for Prometheus to scrape (or register metricCollectors() with prom-client).
+    res.setHeader('content-type', 'text/plain; version=0.0.4');
+    res.end(metricsText());
+    return;
+  }
   served++;
   res.setHeader('content-type', 'text/plain');
   res.end(`hello from muxnet, ${req.socket.remoteAddress}: ${req.method} ${req.url} (#${served})\n`);

@@ -16,5 +16,7 @@ export { ConnStream } from './stream';
 export type { ConnStreamOptions } from './stream';
 export { Addr } from './addr';
 export { connections, stats } from './inspect';
+export { metricCollectors, metricFamilies, metricsText } from './metrics';
+export type { Collector, LabeledStats, MetricFamily } from './metrics';
 export type { ConnInfo, LoopStats, SocketInfo, TcpInfo } from './info';
 export { OpError, ErrClosed, ErrDeadlineExceeded, SystemError, errorIs } from './errors';

@@ -47,6 +47,14 @@ describe('examples: servers', () => {
         (err, out, errOut) => (err ? reject(new Error(`${err.message} ${errOut}`)) : resolve(out)));
     }), 15_000, 'curl');
     assert.match(body, /^hello from muxnet, 127\.0\.0\.1: GET \/a \(#1\)\nhello from muxnet, 127\.0\.0\.1: GET \/b \(#2\)\n$/);
+    const metrics = await withTimeout(new Promise<string>((resolve, reject) => {
+      execFile('curl', ['-sS', '--max-time', '10', `http://${ex.addr}/metrics`], { env: toolEnv() },
+        (err, out, errOut) => (err ? reject(new Error(`${err.message} ${errOut}`)) : resolve(out)));
+    }), 15_000, 'curl /metrics');
+    // Two connections accepted so far (curl's first, and this one), 2 requests counted by the example.
+    assert.match(metrics, /^# TYPE muxnet_accepted_total counter$/m);
+    assert.match(metrics, /^muxnet_accepted_total\{backend="[a-z]+",trigger="(level|edge)",mode="(inline|thread)"\} 2$/m);
+    assert.match(metrics, /^muxnet_connections_open\{[^}]*\} 1$/m, 'the scrape\'s own connection is the one open');
     ex.child.kill('SIGTERM');
     assert.equal(await withTimeout(exited(ex.child), 10_000, 'the example exiting'), 0);
     assert.match(ex.out(), /SIGTERM: closing after 2 requests/);
