@@ -16,6 +16,14 @@ export interface RefusedConnection {
   remotePort: number;
 }
 
+/** A token bucket for {@link ConnectionLimits.acceptRate}. */
+export interface AcceptRate {
+  /** Connections admitted per second on average (fractions allowed: 0.5 is one per 2 s). */
+  perSecond: number;
+  /** Connections that may arrive at once; default `perSecond` (at least 1). */
+  burst?: number;
+}
+
 /**
  * Limits on the connections a listener takes (`listen(..., { limits })`). A connection over
  * a limit is closed at once (never parked), counted in `stats()[i].refused` by reason, and
@@ -31,7 +39,7 @@ export interface ConnectionLimits {
    * New connections per second, as a token bucket: `burst` (default: `perSecond`, at least
    * 1) may arrive at once, then `perSecond` on average.
    */
-  acceptRate?: { perSecond: number; burst?: number };
+  acceptRate?: AcceptRate;
   /** Clients refused: addresses, ranges and subnets in a Node `net.BlockList`. TCP only. */
   blockList?: BlockList;
   /** If set, only clients in this `net.BlockList` are admitted. TCP only. */

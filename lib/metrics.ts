@@ -3,22 +3,41 @@ import { describeValue } from './errors';
 import type { LoopStats } from './info';
 import { stats as loopStats } from './inspect';
 
-/** Loop counters to export, with labels of their own (e.g. `{ worker: '1' }`) added to each series. */
-export type LabeledStats = LoopStats & { labels?: Record<string, string> };
+/** Loop counters to export, with labels of their own added to each series. */
+export interface LabeledStats extends LoopStats {
+  /** Labels for every series of this loop, e.g. `{ worker: '1' }`. */
+  labels?: Record<string, string>;
+}
+
+/** One series of a metric. */
+export interface MetricValue {
+  /** The series' labels: its loop's, its own (`code`, `reason`) and the caller's. */
+  labels: Record<string, string>;
+  /** The gauge's value or the counter's count. */
+  value: number;
+}
 
 /** One metric with its series, in the shape prom-client's `Registry` reads from `get()`. */
 export interface MetricFamily {
+  /** The metric's name, e.g. 'muxnet_accepted_total'. */
   name: string;
+  /** What it counts, for the HELP line. */
   help: string;
+  /** Prometheus's metric type. */
   type: 'gauge' | 'counter';
-  values: { labels: Record<string, string>; value: number }[];
+  /** One per loop (and per code or reason). */
+  values: MetricValue[];
+  /** How prom-client's cluster registry combines workers' values: summed. */
   aggregator: 'sum';
 }
 
 /** A metric prom-client's `Registry.registerMetric()` takes: read afresh at every scrape. */
 export interface Collector {
+  /** As in {@link MetricFamily}. */
   name: string;
+  /** As in {@link MetricFamily}. */
   help: string;
+  /** As in {@link MetricFamily}. */
   type: 'gauge' | 'counter';
   /** The metric's series now. */
   get(): MetricFamily;
