@@ -1,4 +1,6 @@
 // Conn: a TCP connection with Go's Read/Write/deadline semantics, as promises.
+import { fstat as fstatCb } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import type { Addr } from './addr';
 import { Descriptor, checkOn } from './descriptor';
 import {
@@ -80,7 +82,25 @@ interface PendingWrite {
 
 interface HeldWrite extends PendingWrite {
   data: Uint8Array;
+  file: FileRange | null;  // sendFile(): the file's bytes instead of `data`
 }
+
+interface FileRange {
+  fd: number;
+  offset: number;
+  ready: boolean;  // false while the file is being opened: the writes behind it wait
+  handle: FileHandle | null;  // opened by sendFile (a path): closed when the send settles
+}
+
+/** Options of {@link Conn.sendFile}. */
+export interface SendFileOptions {
+  /** Where in the file to start (default 0). */
+  offset?: number;
+  /** How many bytes to send (default: to the end of the file). */
+  length?: number;
+}
+
+const NO_BYTES = new Uint8Array(0);
 
 interface PendingRead {
   buf: Uint8Array | null;  // null: a chunk read
@@ -247,7 +267,7 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
       this.submitted++;
       this.loop.submit(this, this.id, SubmitOp.Write, Math.min(this.writeQueueLimit, kMaxLimit), sent);
       return new Promise((resolve, reject) => {
-        this.sent.push({ data: sent, bytes, resolve, reject, chunk });
+        this.sent.push({ data: sent, bytes, resolve, reject, chunk, file: null });
       });
     } else if (this.heldBytes + data.length > Math.max(this.writeQueueLimit, kHeldBytesFloor)) {
       // Writes nobody awaits would otherwise pile up here without bound.
@@ -261,8 +281,93 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
     if (this.held === NO_WRITES) this.held = [];
     this.heldBytes += held.length;
     return new Promise((resolve, reject) => {
-      this.held.push({ data: held, bytes: held.length, resolve, reject, chunk });
+      this.held.push({ data: held, bytes: held.length, resolve, reject, chunk, file: null });
     });
+  }
+
+  /**
+   * Sends a file's bytes, `options.length` of them from `options.offset` (default: all of
+   * it), in order with the writes around it, like Go's `io.Copy(conn, file)`: with
+   * `sendfile(2)` where the platform has it, so the bytes never pass through JavaScript or
+   * a user-space buffer. `file` is a path (opened and closed here) or an open descriptor
+   * (yours: keep it open until this settles). Resolves with the bytes sent once all are in
+   * the kernel; deadlines, `close()` and backpressure behave as for {@link write}. Rejects
+   * with a RangeError when the file is shorter than asked. Reading the file happens on the
+   * loop's thread: from the page cache this costs nothing, from a cold disk it blocks the
+   * loop for the read, as nginx's `sendfile on` does.
+   */
+  sendFile(file: string | number, options: SendFileOptions = {}): Promise<number> {
+    if (typeof file !== 'string' && !(Number.isInteger(file) && (file as number) >= 0)) {
+      return Promise.reject(new TypeError(`file: expected a path or an open file descriptor, got ${describeValue(file)}`));
+    }
+    if (options === null || typeof options !== 'object') {
+      return Promise.reject(new TypeError(`options: expected an object, got ${describeValue(options)}`));
+    }
+    const { offset = 0, length } = options;
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      return Promise.reject(new RangeError(`options.offset: expected an integer >= 0, got ${describeValue(offset)}`));
+    }
+    if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) {
+      return Promise.reject(new RangeError(`options.length: expected an integer >= 0, got ${describeValue(length)}`));
+    }
+    if (this.closed) return Promise.reject(this.opError('write', new ErrClosed()));
+    if (this.writeShut) return Promise.reject(this.opError('write', new SystemError(EPIPE, 'write')));
+    const late = this.deadlinePassed('write');
+    if (late !== null) return Promise.reject(late);
+    // Its place among the writes is taken now, while the file opens: writes made before it
+    // learn where they stand (flushOps), and writes made after it wait behind it.
+    this.flushOps();
+    const range: FileRange = { fd: -1, offset, ready: false, handle: null };
+    let w!: HeldWrite;
+    const settled = new Promise<void>((resolve, reject) => {
+      w = { data: NO_BYTES, bytes: 0, resolve, reject, chunk: -1, file: range };
+    });
+    if (this.held === NO_WRITES) this.held = [];
+    this.held.push(w);
+    this.keep();
+    void this.openFile(file, length, w);
+    // The file is closed once its bytes are in the kernel, or the send failed.
+    return settled.then(() => w.bytes).finally(() => range.handle?.close());
+  }
+
+  /**
+   * sendFile(): opens and checks `file`, then lets write `w` (held, waiting for this) go to
+   * the native queue with its range, and the writes behind it after it.
+   */
+  private async openFile(file: string | number, length: number | undefined, w: HeldWrite): Promise<void> {
+    const range = w.file!;
+    try {
+      if (typeof file === 'string') range.handle = await open(file, 'r');
+      const fd = range.handle?.fd ?? (file as number);
+      const st = range.handle !== null ? await range.handle.stat() : await fstatFd(fd);
+      if (!st.isFile()) throw new TypeError(`file: expected a regular file, got ${describeValue(file)} (not a file)`);
+      const n = length ?? Math.max(0, st.size - range.offset);
+      if (range.offset + n > st.size) {
+        throw new RangeError(`options.length: ${describeValue(file)} has ${st.size} bytes, fewer than offset ${range.offset} + length ${n}`);
+      }
+      const i = this.held.indexOf(w);
+      if (i < 0) {
+        // Failed while the file opened (closed, a deadline): already rejected.
+        await range.handle?.close();
+        return;
+      }
+      range.fd = fd;
+      range.ready = true;
+      w.bytes = n;
+      this.heldBytes += n;
+      if (n === 0) {
+        this.held.splice(i, 1);
+        w.resolve();
+      }
+    } catch (err) {
+      const i = this.held.indexOf(w);
+      if (i >= 0) {
+        this.held.splice(i, 1);
+        w.reject(err as Error);
+      }
+    }
+    this.pumpHeld();
+    this.settle();
   }
 
   /**
@@ -678,9 +783,16 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
       w.resolve();
     }
     // Room in the queue: hand over the writes that were waiting for it, in order.
+    this.pumpHeld();
+  }
+
+  /** Hands the held writes to the native queue in order, until it is full. */
+  private pumpHeld(): void {
     while (this.held.length > 0 && !this.closed) {
       const w = this.held[0];
-      const r = this.loop.native.write(this.id, w.data, this.writeQueueLimit);
+      if (w.file !== null && !w.file.ready) return;  // a file still opening: the rest wait behind it
+      const r = w.file === null ? this.loop.native.write(this.id, w.data, this.writeQueueLimit)
+        : this.loop.native.sendFile(this.id, w.file.fd, w.file.offset, w.bytes, this.writeQueueLimit, w);
       if (r === 2) return;
       this.held.shift();
       this.heldBytes -= w.bytes;
@@ -693,7 +805,7 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
         w.resolve();
       } else {
         // Only the writes not yet handed over fail here; queued ones report for themselves.
-        const err = this.opError('write', new SystemError(r, 'write'));
+        const err = this.opError('write', new SystemError(r, w.file === null ? 'write' : 'sendfile'));
         this.heldBytes = 0;
         for (const h of [w, ...this.held.splice(0)]) {
           if (h.chunk >= 0) this.loop.releaseChunk(h.chunk);
@@ -811,4 +923,9 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
     if (chunk >= 0) this.loop.retainChunk(chunk);
     return chunk;
   }
+}
+
+/** fstat of a descriptor the caller owns. */
+function fstatFd(fd: number): Promise<import('node:fs').Stats> {
+  return new Promise((resolve, reject) => fstatCb(fd, (err, st) => (err ? reject(err) : resolve(st))));
 }

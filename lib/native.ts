@@ -93,6 +93,8 @@ export interface NativeLoop {
   submit(count: number): number;
   /** 0 written, 1 queued (Written/WriteError follow), 2 queue at limit, or -errno. */
   write(id: number, data: Uint8Array, limit: number): number;
+  /** As write, for `length` bytes of open file `fd` from `offset`; `holder` is kept referenced while queued. */
+  sendFile(id: number, fd: number, offset: number, length: number, limit: number, holder: object): number;
   cancelWrites(id: number): number;
   shutdown(id: number): number;
   close(id: number): number;

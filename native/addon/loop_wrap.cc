@@ -290,6 +290,17 @@ struct LoopMethods {
                          &context);
   }
 
+  // sendFile(id, fd, offset, length, limit, holder): as write, for a file's bytes; holder is
+  // kept referenced until the request completes (the caller closes the file after that).
+  static int SendFile(Call& c, int32_t id, int32_t fd, double offset, double len, double limit, Any holder) {
+    if (!(limit >= 0) || !(offset >= 0) || !(len >= 0) || offset > 9007199254740991.0 || len > 9007199254740991.0) {
+      return -EINVAL;
+    }
+    TokenContext context{c.env, holder.value};
+    return c.loop->SendFile(id, fd, static_cast<int64_t>(offset), static_cast<size_t>(len),
+                            static_cast<size_t>(limit), MakeRefToken, &context);
+  }
+
   // submit(count) -> count: runs entries [0, count) of the ops array in order, each
   // [op, id, arg, result] with its buffer in opBuffers; writes each result back in place.
   static int Submit(Call& c, int32_t count) {
@@ -664,6 +675,7 @@ napi_value LoopWrap::Methods() {
       {"pauseRead", Thunk<&LoopMethods::PauseRead>},
       {"slab", Thunk<&LoopMethods::Slab>},
       {"write", Thunk<&LoopMethods::Write>},
+      {"sendFile", Thunk<&LoopMethods::SendFile>},
       {"submit", Thunk<&LoopMethods::Submit>},
       {"cancelWrites", Thunk<&LoopMethods::CancelWrites>},
       {"shutdown", Thunk<&LoopMethods::Shutdown>},

@@ -216,6 +216,11 @@ class Loop {
   // 2 (queue at `limit` bytes; nothing done) or -errno.
   int Write(int id, const char* data, size_t len, size_t limit, MakeToken make_token,
             void* context);
+  // Like Write, for `len` bytes of open file `file` from `offset` (SendFile: no copy through
+  // user space where the platform can). The file must stay open until the write completes
+  // or is dropped. -ENODATA: the file ended before `len` bytes.
+  int SendFile(int id, int file, int64_t offset, size_t len, size_t limit, MakeToken make_token,
+               void* context);
   // Writes what the kernel takes now and queues nothing: bytes written (0 when the socket
   // buffer is full), -EBUSY while writes are queued or the connect is pending (the bytes
   // would overtake them), or -errno. For data the caller cannot keep (a reused buffer).

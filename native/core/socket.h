@@ -110,6 +110,11 @@ ssize_t Read(int fd, void* data, size_t len);
 // sendmsg(2) with MSG_NOSIGNAL, so a reset peer gives -EPIPE and never SIGPIPE.
 ssize_t Writev(int fd, const iovec* iov, int count);
 
+// Up to `len` bytes of `file` from *offset to the socket (sendfile where there is one, in
+// sendfile.cc), advancing *offset: bytes sent, 0 at the file's end, or -errno (-EAGAIN when
+// the socket buffer is full). Never raises SIGPIPE.
+ssize_t SendFile(int sock, int file, int64_t* offset, size_t len);
+
 int ShutdownWrite(int fd);
 int SetNoDelay(int fd, bool on);
 // idle_s/interval_s/count <= 0 keep the system defaults.

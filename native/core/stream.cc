@@ -181,6 +181,41 @@ int Loop::Write(int id, const char* data, size_t len, size_t limit, MakeToken ma
   return 1;
 }
 
+int Loop::SendFile(int id, int file, int64_t offset, size_t len, size_t limit, MakeToken make_token,
+                   void* context) {
+  StreamHandle* h = GetStream(id);
+  if (h == nullptr) return -EBADF;
+  if (h->shutdown_pending) return -EPIPE;
+  if (file < 0 || offset < 0) return -EINVAL;
+  if (len == 0) return 0;
+  if (!h->writes.empty()) {
+    if (h->writes.bytes() >= limit) return 2;
+    h->writes.PushFile(file, offset, len, make_token(context));
+    return 1;
+  }
+  size_t sent = 0;
+  if (!h->connecting) {
+    // Until the socket buffer is full: each call moves at most what the socket takes.
+    while (sent < len) {
+      int64_t at = offset + static_cast<int64_t>(sent);
+      ssize_t n = muxnet::SendFile(h->fd, file, &at, len - sent);
+      if (n == -EAGAIN) break;
+      if (n == 0) return -ENODATA;
+      if (n < 0) return static_cast<int>(n);
+      sent += static_cast<size_t>(n);
+      Count(h, 0, n);
+    }
+    if (sent == len) return 0;
+  }
+  h->writes.PushFile(file, offset + static_cast<int64_t>(sent), len - sent, make_token(context));
+  if (int err = UpdateInterest(h); err != 0) {
+    h->writes.Clear(&tokens_);
+    ReleaseTokens();
+    return err;
+  }
+  return 1;
+}
+
 ssize_t Loop::TryWrite(int id, const char* data, size_t len) {
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;

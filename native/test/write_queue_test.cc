@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <csignal>
+#include <cstdlib>
 #include <random>
 #include <string>
 
@@ -114,4 +116,81 @@ TEST(write_queue_peer_closed_gives_epipe_not_sigpipe) {
   std::vector<void*> dropped;
   q.Clear(&dropped);
   CHECK(dropped.size() == 1 && dropped[0] == Tok(0));
+}
+
+namespace {
+// A temporary file holding `bytes`, removed when done.
+struct TempFile {
+  int fd = -1;
+  explicit TempFile(const std::string& bytes) {
+    char path[] = "/tmp/muxnet-wq-XXXXXX";
+    fd = mkstemp(path);
+    CHECK(fd >= 0);
+    unlink(path);
+    CHECK(write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
+  }
+  ~TempFile() { close(fd); }
+};
+}  // namespace
+
+TEST(write_queue_file_requests_keep_their_place_among_writes) {
+  std::string file_bytes(100000, '\0');
+  for (size_t i = 0; i < file_bytes.size(); i++) file_bytes[i] = static_cast<char>('A' + i % 23);
+  TempFile f(file_bytes);
+  SmallPair sp;
+  WriteQueue q;
+  std::string head = "head:", tail = ":tail";
+  q.Push(head.data(), head.size(), Tok(0));
+  q.PushFile(f.fd, 1000, 50000, Tok(1));  // bytes [1000, 51000) of the file
+  q.Push(tail.data(), tail.size(), Tok(2));
+  q.PushFile(f.fd, 0, 10, Tok(3));
+  std::string expect = head + file_bytes.substr(1000, 50000) + tail + file_bytes.substr(0, 10);
+  CHECK(q.bytes() == expect.size());
+  std::string got;
+  std::vector<void*> done;
+  char rb[65536];
+  for (int i = 0; i < 100000 && !q.empty(); i++) {
+    int err = q.Flush(sp.w, &done);
+    CHECK(err == 0 || err == -EAGAIN, "Flush -> %d", err);
+    ssize_t n = read(sp.r, rb, sizeof rb);
+    if (n > 0) got.append(rb, static_cast<size_t>(n));
+  }
+  CHECK(q.empty() && q.bytes() == 0);
+  for (ssize_t n; (n = read(sp.r, rb, sizeof rb)) > 0;) got.append(rb, static_cast<size_t>(n));
+  CHECK(got == expect, "got %zu bytes, expected %zu", got.size(), expect.size());
+  CHECK(done.size() == 4 && done[0] == Tok(0) && done[1] == Tok(1) && done[2] == Tok(2) && done[3] == Tok(3));
+}
+
+TEST(write_queue_file_shorter_than_its_request_gives_enodata) {
+  TempFile f("twelve bytes");
+  SmallPair sp;
+  WriteQueue q;
+  q.PushFile(f.fd, 4, 100, Tok(0));
+  std::vector<void*> done;
+  int err = q.Flush(sp.w, &done);
+  CHECK(err == -ENODATA, "Flush -> %d", err);
+  CHECK(done.empty());
+  char rb[64];
+  CHECK(read(sp.r, rb, sizeof rb) == 8, "the 8 bytes the file had were sent");
+  std::vector<void*> dropped;
+  q.Clear(&dropped);
+  CHECK(dropped.size() == 1 && dropped[0] == Tok(0));
+}
+
+TEST(write_queue_file_to_closed_peer_gives_epipe_not_sigpipe) {
+  // The test runner ignores SIGPIPE; with the default action a raised one would kill it.
+  auto old = signal(SIGPIPE, SIG_DFL);
+  {
+    TempFile f(std::string(1000, 'x'));
+    SmallPair sp;
+    close(sp.r);
+    sp.r = -1;
+    WriteQueue q;
+    q.PushFile(f.fd, 0, 1000, Tok(0));
+    std::vector<void*> done;
+    int err = q.Flush(sp.w, &done);
+    CHECK(err == -EPIPE, "Flush -> %d", err);
+    CHECK(done.empty());
+  }
+  signal(SIGPIPE, old);
 }
