@@ -17,3 +17,7 @@ export { Addr } from './addr';
 export { connections, stats } from './inspect';
 export type { ConnInfo, LoopStats, SocketInfo, TcpInfo } from './info';
 export { OpError, ErrClosed, ErrDeadlineExceeded, SystemError, errorIs } from './errors';
+export { serveWorkers, WorkerGroup, WorkerError } from './workers';
+export type { ServeWorkersOptions, WorkerGroupStats, WorkerStats } from './workers';
+export { workerListener } from './worker-listener';
+export type { WorkerMode } from './worker-listener';
