@@ -4,7 +4,6 @@ import { EventEmitter } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { Worker, type MessagePort } from 'node:worker_threads';
 import { Addr } from './addr';
 import { resolveLoopOptions, type LoopOptions } from './backends';
@@ -72,9 +71,9 @@ export class WorkerError extends Error {
   readonly code = 'ERR_MUXNET_WORKER';
   /** The worker's index in the group. */
   readonly worker: number;
-  /** Its exit code, or undefined if it is still ending. */
-  readonly exitCode: number | undefined;
-  constructor(message: string, worker: number, exitCode: number | undefined, cause?: unknown) {
+  /** Its exit code. */
+  readonly exitCode: number;
+  constructor(message: string, worker: number, exitCode: number, cause?: unknown) {
     super(message, cause === undefined ? undefined : { cause });
     this.name = 'WorkerError';
     this.worker = worker;
@@ -87,6 +86,8 @@ export class WorkerError extends Error {
 const kMaxPendingHandoffs = 64;
 const kHandoffData = new Uint8Array([kHandoffByte]);
 const kMaxWorkers = 1024;
+// How long a connection to the handoff socket has to prove it is one of the group's workers.
+const kJoinTimeoutMs = 10_000;
 
 interface Member {
   index: number;
@@ -100,7 +101,8 @@ interface Member {
   exited: Promise<number>;
   exitCode: number | undefined;
   error: unknown;
-  stats: Map<number, (s: LoopStats) => void>;
+  /** stats() requests waiting for this worker's reply; told undefined if it exits first. */
+  stats: Map<number, (s: LoopStats | undefined) => void>;
 }
 
 /**
@@ -153,11 +155,14 @@ export class WorkerGroup extends EventEmitter {
   stats(): Promise<WorkerGroupStats> {
     if (this.closing !== null) return Promise.reject(new Error('stats: the worker group is closed'));
     const live = this.members.filter((m) => m.control !== null && m.exitCode === undefined);
-    return Promise.all(live.map((m) => new Promise<WorkerStats>((resolve) => {
+    return Promise.all(live.map((m) => new Promise<WorkerStats | undefined>((resolve) => {
       const id = this.nextStats++;
-      m.stats.set(id, (s) => resolve({ ...s, worker: m.index, threadId: m.threadId }));
+      m.stats.set(id, (s) => resolve(s === undefined ? undefined : { ...s, worker: m.index, threadId: m.threadId }));
       m.control!.postMessage({ op: 'stats', id } satisfies ControlMessage);
-    }))).then((workers) => ({ workers, total: sumStats(workers) }));
+    }))).then((replies) => {
+      const workers = replies.filter((w): w is WorkerStats => w !== undefined);
+      return { workers, total: sumStats(workers) };
+    });
   }
 
   /**
@@ -220,7 +225,8 @@ export class WorkerGroup extends EventEmitter {
       worker.on('error', (err) => { m.error ??= err; });
       worker.on('exit', (code) => {
         m.exitCode = code;
-        m.stats.clear();  // their promises would never settle: stats() skips exited workers
+        for (const answer of m.stats.values()) answer(undefined);  // stats() leaves it out
+        m.stats.clear();
         exitedResolve(code);
         m.channel?.close();
         m.channel = null;
@@ -233,21 +239,32 @@ export class WorkerGroup extends EventEmitter {
     });
   }
 
-  /** handoff: accepts the workers' channels until each has joined (proved by the token). @internal */
-  async _joinChannels(channels: Listener<UnixConn>, token: string): Promise<void> {
+  /**
+   * handoff: accepts the workers' channels until each has joined, proved by the token (any
+   * local process can reach the socket); each is heard concurrently, so a stranger that
+   * connects and stays silent holds up nothing. @internal
+   */
+  _joinChannels(channels: Listener<UnixConn>, token: string): Promise<void> {
     const missing = new Set(this.members.map((m) => m.index));
-    while (missing.size > 0) {
-      const c = await channels.accept();
-      const line = await readLine(c, 128);
-      const [t, i] = line?.split(' ') ?? [];
-      const m = this.members[Number(i)];
-      if (t !== token || m === undefined || !missing.has(m.index)) {
-        c.close();
-        continue;
-      }
-      missing.delete(m.index);
-      m.channel = c;
-    }
+    return new Promise<void>((resolve, reject) => {
+      const join = async (c: UnixConn): Promise<void> => {
+        c.setReadDeadline(Date.now() + kJoinTimeoutMs);
+        const [t, i] = (await readLine(c, 128))?.split(' ') ?? [];
+        const m = this.members[Number(i)];
+        if (t !== token || m === undefined || !missing.has(m.index)) {
+          c.close();
+          return;
+        }
+        c.setReadDeadline(0);
+        missing.delete(m.index);
+        m.channel = c;
+        if (missing.size === 0) resolve();
+      };
+      // Ends when serveWorkers closes `channels`, joined or failed.
+      (async () => {
+        for await (const c of channels) void join(c);
+      })().catch(reject);
+    });
   }
 
   /** handoff: accepts on `ln` and hands each connection to the next worker. @internal */
@@ -364,7 +381,6 @@ export async function serveWorkers(file: string | URL, options: ServeWorkersOpti
   const { workers, address, network, mode, closeTimeout } = checkOptions(file, options);
   const o = options;
   const target = typeof file === 'string' ? path.resolve(file) : file;
-  if (target instanceof URL && target.protocol === 'file:') fileURLToPath(target);  // throws on a bad file URL
   if (o.loop !== undefined && (o.loop === null || typeof o.loop !== 'object')) {
     throw new TypeError(`options.loop: expected an object of loop options, got ${describeValue(o.loop)}`);
   }
