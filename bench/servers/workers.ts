@@ -5,7 +5,7 @@
 import * as http from 'node:http';
 import { isMainThread, workerData } from 'node:worker_threads';
 import { serveWorkers, workerListener, type WorkerMode } from '../../lib/index';
-import { obeyStdin, ready, serverArgs } from './common';
+import { echoConn, obeyStdin, ready, serverArgs } from './common';
 
 async function main(): Promise<void> {
   const { form, options } = serverArgs();
@@ -23,21 +23,7 @@ async function main(): Promise<void> {
 }
 
 async function serveEcho(): Promise<void> {
-  for await (const c of workerListener()) {
-    void (async () => {
-      const buf = new Uint8Array(64 * 1024);
-      try {
-        for (;;) {
-          const n = await c.read(buf);
-          if (n === null) break;
-          await c.write(buf.subarray(0, n));
-        }
-      } catch {
-        // a reset at the end of a run
-      }
-      c.close();
-    })();
-  }
+  for await (const c of workerListener()) void echoConn(c);
 }
 
 function serveHttp(): Promise<void> {
