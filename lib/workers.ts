@@ -111,7 +111,8 @@ interface Member {
  * before `close()` (an uncaught exception, `process.exit`, or its module returning): a
  * crash can come at any time, which a promise settled at start cannot report, and an
  * `'error'` nobody listens to is thrown, as Node's emitters do — never silently lost. The
- * crashed worker is not restarted; the others keep serving.
+ * crashed worker is not restarted; the others keep serving. In 'handoff' mode a failure of
+ * the main thread's accepting (not EMFILE and the like, which are retried) is emitted too.
  */
 export class WorkerGroup extends EventEmitter {
   /** How the workers get their connections. */
@@ -433,7 +434,8 @@ export async function serveWorkers(file: string | URL, options: ServeWorkersOpti
     } finally {
       channels.close();  // every worker has joined (or start failed): nobody else may
     }
-    void group._dispatch(ln, chan.dir);
+    // Accepting fails for good only on a broken listener: the group reports it as a crash would be.
+    group._dispatch(ln, chan.dir).catch((err: unknown) => group.emit('error', err));
     return group;
   } catch (err) {
     for (const p of started) p.catch(() => {});
