@@ -32,7 +32,7 @@ const hasTaskset = (() => {
 export const pinned = hasTaskset && os.cpus().length >= 2;
 
 /** The command line that runs `command` on `cpu` (as is when not pinning). */
-export function pin(cpu: number, command: string, args: string[]): [string, string[]] {
+export function pin(cpu: number | string, command: string, args: string[]): [string, string[]] {
   return pinned ? ['taskset', ['-c', String(cpu), command, ...args]] : [command, args];
 }
 
@@ -94,9 +94,9 @@ export interface Server {
  * server exits when its stdin closes.
  */
 export async function startProcess(command: string, args: string[],
-                                   options: { name?: string; js?: boolean; env?: NodeJS.ProcessEnv } = {}): Promise<Server> {
+                                   options: { name?: string; js?: boolean; env?: NodeJS.ProcessEnv; cpus?: string } = {}): Promise<Server> {
   const name = options.name ?? path.basename(command);
-  const [cmd, argv] = pin(0, command, args);
+  const [cmd, argv] = pin(options.cpus ?? 0, command, args);
   const child = spawn(cmd, argv, { stdio: ['pipe', 'pipe', 'inherit'], env: options.env ?? process.env });
   const next = lineReader(child);
   const first = await Promise.race([
@@ -126,9 +126,9 @@ export async function startProcess(command: string, args: string[],
   };
 }
 
-/** Starts `node [nodeFlags] <script> ...args`, a server of bench/servers, on CPU 0. */
-export function startServer(script: string, args: string[], nodeFlags: string[] = []): Promise<Server> {
-  return startProcess(process.execPath, [...nodeFlags, script, ...args], { name: script, js: true });
+/** Starts `node [nodeFlags] <script> ...args`, a server of bench/servers, on CPU 0 (or the list `cpus`, e.g. "0,1"). */
+export function startServer(script: string, args: string[], nodeFlags: string[] = [], cpus?: string): Promise<Server> {
+  return startProcess(process.execPath, [...nodeFlags, script, ...args], { name: script, js: true, cpus });
 }
 
 export interface LoadOptions {

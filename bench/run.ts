@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only pingpong,idle,rss,udp,http,stream,micro] [-- --duration S]
+// npm run bench [-- --quick] [-- --only pingpong,idle,rss,udp,http,stream,micro,workers] [-- --duration S]
 // [-- --backends epoll,poll] [-- --connections 1,50] [-- --idle 0,10000]: runs the scenarios, prints tables, writes bench/results/<date>.json and
 // latest.json, and renders the chart. BENCH_PEERS=bun,deno,go|none picks the peers (default: on PATH).
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import { C_FLOOR_BACKENDS, peerPlan, PEERS, startCFloor, startPeer, type Peer } 
 import { floorRatios, renderReport } from './report';
 import { httpPlan, httpTasks } from './scenario-http';
 import { streamPlan, streamTasks } from './scenario-stream';
+import { workersPlan, workersTasks } from './scenario-workers';
 import type { Result, Task } from './types';
 
 interface Config {
@@ -17,7 +18,7 @@ interface Config {
   options: Record<string, string>;
 }
 
-const SCENARIOS = ['pingpong', 'idle', 'rss', 'udp', 'http', 'stream', 'micro'];
+const SCENARIOS = ['pingpong', 'idle', 'rss', 'udp', 'http', 'stream', 'micro', 'workers'];
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const onlyArg = args[args.indexOf('--only') + 1];
@@ -65,6 +66,7 @@ const plan = {
   http: httpPlan(quick),
   stream: streamPlan(quick),
   micro: microPlan(quick),
+  workers: workersPlan(quick),
 };
 
 function configs(): Config[] {
@@ -183,6 +185,7 @@ function tasks(): Task[] {
   if (only.includes('http')) list.push(...httpTasks(plan.http));
   if (only.includes('stream')) list.push(...streamTasks(plan.stream));
   if (only.includes('micro')) list.push(...microTasks(plan.micro, configs()));
+  if (only.includes('workers')) list.push(...workersTasks(plan.workers));
   return list;
 }
 
@@ -279,7 +282,7 @@ function fmt(v: number, digits = 2): string {
 }
 
 function printTable(results: Result[]): void {
-  const echo = results.filter((r) => ['pingpong', 'idle', 'rss', 'udp'].includes(r.scenario));
+  const echo = results.filter((r) => ['pingpong', 'idle', 'rss', 'udp', 'workers'].includes(r.scenario));
   if (echo.length > 0) {
     console.table(echo.map((r) => ({
       scenario: r.scenario,

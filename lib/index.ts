@@ -20,3 +20,7 @@ export { metricCollectors, metricFamilies, metricsText } from './metrics';
 export type { Collector, LabeledStats, MetricFamily, MetricValue } from './metrics';
 export type { ConnInfo, LoopStats, SocketInfo, TcpInfo } from './info';
 export { OpError, ErrClosed, ErrDeadlineExceeded, SystemError, errorIs } from './errors';
+export { serveWorkers, WorkerGroup, WorkerError } from './workers';
+export type { ServeWorkersOptions, WorkerGroupStats, WorkerStats } from './workers';
+export { workerListener } from './worker-listener';
+export type { WorkerMode } from './worker-listener';

@@ -408,6 +408,15 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
     const room = kAcceptQueue - this.queue.length;
     if (room <= 0) return;
     this.granted = room;
+    this._acceptUpTo(room);
+  }
+
+  /**
+   * Lets the source of connections deliver up to `room` more Accept events to `_onEvent`:
+   * the kernel's accept queue here; a subclass may take them from elsewhere (lib/worker-listener.ts
+   * takes them from an acceptor thread). @internal
+   */
+  protected _acceptUpTo(room: number): void {
     this.loop.native.setAccepting(this.id, room);
   }
 }

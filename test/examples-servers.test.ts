@@ -2,6 +2,7 @@
 // examples/tls-echo.ts driven by openssl s_client (and a client that never handshakes).
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
 import { toolEnv, withTimeout } from './helpers/util';
@@ -124,5 +125,27 @@ describe('examples: servers', () => {
     assert.equal(stuck.got(), '');
     assert.equal(await withTimeout(exited(ex.child), 10_000, 'the example exiting'), 0);
     assert.match(ex.out(), /SIGTERM: shutting down\n[^]*shutdown: 2 finished, 1 forced\n/);
+  });
+
+  it('multi-worker.ts: two worker threads serve one port in turn (handoff), then stop on SIGTERM', async () => {
+    const ex = await start('multi-worker.js', ['127.0.0.1:0', '2', 'handoff']);
+    child = ex.child;
+    const threads = new Set<string>();
+    for (let i = 0; i < 4; i++) {
+      const body = await withTimeout(new Promise<string>((resolve, reject) => {
+        http.get(`http://${ex.addr}/r${i}`, { agent: false }, (res) => {
+          let b = '';
+          res.on('data', (d: Buffer) => { b += d.toString(); });
+          res.on('end', () => resolve(b));
+        }).on('error', reject);
+      }), 10_000, `GET /r${i}`);
+      const m = new RegExp(`^hello from worker thread (\\d+): GET /r${i}\n$`).exec(body);
+      assert.ok(m !== null, body);
+      threads.add(m[1]);
+    }
+    assert.equal(threads.size, 2, 'both workers served');
+    ex.child.kill('SIGTERM');
+    assert.equal(await withTimeout(exited(ex.child), 10_000, 'the example exiting'), 0);
+    assert.match(ex.out(), /SIGTERM: closing; connections per worker: 2, 2/);
   });
 });

@@ -2,6 +2,7 @@
 import { PerformanceObserver } from 'node:perf_hooks';
 import { resolveLoopOptions, type LoopOptions } from '../../lib/backends';
 import { loopFor } from '../../lib/loop';
+import type { Conn } from '../../lib/conn';
 
 /** `node <server>.js <form> <json loop options>`. */
 export function serverArgs(): { form: string; options: LoopOptions } {
@@ -65,4 +66,19 @@ export function serveNative(options: LoopOptions, discard: boolean): void {
   loop.native.setAccepting(id, 0x7fffffff);  // the floor accepts without a JS queue
   const addr = loop.native.addr(id, false);
   ready(typeof addr === 'number' ? 0 : addr[1]);
+}
+
+/** The Go-style echo of one connection: read, write back, until EOF; then close it. */
+export async function echoConn(c: Conn): Promise<void> {
+  const buf = new Uint8Array(64 * 1024);
+  try {
+    for (;;) {
+      const n = await c.read(buf);
+      if (n === null) break;
+      await c.write(buf.subarray(0, n));
+    }
+  } catch {
+    // a reset at the end of a run
+  }
+  c.close();
 }

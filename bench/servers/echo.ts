@@ -4,28 +4,14 @@
 // read, no buffer per idle connection), node (Node's net). Prints {"port","pid"} once listening; exits when stdin closes.
 import * as net from 'node:net';
 import { listen } from '../../lib/index';
-import { obeyStdin, ready, serveNative, serverArgs } from './common';
+import { echoConn, obeyStdin, ready, serveNative, serverArgs } from './common';
 
 const { form, options } = serverArgs();
 
 async function serveGo(): Promise<void> {
   const ln = listen('tcp', '127.0.0.1:0', { ...options, backlog: 4096 });
   ready(ln.addr().port);
-  for await (const c of ln) {
-    void (async () => {
-      const buf = new Uint8Array(64 * 1024);
-      try {
-        for (;;) {
-          const n = await c.read(buf);
-          if (n === null) break;
-          await c.write(buf.subarray(0, n));
-        }
-      } catch {
-        // a reset at the end of a run
-      }
-      c.close();
-    })();
-  }
+  for await (const c of ln) void echoConn(c);
 }
 
 async function servePooled(): Promise<void> {
