@@ -17,3 +17,7 @@ export { Addr } from './addr';
 export { connections, stats } from './inspect';
 export type { ConnInfo, LoopStats, SocketInfo, TcpInfo } from './info';
 export { OpError, ErrClosed, ErrDeadlineExceeded, SystemError, errorIs } from './errors';
+export { parseProxyHeader, ProxyProtocolError } from './proxy-protocol';
+export type { ProxyHeader, ProxyParse, ProxyTlv, ProxyVersions } from './proxy-protocol';
+export { proxyHeader } from './proxy-accept';
+export type { ProxyProtocolOptions } from './proxy-accept';

@@ -9,6 +9,7 @@ import { type Conn, kDefaultWriteQueueLimit } from './conn';
 import { EINPROGRESS, ErrDeadlineExceeded, OpError, SystemError, describeValue } from './errors';
 import { Listener } from './listener';
 import { loopFor } from './loop';
+import { checkProxyOptions, type ProxyProtocolOptions } from './proxy-accept';
 import { dialPacket, isPacketNetwork, type PacketConn, type PacketNetwork } from './packet';
 import { streamConn, type UnixConn } from './unix-conn';
 
@@ -25,6 +26,14 @@ export interface ListenOptions extends LoopOptions {
   reuseAddr?: boolean;
   /** Bytes each accepted connection may queue before write() waits (default 1 MiB). */
   writeQueueLimit?: number;
+  /**
+   * Expect a PROXY protocol header (v1 or v2, as HAProxy, nginx, AWS NLB or Envoy send it)
+   * first on every connection: it is read before `accept()` sees the connection, and
+   * `remoteAddr()` is then the client it names (`localAddr()` the address that client
+   * connected to). A connection with a bad, missing or late header is closed and counted;
+   * the listener serves on. `true` for the defaults (5 s timeout, both versions).
+   */
+  proxyProtocol?: boolean | ProxyProtocolOptions;
 }
 
 /** Options of {@link dial}. */
@@ -111,6 +120,14 @@ export function listen(network: Network, address: string, options?: ListenOption
   const reuseAddr = checkBoolean('reuseAddr', opts.reuseAddr) ?? true;
   const reusePort = checkBoolean('reusePort', opts.reusePort) ?? false;
   const limit = checkInteger('writeQueueLimit', opts.writeQueueLimit, 1, Number.MAX_SAFE_INTEGER) ?? kDefaultWriteQueueLimit;
+  const proxy = checkProxyOptions(opts.proxyProtocol);
+  const ln = listenStream(net, address, backlog, reuseAddr, reusePort, limit, opts);
+  if (proxy !== undefined) ln._useProxyProtocol(proxy);
+  return ln;
+}
+
+function listenStream(net: Network, address: string, backlog: number, reuseAddr: boolean, reusePort: boolean,
+                      limit: number, opts: ListenOptions): Listener | Listener<UnixConn> {
   if (net === 'unix') {
     if (reusePort) throw new TypeError('options.reusePort: only TCP listeners can share a port');
     return listenUnix(checkUnixPath(address), backlog, limit, opts);
