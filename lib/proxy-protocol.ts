@@ -189,6 +189,7 @@ function parseV1(b: Uint8Array): ProxyParse {
     if (b[i] !== CR) continue;
     if (i + 1 === b.length) return { need: 1 };
     if (b[i + 1] !== LF) throw new ProxyProtocolError('v1 carriage return without line feed');
+    if (i + 2 > kProxyV1MaxLength) break;
     return { header: v1Header(latin1(b.subarray(0, i)), i + 2) };
   }
   if (b.length >= kProxyV1MaxLength) throw new ProxyProtocolError(`v1 header longer than ${kProxyV1MaxLength} bytes`);
