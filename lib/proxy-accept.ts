@@ -92,7 +92,8 @@ function asConnAddr(conn: Conn, addr: Addr | undefined): Addr | undefined {
  * rejects. @internal
  */
 export async function readProxyHeader(conn: Conn, opts: ProxyAcceptOptions, countError: (code: string) => void): Promise<boolean> {
-  let buf = new Uint8Array(kProxyV1MaxLength);  // a v2 header with TLVs may need more: grown then
+  // From Node's shared pool (no ArrayBuffer per connection); a v2 header with TLVs may need more: grown then.
+  let buf: Uint8Array = Buffer.allocUnsafe(kProxyV1MaxLength);
   let have = 0;
   let timedOut = false;
   const timer = setTimeout(() => {

@@ -51,7 +51,9 @@ export interface ProxyHeader {
 
 /** Which versions {@link parseProxyHeader} accepts (both by default). */
 export interface ProxyVersions {
+  /** Accept v1 (text) headers. Default true. */
   allowV1?: boolean;
+  /** Accept v2 (binary) headers. Default true. */
   allowV2?: boolean;
 }
 
@@ -60,16 +62,29 @@ export interface ProxyVersions {
  * before calling again. `need` is a lower bound of what a valid header still lacks, so
  * reading exactly that many never takes bytes of the data after the header.
  */
-export type ProxyParse = { header: ProxyHeader; need?: undefined } | { header?: undefined; need: number };
+export type ProxyParse = {
+  /** The complete header. */
+  header: ProxyHeader;
+  /** Absent once the header is complete. */
+  need?: undefined;
+} | {
+  /** Absent until the header is complete. */
+  header?: undefined;
+  /** Bytes to read (at least 1) before calling again. */
+  need: number;
+};
 
 /** The v2 signature: "\r\n\r\n\0\r\nQUIT\n". */
 export const kProxyV2Signature: Readonly<Uint8Array> = Uint8Array.of(
   0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d, 0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a);
 // Spec 2.1: a v1 line is at most 107 bytes, "PROXY UNKNOWN\r\n" (15) the shortest; v2 has a
 // 16-byte fixed part and announces the rest (at most 65535 bytes).
+/** The longest v1 header, CRLF included (spec 2.1). */
 export const kProxyV1MaxLength = 107;
 const kV1MinLength = 15;
 const kV2FixedLength = 16;
+// v2 address block by family (UNSPEC, INET, INET6, UNIX): two addresses, and two ports for IP.
+const kV2AddressBytes = [0, 12, 36, 216];
 const CR = 0x0d;
 const LF = 0x0a;
 
@@ -101,7 +116,13 @@ function parseV2(b: Uint8Array): ProxyParse {
   if (b.length > 13 && (b[13] >> 4 > 3 || (b[13] & 0xf) > 2)) {
     throw new ProxyProtocolError(`bad v2 address family/protocol 0x${b[13].toString(16).padStart(2, '0')}`);
   }
-  if (b.length < kV2FixedLength) return { need: kV2FixedLength - b.length };
+  if (b.length < kV2FixedLength) {
+    // Before the length is whole, its high byte and the family already bound the header from
+    // below: an INET header is read in two reads (15 bytes, then the rest), not three.
+    let body = b.length > 14 ? b[14] << 8 : 0;
+    if (b.length > 13 && (b[12] & 0xf) === 1) body = Math.max(body, kV2AddressBytes[b[13] >> 4]);
+    return { need: kV2FixedLength + body - b.length };
+  }
   const length = kV2FixedLength + ((b[14] << 8) | b[15]);
   if (b.length < length) return { need: length - b.length };
   const local = (b[12] & 0xf) === 0;
@@ -114,7 +135,7 @@ function parseV2(b: Uint8Array): ProxyParse {
   let at = 0;
   if (family === 1 || family === 2) {
     const size = family === 1 ? 4 : 16;
-    if (body.length < 2 * size + 4) {
+    if (body.length < kV2AddressBytes[family]) {
       throw new ProxyProtocolError(`v2 header of ${body.length} bytes is too short for ${family === 1 ? 'IPv4' : 'IPv6'} addresses`);
     }
     const net = (transport === 2 ? 'udp' : 'tcp') + (family === 1 ? '4' : '6');
@@ -124,7 +145,7 @@ function parseV2(b: Uint8Array): ProxyParse {
     header.destination = new Addr(net, ip(body.subarray(size, 2 * size)), view.getUint16(2 * size + 2));
     at = 2 * size + 4;
   } else if (family === 3) {
-    if (body.length < 216) throw new ProxyProtocolError(`v2 header of ${body.length} bytes is too short for Unix addresses`);
+    if (body.length < kV2AddressBytes[3]) throw new ProxyProtocolError(`v2 header of ${body.length} bytes is too short for Unix addresses`);
     const net = transport === 2 ? 'unixgram' : 'unix';
     header.source = Addr.unix(unixPath(body.subarray(0, 108)), net);
     header.destination = Addr.unix(unixPath(body.subarray(108, 216)), net);

@@ -3,6 +3,8 @@
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as net from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import {
   ErrClosed, listen, parseProxyHeader, proxyHeader, ProxyProtocolError, stats, type Conn, type ProxyParse,
 } from 'muxnet';
@@ -146,7 +148,9 @@ describe('PROXY protocol parser', () => {
       'PROXY UNKNOWN\r\n',
       'PROXY UNKNOWN 1 2\r\n',
     ].map((s): Buffer => Buffer.from(s, 'latin1'));
-    headers.push(v2(0, 0, Buffer.alloc(0)), v2(1, 0x11, Buffer.concat([inet([1, 2, 3, 4], [5, 6, 7, 8], 9, 10), tlv(4, 'x'.repeat(300))])));
+    headers.push(v2(0, 0, Buffer.alloc(0)), v2(0, 0x11, Buffer.alloc(12)), v2(1, 0x00, Buffer.alloc(0)),
+      v2(1, 0x11, Buffer.concat([inet([1, 2, 3, 4], [5, 6, 7, 8], 9, 10), tlv(4, 'x'.repeat(300))])),
+      v2(1, 0x21, inet6('00'.repeat(16), '00'.repeat(16), 1, 2)), v2(1, 0x31, Buffer.alloc(216)));
     for (const h of headers) {
       const { reads, length } = feedByNeed(h);
       assert.equal(length, h.length, `${JSON.stringify(h.toString('latin1'))}: ended at ${length}`);
@@ -377,6 +381,19 @@ for (const cfg of loopConfigs()) {
       await withTimeout(c.closed, 5000, 'the half-headed connection closed with the listener');
       await assert.rejects(ln.accept(), (err: unknown) => err instanceof ErrClosed);
       assert.equal(proxyErrors(), before);
+    });
+
+    it('a Unix listener takes the header too: remoteAddr() is the TCP client the balancer relayed', async () => {
+      const sock = path.join(tmpdir(), `muxnet-proxy-${process.pid}-${cfg.name}.sock`);
+      const ln = res.add(listen('unix', sock, { ...cfg.options, proxyProtocol: true }));
+      const s = net.connect(sock);
+      sockets.push(s);
+      s.on('error', () => {});
+      s.write(Buffer.concat([v2(1, 0x11, inet([192, 0, 2, 44], [192, 0, 2, 1], 4444, 80)), Buffer.from('unix data')]));
+      const conn = res.add(await withTimeout(ln.accept(), 5000, 'accept'));
+      assert.equal(String(conn.remoteAddr()), '192.0.2.44:4444');
+      s.end();
+      assert.deepEqual(await withTimeout(readN(conn, 9), 5000, 'read'), Buffer.from('unix data'));
     });
 
     it("serveNode(): Node's http sees the client from the header as req.socket.remoteAddress", async () => {
