@@ -263,7 +263,7 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
       const conn = this.wrap(a);
       this.backoffMs = 0;
       this.granted--;
-      if (this.proxy !== undefined) this.readProxyHeader(conn);
+      if (this.proxy !== undefined) this.acceptProxied(conn);
       else this.deliver(conn);
       if (this.granted === 0) this.startAccepting();
     } else if (kind === EventKind.AcceptError) {
@@ -295,7 +295,7 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
    * PROXY protocol: reads `conn`'s header (concurrently with other connections' headers),
    * then delivers it; a bad, missing or late header closes it (see readProxyHeader).
    */
-  private readProxyHeader(conn: C): void {
+  private acceptProxied(conn: C): void {
     this.headerReads.add(conn);
     void readProxyHeader(conn, this.proxy!, (code) => this.loop.countError(code)).then((ok) => {
       this.headerReads.delete(conn);
