@@ -16,7 +16,7 @@ export interface HaproxyBackend {
   proxy?: 'v1' | 'v2' | 'none';
   /**
    * Health checks: 'connect' (layer 4), or a line sent and a string expected back
-   * (tcp-check), checked every 200 ms. Absent: no checks.
+   * (tcp-check), checked every 200 ms (UP after one pass, DOWN after three failures). Absent: no checks.
    */
   check?: 'connect' | { send: string; expect: string };
 }
@@ -90,6 +90,7 @@ export function haproxyConfig(opts: HaproxyOptions, ports: Record<string, number
     '  timeout connect 2s',
     '  timeout client 30s',
     '  timeout server 30s',
+    '  timeout check 5s',  // else a check times out after `inter` (200 ms): too tight on a loaded machine
   ];
   for (const b of opts.backends) {
     lines.push(`frontend fe_${b.name}`, `  bind 127.0.0.1:${ports[b.name]}`, `  default_backend ${b.name}`);
@@ -98,7 +99,9 @@ export function haproxyConfig(opts: HaproxyOptions, ports: Record<string, number
       lines.push('  option tcp-check', `  tcp-check send ${quote(b.check.send)}`, `  tcp-check expect string ${quote(b.check.expect)}`);
     }
     const proxy = b.proxy === 'v1' ? ' send-proxy' : b.proxy === 'v2' ? ' send-proxy-v2' : '';
-    const check = b.check === undefined ? '' : ' check inter 200ms rise 1 fall 1';
+    // Up after one passed check; down only after three failed ones, so one slow check under
+    // load does not take a server out of the rotation.
+    const check = b.check === undefined ? '' : ' check inter 200ms rise 1 fall 3';
     b.servers.forEach((addr, i) => lines.push(`  server s${i} ${addr}${proxy}${check}`));
   }
   return `${lines.join('\n')}\n`;
