@@ -6,5 +6,6 @@ export const {
   listen, dial, AbortError, backends, backendCapabilities, Conn, UnixConn, Listener, PacketConn, listenPacket, Addr,
   connections, stats, metricsText, metricFamilies, metricCollectors, OpError, ErrClosed, ErrDeadlineExceeded, SystemError, errorIs, ConnStream,
   serveWorkers, WorkerGroup, WorkerError, workerListener,
+  parseProxyHeader, ProxyProtocolError, proxyHeader,
 } = muxnet;
 export default muxnet;

@@ -273,6 +273,15 @@ export abstract class Descriptor implements LoopHandle {
     if (typeof this.tryAddr(true) === 'number' && remote !== undefined) this.remote = remote;
   }
 
+  /**
+   * The ends a PROXY protocol header named (the client, and the address it connected to)
+   * replace the transport's in the cache; undefined leaves one as it is. @internal
+   */
+  _setAddrs(local: Addr | undefined, remote: Addr | undefined): void {
+    if (local !== undefined) this.local = local;
+    if (remote !== undefined) this.remote = remote;
+  }
+
   /** The address, cached once known, or -errno (a reset socket has no peer any more). @internal */
   protected tryAddr(peer: boolean): Addr | number {
     const cached = peer ? this.remote : this.local;

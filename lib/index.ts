@@ -24,3 +24,7 @@ export { serveWorkers, WorkerGroup, WorkerError } from './workers';
 export type { ServeWorkersOptions, WorkerGroupStats, WorkerStats } from './workers';
 export { workerListener } from './worker-listener';
 export type { WorkerMode } from './worker-listener';
+export { parseProxyHeader, ProxyProtocolError } from './proxy-protocol';
+export type { ProxyHeader, ProxyParse, ProxyTlv, ProxyVersions } from './proxy-protocol';
+export { proxyHeader } from './proxy-accept';
+export type { ProxyProtocolOptions } from './proxy-accept';

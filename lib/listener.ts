@@ -7,6 +7,7 @@ import { EventKind } from './native';
 import { connInfo, readInfo, type ConnInfo } from './info';
 import type { Limiter } from './limits';
 import type { Loop, LoopHandle } from './loop';
+import { readProxyHeader, type ProxyAcceptOptions } from './proxy-accept';
 import { checkStreamOptions, type ConnStream, type ConnStreamOptions } from './stream';
 
 /** What {@link Listener.serveNode} needs of a Node server: `http.Server`, `tls.Server`, … */
@@ -25,6 +26,10 @@ const kAcceptQueue = 128;
 // Back-off after EMFILE/ENFILE, as Go's http.Server does: 5 ms doubling up to 1 s.
 const kBackoffMinMs = 5;
 const kBackoffMaxMs = 1000;
+// PROXY protocol: connections reading their header at once, at most. Each holds a descriptor
+// and a timer until its header is complete (or its timeout); past this, accepting waits and
+// the kernel's backlog holds the rest, so silent peers cannot take every descriptor.
+const kMaxHeaderReads = 256;
 
 /** Options for {@link Listener.serve}. */
 export interface ServeOptions {
@@ -113,6 +118,8 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
   private nodeServer: NodeServer | null = null;
   private stopping: AbortController | null = null;
   private drained: (() => void) | null = null;  // shutdown() waits for the sets to empty
+  private proxy: ProxyAcceptOptions | undefined;  // listen's proxyProtocol option
+  private readonly headerReads = new Set<C>();     // accepted, reading their PROXY header
 
   /** @internal `wrap` makes the connection object for an accepted socket's id. */
   constructor(loop: Loop, id: number, network: string, address: Addr, wrap: (id: number) => C,
@@ -124,6 +131,11 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
     this.address = address;
     this.wrap = wrap;
     loop.handles[id] = this;
+  }
+
+  /** @internal listen's `proxyProtocol` option: every connection reads its header before accept() sees it. */
+  _useProxyProtocol(options: ProxyAcceptOptions): void {
+    this.proxy = options;
   }
 
   /** The multiplexing backend this listener runs on, e.g. 'epoll'. */
@@ -348,6 +360,7 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
     this.loop.native.close(this.id);
     if (this.file !== undefined) removeSocketFile(this.address.path, this.file);
     for (const conn of this.queue.splice(0)) conn.close();
+    for (const conn of this.headerReads) conn.close();
     const err = new OpError('accept', this.network, new ErrClosed(), undefined, this.address);
     for (const w of this.waiters.splice(0)) w.reject(err);
   }
@@ -380,9 +393,8 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
         return;
       }
       const conn = this.wrap(a);
-      const waiter = this.waiters.shift();
-      if (waiter !== undefined) waiter.resolve(conn);
-      else this.queue.push(conn);
+      if (this.proxy !== undefined) this.acceptProxied(conn);
+      else this.deliver(conn);
       if (this.granted === 0) this.startAccepting();
     } else if (kind === EventKind.AcceptError) {
       // The native side stopped accepting; resume after a back-off so a full descriptor
@@ -402,10 +414,36 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
     }
   }
 
+  /** Hands an accepted connection to the oldest waiting accept(), or queues it. */
+  private deliver(conn: C): void {
+    const waiter = this.waiters.shift();
+    if (waiter !== undefined) waiter.resolve(conn);
+    else this.queue.push(conn);
+  }
+
+  /**
+   * PROXY protocol: reads `conn`'s header (concurrently with other connections' headers),
+   * then delivers it; a bad, missing or late header closes it (see readProxyHeader).
+   */
+  private acceptProxied(conn: C): void {
+    this.headerReads.add(conn);
+    void readProxyHeader(conn, this.proxy!, (code) => this.loop.countError(code)).then((ok) => {
+      this.headerReads.delete(conn);
+      if (!ok) {
+        this.startAccepting();
+      } else if (this.closed) {
+        conn.close();
+      } else {
+        this.deliver(conn);
+        this.startAccepting();
+      }
+    });
+  }
+
   /** Lets the native side accept as many as the queue has room for; it stops by itself. */
   private startAccepting(): void {
     if (this.granted > 0 || this.closed || this.backoffTimer !== null) return;
-    const room = kAcceptQueue - this.queue.length;
+    const room = Math.min(kAcceptQueue - this.queue.length, kMaxHeaderReads - this.headerReads.size);
     if (room <= 0) return;
     this.granted = room;
     this._acceptUpTo(room);

@@ -10,6 +10,7 @@ import { EINPROGRESS, ErrDeadlineExceeded, OpError, SystemError, describeValue }
 import { checkLimits, type ConnectionLimits } from './limits';
 import { Listener } from './listener';
 import { loopFor } from './loop';
+import { checkProxyOptions, type ProxyProtocolOptions } from './proxy-accept';
 import { dialPacket, isPacketNetwork, type PacketConn, type PacketNetwork } from './packet';
 import { streamConn, type UnixConn } from './unix-conn';
 
@@ -28,6 +29,14 @@ export interface ListenOptions extends LoopOptions {
   writeQueueLimit?: number;
   /** Connections over these limits are closed at once and counted: see {@link ConnectionLimits}. */
   limits?: ConnectionLimits;
+  /**
+   * Expect a PROXY protocol header (v1 or v2, as HAProxy, nginx, AWS NLB or Envoy send it)
+   * first on every connection: it is read before `accept()` sees the connection, and
+   * `remoteAddr()` is then the client it names (`localAddr()` the address that client
+   * connected to). A connection with a bad, missing or late header is closed and counted;
+   * the listener serves on. `true` for the defaults (5 s timeout, both versions).
+   */
+  proxyProtocol?: boolean | ProxyProtocolOptions;
 }
 
 /** Options of {@link dial}. */
@@ -115,11 +124,18 @@ export function listen(network: Network, address: string, options?: ListenOption
   const reusePort = checkBoolean('reusePort', opts.reusePort) ?? false;
   const limit = checkInteger('writeQueueLimit', opts.writeQueueLimit, 1, Number.MAX_SAFE_INTEGER) ?? kDefaultWriteQueueLimit;
   const limiter = checkLimits(opts.limits, net);
+  const proxy = checkProxyOptions(opts.proxyProtocol);
+  const ln = listenStream(net, address, backlog, reuseAddr, reusePort, limit, opts);
+  ln._setLimits(limiter);
+  if (proxy !== undefined) ln._useProxyProtocol(proxy);
+  return ln;
+}
+
+function listenStream(net: Network, address: string, backlog: number, reuseAddr: boolean, reusePort: boolean,
+                      limit: number, opts: ListenOptions): Listener | Listener<UnixConn> {
   if (net === 'unix') {
     if (reusePort) throw new TypeError('options.reusePort: only TCP listeners can share a port');
-    const ln = listenUnix(checkUnixPath(address), backlog, limit, opts);
-    ln._setLimits(limiter);
-    return ln;
+    return listenUnix(checkUnixPath(address), backlog, limit, opts);
   }
   const loop = loopFor(resolveLoopOptions(opts));
   const { host, port } = splitHostPort(address);
@@ -148,9 +164,7 @@ export function listen(network: Network, address: string, options?: ListenOption
   if (id < 0) throw new OpError('listen', net, new SystemError(id, 'bind'), undefined, new Addr(net, ip, port));
   const bound = loop.native.addr(id, false);
   const addr = typeof bound === 'number' ? new Addr(net, ip, port) : addrFromNative(net, bound);
-  const ln = new Listener(loop, id, net, addr, (conn) => streamConn(loop, conn, net, limit));
-  ln._setLimits(limiter);
-  return ln;
+  return new Listener(loop, id, net, addr, (conn) => streamConn(loop, conn, net, limit));
 }
 
 function listenUnix(path: string, backlog: number, limit: number, opts: ListenOptions): Listener<UnixConn> {

@@ -5,32 +5,10 @@ import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import * as path from 'node:path';
+import { exited, startExample } from './helpers/examples';
 import { toolEnv, withTimeout } from './helpers/util';
 
-const examples = path.join(__dirname, '..', 'examples');
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures', 'tls');
-
-/** Starts an example; resolves with the process, its output so far and the address it printed. */
-async function start(script: string, args: string[]): Promise<{ child: ChildProcess; out: () => string; addr: string }> {
-  const child = spawn(process.execPath, [path.join(examples, script), ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  let out = '';
-  const addr = await withTimeout(new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      out += d.toString();
-      const m = /listening on (?:http:\/\/)?(\S+)/.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.once('exit', (code) => reject(new Error(`${script} exited with ${code}: ${out}`)));
-  }), 10_000, `${script} listening`);
-  return { child, out: () => out, addr };
-}
-
-function exited(child: ChildProcess): Promise<number | null> {
-  return new Promise((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.once('exit', (code) => resolve(code));
-  });
-}
 
 describe('examples: servers', () => {
   let child: ChildProcess | null = null;
@@ -40,7 +18,7 @@ describe('examples: servers', () => {
   });
 
   it('http-server.ts: Node http over muxnet serves curl on one keep-alive connection, then stops on SIGTERM', async () => {
-    const ex = await start('http-server.js', ['127.0.0.1:0']);
+    const ex = await startExample('http-server.js', ['127.0.0.1:0']);
     child = ex.child;
     const body = await withTimeout(new Promise<string>((resolve, reject) => {
       // Two URLs in one curl: the second request goes over the first one's connection.
@@ -62,7 +40,7 @@ describe('examples: servers', () => {
   });
 
   it('tls-echo.ts: echoes to openssl s_client, and drops a client that never handshakes', async () => {
-    const ex = await start('tls-echo.js', [path.join(fixtures, 'localhost-key.pem'), path.join(fixtures, 'localhost-cert.pem'),
+    const ex = await startExample('tls-echo.js', [path.join(fixtures, 'localhost-key.pem'), path.join(fixtures, 'localhost-cert.pem'),
       '127.0.0.1:0', '500']);
     child = ex.child;
     const client = spawn('openssl', ['s_client', '-connect', ex.addr, '-servername', 'localhost',
@@ -95,7 +73,7 @@ describe('examples: servers', () => {
 
   it('graceful-shutdown.ts: on SIGTERM a request in flight completes, an idle client is told goodbye, a stuck one is cut at the timeout', async function () {
     this.timeout(30_000);
-    const ex = await start('graceful-shutdown.js', ['127.0.0.1:0', '1500']);
+    const ex = await startExample('graceful-shutdown.js', ['127.0.0.1:0', '1500']);
     child = ex.child;
     const port = Number(ex.addr.slice(ex.addr.lastIndexOf(':') + 1));
     /** A client that collects what it is sent until the server closes. */
@@ -128,7 +106,7 @@ describe('examples: servers', () => {
   });
 
   it('multi-worker.ts: two worker threads serve one port in turn (handoff), then stop on SIGTERM', async () => {
-    const ex = await start('multi-worker.js', ['127.0.0.1:0', '2', 'handoff']);
+    const ex = await startExample('multi-worker.js', ['127.0.0.1:0', '2', 'handoff']);
     child = ex.child;
     const threads = new Set<string>();
     for (let i = 0; i < 4; i++) {
