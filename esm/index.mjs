@@ -5,5 +5,6 @@ import muxnet from '../dist/index.js';
 export const {
   listen, dial, AbortError, backends, backendCapabilities, Conn, UnixConn, Listener, PacketConn, listenPacket, Addr,
   connections, stats, OpError, ErrClosed, ErrDeadlineExceeded, SystemError, errorIs, ConnStream,
+  TLSConn, listenTLS, dialTLS, tlsServer, tlsClient,
 } = muxnet;
 export default muxnet;

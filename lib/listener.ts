@@ -1,5 +1,6 @@
 // Listener: accepts connections, like Go's net.Listener, as promises or async iteration.
 import { lstatSync, unlinkSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
 import { Addr } from './addr';
 import type { Conn } from './conn';
 import { EMFILE, ENFILE, ErrClosed, OpError, SystemError, describeValue } from './errors';
@@ -7,6 +8,21 @@ import { EventKind } from './native';
 import { connInfo, readInfo, type ConnInfo } from './info';
 import type { Loop, LoopHandle } from './loop';
 import type { ConnStreamOptions } from './stream';
+
+/**
+ * What a {@link Listener} hands out and {@link Listener.serve} / {@link Listener.serveNode}
+ * use: a {@link Conn}, {@link UnixConn} or {@link TLSConn}.
+ */
+export interface ListenerConn {
+  /** Closes the connection; calling it again does nothing. */
+  close(): void;
+  /** The peer's address. */
+  remoteAddr(): Addr;
+  /** The local address. */
+  localAddr(): Addr;
+  /** The connection as a Node stream, for {@link Listener.serveNode}. */
+  stream(options?: ConnStreamOptions): Duplex;
+}
 
 /** What {@link Listener.serveNode} needs of a Node server: `http.Server`, `tls.Server`, … */
 export interface NodeServer {
@@ -23,18 +39,18 @@ const kAcceptQueue = 128;
 const kBackoffMinMs = 5;
 const kBackoffMaxMs = 1000;
 
-/** Options for {@link Listener.serve}. */
-export interface ServeOptions {
+/** Options for {@link Listener.serve}; `C` is the listener's connection class. */
+export interface ServeOptions<C extends ListenerConn = Conn> {
   /**
    * Called with what a handler threw or rejected with, and its connection, which is closed
    * when this returns. By default the error is printed to stderr with the peer's address,
    * as Go's servers log a handler's panic.
    */
-  onError?: (err: unknown, conn: Conn) => void;
+  onError?: (err: unknown, conn: C) => void;
 }
 
 /** What {@link Listener.serve} runs for each connection. */
-export type Handler = (conn: Conn) => void | Promise<void>;
+export type Handler<C extends ListenerConn = Conn> = (conn: C) => void | Promise<void>;
 
 function removeSocketFile(path: string, file: { dev: number; ino: number }): void {
   try {
@@ -45,7 +61,7 @@ function removeSocketFile(path: string, file: { dev: number; ino: number }): voi
   }
 }
 
-function printHandlerError(err: unknown, conn: Conn): void {
+function printHandlerError(err: unknown, conn: ListenerConn): void {
   let peer = 'a connection';
   try {
     peer = String(conn.remoteAddr());  // cached at accept: there even after a reset
@@ -64,11 +80,11 @@ interface Waiter<C> {
  * A TCP or Unix listener, like Go's `net.Listener`. Get one from `listen`. `C` is the class
  * of the connections it accepts: {@link UnixConn} for a Unix listener, else {@link Conn}.
  */
-export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHandle {
+export class Listener<C extends ListenerConn = Conn> implements AsyncIterable<C>, LoopHandle {
   private readonly loop: Loop;
   private readonly id: number;
   private readonly network: string;
-  private readonly wrap: (id: number) => C;
+  private wrap: (id: number) => C;
   private readonly address: Addr;
   private readonly file: { dev: number; ino: number } | undefined;  // Unix socket file to remove
   private closed = false;
@@ -185,7 +201,7 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
    * Resolves when the listener is closed; rejects if accepting fails for good (temporary
    * errors such as EMFILE are retried with back-off).
    */
-  async serve(handler: (conn: C) => void | Promise<void>, options: ServeOptions = {}): Promise<void> {
+  async serve(handler: (conn: C) => void | Promise<void>, options: ServeOptions<C> = {}): Promise<void> {
     if (typeof handler !== 'function') {
       throw new TypeError(`handler: expected a function (conn) => void | Promise<void>, got ${describeValue(handler)}`);
     }
@@ -196,7 +212,7 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
     if (typeof onError !== 'function') {
       throw new TypeError(`options.onError: expected a function, got ${describeValue(onError)}`);
     }
-    const failed = (conn: Conn) => (err: unknown): void => {
+    const failed = (conn: C) => (err: unknown): void => {
       try {
         onError(err, conn);
       } finally {
@@ -224,6 +240,17 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
     for (const conn of this.queue.splice(0)) conn.close();
     const err = new OpError('accept', this.network, new ErrClosed(), undefined, this.address);
     for (const w of this.waiters.splice(0)) w.reject(err);
+  }
+
+  /**
+   * @internal From now on this listener hands out `f(conn)` for each connection it accepts
+   * (listenTLS wraps each in a TLSConn). Only before the first accept.
+   */
+  _mapConns<D extends ListenerConn>(f: (conn: C) => D): Listener<D> {
+    const wrap = this.wrap;
+    const mapped = this as unknown as Listener<D>;
+    mapped.wrap = (id) => f(wrap(id));
+    return mapped;
   }
 
   /** @internal This handle's id on `loop`, or -1 (closed, or on another loop). */
