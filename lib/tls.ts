@@ -14,6 +14,9 @@ import type { ConnStreamOptions } from './stream';
 /** Node's tls.Server default: a peer gets this long (ms) to finish its handshake. */
 const kDefaultHandshakeTimeout = 120_000;
 const RESOLVED: Promise<void> = Promise.resolve();
+// How long close() lets close_notify take to reach the kernel before it closes anyway
+// (Go gives it 5 s; the write is one small record, so only a peer that stopped reading waits).
+const kCloseNotifyMs = 1000;
 const noop = (): void => {};
 
 // The keys of ListenOptions and DialOptions: they go to listen/dial, not to OpenSSL.
@@ -117,6 +120,10 @@ function tlsError(message: string, code: string): Error {
   const err = new Error(message);
   (err as { code?: string }).code = code;
   return err;
+}
+
+function hangUp(): Error {
+  return tlsError('socket hang up: the connection ended before the TLS handshake completed', 'ECONNRESET');
 }
 
 function checkObject<T extends object>(options: unknown, name = 'options'): T {
@@ -242,7 +249,7 @@ export class TLSConn implements AsyncIterable<Buffer>, ListenerConn {
   private readsPending = 0;
   private readTail: Promise<unknown> = RESOLVED;
   private readWaiter: Waiter | null = null;
-  private drainWaiters: Waiter[] = [];
+  private readonly writes = new Set<Waiter>();  // writes whose bytes are not in the kernel yet
   private readDeadline = 0;
   private writeDeadline = 0;
   private readTimer: NodeJS.Timeout | null = null;
@@ -264,12 +271,11 @@ export class TLSConn implements AsyncIterable<Buffer>, ListenerConn {
     if (server !== null) socket.on('_tlsError', onError);
     socket.on('end', () => {
       this.ended = true;
+      // The peer gave up mid-handshake (e.g. it refused our certificate): nothing more will come.
+      if (!this.secure) this.failHandshake(hangUp());
       this.wakeReader(null);
     });
     socket.on('close', () => this.onSocketClose());
-    socket.on('drain', () => {
-      for (const w of this.drainWaiters.splice(0)) w.resolve();
-    });
     if (server === null) {
       socket.on('secureConnect', () => this.onSecure());
       // TLS 1.3 sends tickets after the handshake: keep the last for session().
@@ -330,13 +336,12 @@ export class TLSConn implements AsyncIterable<Buffer>, ListenerConn {
   }
 
   /**
-   * Writes `data` (a string as UTF-8) through TLS. Resolves once the TLS socket has taken it
-   * and is below its high-water mark, else after its 'drain' (that is the backpressure);
-   * before the handshake, once the handshake is done. Rejects with an {@link OpError}:
-   * {@link ErrClosed}, EPIPE after `closeWrite()`, {@link ErrDeadlineExceeded} after the write
-   * deadline (writes fail from then on, as in Go), the handshake's or the connection's
-   * error. A failure after a write resolved is reported by the next call. Do not modify
-   * `data` until the promise settles.
+   * Writes all of `data` (a string as UTF-8) through TLS. Resolves when its records are in
+   * the kernel (Go: all or an error), so a `close()` after it loses nothing; before the
+   * handshake, the bytes wait for it. Writes go out in order; not awaiting them pipelines.
+   * Rejects with an {@link OpError}: {@link ErrClosed}, EPIPE after `closeWrite()`,
+   * {@link ErrDeadlineExceeded} after the write deadline (writes fail from then on, as in
+   * Go), the handshake's or the connection's error. Do not modify `data` until it settles.
    */
   write(data: Uint8Array | string): Promise<void> {
     if (typeof data === 'string') data = Buffer.from(data, 'utf8');
@@ -346,10 +351,17 @@ export class TLSConn implements AsyncIterable<Buffer>, ListenerConn {
     const fail = this.writeFails();
     if (fail !== null) return Promise.reject(fail);
     if (data.length === 0) return RESOLVED;
-    // Written at once even before the handshake (the socket keeps it in order until then).
-    this.socket.write(data);
-    if (this.secure) return this.drained();
-    return this.handshake().then(() => this.drained());
+    return new Promise((resolve, reject) => {
+      const w: Waiter = { resolve, reject };
+      this.writes.add(w);
+      // The socket keeps writes made before the handshake until it is done; its callback
+      // comes when the encrypted bytes are in the kernel (the Conn's write resolved).
+      this.socket.write(data, (err?: Error | null) => {
+        if (!this.writes.delete(w)) return;  // failed already (deadline, close)
+        if (err === undefined || err === null) resolve();
+        else reject(this.handshakeErr ?? this.opError('write', this.failure ?? err));
+      });
+    });
   }
 
   /**
@@ -364,8 +376,10 @@ export class TLSConn implements AsyncIterable<Buffer>, ListenerConn {
   }
 
   /**
-   * Closes the connection (no close_notify: use {@link closeWrite} first for a graceful end).
-   * Pending reads, writes and the handshake reject with {@link ErrClosed}. Calling it again does nothing.
+   * Closes the connection. Pending reads, writes and the handshake reject with
+   * {@link ErrClosed}. After a completed handshake it sends close_notify first, as Go's
+   * Close does, so the peer reads a clean end of stream (the descriptor is closed once that
+   * is written, or after 1 s). Calling it again does nothing.
    */
   close(): void {
     if (this.closed) return;
@@ -376,8 +390,19 @@ export class TLSConn implements AsyncIterable<Buffer>, ListenerConn {
       this.settleHandshake(this.handshakeErr);
     }
     this.wakeReader(this.opError('read', new ErrClosed()));
-    this.rejectDrainWaiters(this.opError('write', new ErrClosed()));
-    this.socket.destroy();
+    this.rejectWrites(this.opError('write', new ErrClosed()));
+    const socket = this.socket;
+    if (this.secure && !this.writeShut && !socket.destroyed && this.failure === null) {
+      this.writeShut = true;
+      const timer = setTimeout(() => socket.destroy(), kCloseNotifyMs);
+      timer.unref();
+      socket.end(() => {
+        clearTimeout(timer);
+        socket.destroy();
+      });
+      return;  // the socket's 'close' closes the Conn
+    }
+    socket.destroy();
     this.conn.close();
   }
 
@@ -411,9 +436,9 @@ export class TLSConn implements AsyncIterable<Buffer>, ListenerConn {
     this.writeTimer = this.armTimer(this.writeTimer, ms, () => {
       this.writeTimer = null;
       this.expire();
-      if (this.drainWaiters.length > 0) {
+      if (this.writes.size > 0) {
         this.writeFailure = this.opError('write', new ErrDeadlineExceeded());
-        this.rejectDrainWaiters(this.writeFailure);
+        this.rejectWrites(this.writeFailure);
       }
     });
   }
@@ -514,16 +539,10 @@ export class TLSConn implements AsyncIterable<Buffer>, ListenerConn {
     else w.reject(err);
   }
 
-  /** Resolves when the socket's buffer is below its high-water mark. */
-  private drained(): Promise<void> {
-    if (!this.socket.writableNeedDrain) return RESOLVED;
-    const fail = this.writeFails();
-    if (fail !== null) return Promise.reject(fail);
-    return new Promise((resolve, reject) => this.drainWaiters.push({ resolve, reject }));
-  }
-
-  private rejectDrainWaiters(err: Error): void {
-    for (const w of this.drainWaiters.splice(0)) w.reject(err);
+  private rejectWrites(err: Error): void {
+    const all = [...this.writes];
+    this.writes.clear();
+    for (const w of all) w.reject(err);
   }
 
   private readFails(): Error | null {
@@ -598,7 +617,7 @@ export class TLSConn implements AsyncIterable<Buffer>, ListenerConn {
       }
     }
     // From now on the socket reports its errors as 'error' (as tls.Server's sockets do): http relies on it.
-    s._releaseControl();
+    if (typeof s._releaseControl === 'function') s._releaseControl();
     this.onSecure();
   }
 
@@ -631,7 +650,7 @@ export class TLSConn implements AsyncIterable<Buffer>, ListenerConn {
     this.handshakeTimer = null;
     this.settleHandshake(this.handshakeErr);
     this.wakeReader(this.handshakeErr);
-    this.rejectDrainWaiters(this.handshakeErr);
+    this.rejectWrites(this.handshakeErr);
     this.socket.destroy();
     this.conn.close();
   }
@@ -644,16 +663,14 @@ export class TLSConn implements AsyncIterable<Buffer>, ListenerConn {
     if (this.failure !== null || this.closed) return;
     this.failure = err;
     this.wakeReader(null);  // the read reports it after any bytes that came before it
-    this.rejectDrainWaiters(this.opError('write', err));
+    this.rejectWrites(this.opError('write', err));
   }
 
   private onSocketClose(): void {
     this.conn.close();
-    if (!this.secure) {
-      this.failHandshake(tlsError('socket hang up: the connection closed before the TLS handshake completed', 'ECONNRESET'));
-    }
+    if (!this.secure) this.failHandshake(hangUp());
     this.wakeReader(null);
-    if (this.drainWaiters.length > 0) this.rejectDrainWaiters(this.opError('write', this.failure ?? new SystemError(EPIPE, 'write')));
+    if (this.writes.size > 0) this.rejectWrites(this.opError('write', this.failure ?? new SystemError(EPIPE, 'write')));
   }
 
   private opError(op: string, err: Error): OpError {
