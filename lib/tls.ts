@@ -651,8 +651,12 @@ export class TLSConn implements AsyncIterable<Buffer>, ListenerConn {
     this.settleHandshake(this.handshakeErr);
     this.wakeReader(this.handshakeErr);
     this.rejectWrites(this.handshakeErr);
-    this.socket.destroy();
-    this.conn.close();
+    // Closed after the code awaiting the handshake has seen its error (a server logs it
+    // before the peer sees the close).
+    setImmediate(() => {
+      this.socket.destroy();
+      this.conn.close();
+    });
   }
 
   private onSocketError(err: Error): void {
