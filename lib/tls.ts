@@ -66,7 +66,7 @@ export interface TLSClientOptions extends tls.SecureContextOptions {
   /** A session from {@link TLSConn.session} of an earlier connection, to resume it. */
   session?: Buffer;
   /** Replaces the check of the certificate's names (Node's `tls.checkServerIdentity`). */
-  checkServerIdentity?: typeof tls.checkServerIdentity;
+  checkServerIdentity?: (hostname: string, cert: tls.PeerCertificate) => Error | undefined;
 }
 
 /** Options of {@link dialTLS}: {@link DialOptions} (its `timeout` covers the handshake) and {@link TLSClientOptions}. */

@@ -98,6 +98,26 @@ for (const cfg of loopConfigs()) {
       assert.equal((await readFull(conn, 10)).toString(), 'still here');
     });
 
+    it('fails a write stuck behind a peer that does not read at its deadline, and later writes too (as in Go)', async () => {
+      const ln = res.add(listenTLS('tcp', '127.0.0.1:0', { ...cfg.options, ...server }));
+      const accepted = ln.accept().then((c) => res.add(c));
+      const conn = res.add(await dialTLS('tcp', `localhost:${ln.addr().port}`, { ...cfg.options, ca }));
+      const peer = await accepted;
+      await peer.handshake();  // and then never reads
+      conn.setNoDelay(true);
+      conn.setKeepAlive(true, { idle: 10_000 });
+      conn.setWriteDeadline(Date.now() + 200);
+      const block = Buffer.alloc(1 << 20);
+      const err = await withTimeout((async () => {
+        // Bounded: the kernel buffers take a few MiB at most before a write waits.
+        for (let i = 0; i < 256; i++) await conn.write(block);
+        return null;
+      })().catch((e: unknown) => e), 10_000, 'the write deadline');
+      assertDeadlineExceeded(err, 'write');
+      conn.setWriteDeadline(0);
+      assertDeadlineExceeded(await rejectionOf(conn.write('x')), 'write');
+    });
+
     it('drops a peer that connects and sends nothing at handshakeTimeout, and serves on', async () => {
       const ln = res.add(listenTLS('tcp', '127.0.0.1:0', { ...cfg.options, ...server, handshakeTimeout: 300 }));
       const handshakes: unknown[] = [];
