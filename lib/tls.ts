@@ -250,10 +250,11 @@ export class TLSConn implements AsyncIterable<Buffer>, ListenerConn {
   private readTail: Promise<unknown> = RESOLVED;
   private readWaiter: Waiter | null = null;
   private readonly writes = new Set<Waiter>();  // writes whose bytes are not in the kernel yet
-  private readDeadline = 0;
-  private writeDeadline = 0;
-  private readTimer: NodeJS.Timeout | null = null;
-  private writeTimer: NodeJS.Timeout | null = null;
+  // Epoch ms (0: none) and the timer that fails what waits then.
+  private readonly deadlines = {
+    read: { at: 0, timer: null as NodeJS.Timeout | null },
+    write: { at: 0, timer: null as NodeJS.Timeout | null },
+  };
   private readonly wake = (): void => this.wakeReader(null);
 
   /** @internal Use listenTLS, dialTLS, tlsServer or tlsClient. */
@@ -307,8 +308,7 @@ export class TLSConn implements AsyncIterable<Buffer>, ListenerConn {
     if (this.secure) return this.closed ? Promise.reject(this.opError('handshake', new ErrClosed())) : RESOLVED;
     if (this.handshakeErr !== null) return Promise.reject(this.handshakeErr);
     if (this.closed) return Promise.reject(this.opError('handshake', new ErrClosed()));
-    const late = this.passed();
-    if (late !== 0) this.failHandshake(new ErrDeadlineExceeded());
+    if (this.deadlinePassed()) this.failHandshake(new ErrDeadlineExceeded());
     return this.handshaken;
   }
 
@@ -418,29 +418,12 @@ export class TLSConn implements AsyncIterable<Buffer>, ListenerConn {
    * passes (as does the handshake, if not done by then). A later deadline extends it; 0 clears it.
    */
   setReadDeadline(deadline: Date | number): void {
-    const ms = toDeadline(deadline, 'deadline');
-    this.checkOpen();
-    this.readDeadline = ms;
-    this.readTimer = this.armTimer(this.readTimer, ms, () => {
-      this.readTimer = null;
-      this.expire();
-      this.wakeReader(this.opError('read', new ErrDeadlineExceeded()));
-    });
+    this.armDeadline('read', deadline);
   }
 
   /** Like {@link setReadDeadline}, for writes. */
   setWriteDeadline(deadline: Date | number): void {
-    const ms = toDeadline(deadline, 'deadline');
-    this.checkOpen();
-    this.writeDeadline = ms;
-    this.writeTimer = this.armTimer(this.writeTimer, ms, () => {
-      this.writeTimer = null;
-      this.expire();
-      if (this.writes.size > 0) {
-        this.writeFailure = this.opError('write', new ErrDeadlineExceeded());
-        this.rejectWrites(this.writeFailure);
-      }
-    });
+    this.armDeadline('write', deadline);
   }
 
   /**
@@ -548,7 +531,7 @@ export class TLSConn implements AsyncIterable<Buffer>, ListenerConn {
   private readFails(): Error | null {
     if (this.closed) return this.opError('read', new ErrClosed());
     if (this.streamed) return new TypeError('read: this connection reads through its stream()');
-    if (this.readDeadline !== 0 && Date.now() >= this.readDeadline) return this.opError('read', new ErrDeadlineExceeded());
+    if (this.deadlines.read.at !== 0 && Date.now() >= this.deadlines.read.at) return this.opError('read', new ErrDeadlineExceeded());
     return null;
   }
 
@@ -559,42 +542,59 @@ export class TLSConn implements AsyncIterable<Buffer>, ListenerConn {
     if (this.writeFailure !== null) return this.writeFailure;
     if (this.failure !== null) return this.opError('write', this.failure);
     if (this.socket.destroyed) return this.opError('write', new SystemError(EPIPE, 'write'));
-    if (this.writeDeadline !== 0 && Date.now() >= this.writeDeadline) {
+    if (this.deadlines.write.at !== 0 && Date.now() >= this.deadlines.write.at) {
       this.writeFailure = this.opError('write', new ErrDeadlineExceeded());
       return this.writeFailure;
     }
     return null;
   }
 
-  /** The earliest deadline that has passed, or 0. */
-  private passed(): number {
+  /** The read or the write deadline has passed. */
+  private deadlinePassed(): boolean {
     const now = Date.now();
-    if (this.readDeadline !== 0 && now >= this.readDeadline) return this.readDeadline;
-    if (this.writeDeadline !== 0 && now >= this.writeDeadline) return this.writeDeadline;
-    return 0;
+    return [this.deadlines.read.at, this.deadlines.write.at].some((at) => at !== 0 && now >= at);
   }
 
-  /** A deadline passed: a handshake still going fails with it, as Go's does under the conn's deadline. */
-  private expire(): void {
-    if (!this.secure) this.failHandshake(new ErrDeadlineExceeded());
-  }
-
-  private armTimer(timer: NodeJS.Timeout | null, ms: number, fire: () => void): NodeJS.Timeout | null {
-    if (timer !== null) clearTimeout(timer);
-    if (ms === 0) return null;
+  /** Sets the read or write deadline and its timer (JS timers: the Conn underneath is the TLS socket's). */
+  private armDeadline(op: 'read' | 'write', deadline: Date | number): void {
+    const ms = toDeadline(deadline, 'deadline');
+    this.checkOpen();
+    const d = this.deadlines[op];
+    d.at = ms;
+    if (d.timer !== null) clearTimeout(d.timer);
+    d.timer = null;
+    if (ms === 0) return;
+    const fire = (): void => {
+      d.timer = null;
+      this.onDeadline(op);
+    };
     const delay = ms - Date.now();
     if (delay <= 0) {
       fire();
-      return null;
+      return;
     }
-    const t = setTimeout(fire, delay);
-    t.unref();
-    return t;
+    d.timer = setTimeout(fire, delay);
+    d.timer.unref();
+  }
+
+  /**
+   * A deadline passed: a handshake still going fails with it (as Go's does under the conn's
+   * deadlines), then the reads or writes waiting now.
+   */
+  private onDeadline(op: 'read' | 'write'): void {
+    if (!this.secure) this.failHandshake(new ErrDeadlineExceeded());
+    const err = this.opError(op, new ErrDeadlineExceeded());
+    if (op === 'read') {
+      this.wakeReader(err);
+    } else if (this.writes.size > 0) {
+      this.writeFailure = err;
+      this.rejectWrites(err);
+    }
   }
 
   private clearTimers(): void {
-    for (const t of [this.readTimer, this.writeTimer, this.handshakeTimer]) if (t !== null) clearTimeout(t);
-    this.readTimer = this.writeTimer = this.handshakeTimer = null;
+    for (const t of [this.deadlines.read.timer, this.deadlines.write.timer, this.handshakeTimer]) if (t !== null) clearTimeout(t);
+    this.deadlines.read.timer = this.deadlines.write.timer = this.handshakeTimer = null;
   }
 
   private checkOpen(): void {
