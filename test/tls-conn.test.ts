@@ -165,6 +165,18 @@ for (const cfg of loopConfigs()) {
       res.add(await served);
     });
 
+    it('sends what both sides wrote before the handshake once it is done, in order', async () => {
+      const ln = res.add(listen('tcp', '127.0.0.1:0', cfg.options));
+      const accepted = ln.accept();
+      const client = res.add(tlsClient(res.add(await dial('tcp', String(ln.addr()), cfg.options)), { ca, servername: 'localhost' }));
+      const srv = res.add(tlsServer(res.add(await accepted), server));
+      // Neither side awaits the handshake: the writes resolve once their records are sent after it.
+      await withTimeout(Promise.all([srv.write('from the server, '), srv.write('early'), client.write('from the client')]),
+        10_000, 'writes made before the handshake');
+      assert.equal((await readFull(client, 22)).toString(), 'from the server, early');
+      assert.equal((await readFull(srv, 15)).toString(), 'from the client');
+    });
+
     it('after close: reads, writes and the handshake reject with ErrClosed, setters throw it, and no socket is left open', async () => {
       const before = socketFds();
       const srv = echoServer(cfg.options);
