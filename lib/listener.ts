@@ -26,7 +26,10 @@ export interface ListenerConn {
 
 /** What {@link Listener.serveNode} needs of a Node server: `http.Server`, `tls.Server`, … */
 export interface NodeServer {
-  /** Gets `'listening'` once, then `'connection'` with a {@link ConnStream} per connection. */
+  /**
+   * Gets `'listening'` once, then `'connection'` with each connection's `stream()`: a
+   * {@link ConnStream}, or for a {@link listenTLS} listener its `tls.TLSSocket`.
+   */
   emit(event: string | symbol, ...args: unknown[]): boolean;
   /** Called when the listener closes. */
   close(callback?: (err?: Error) => void): unknown;
@@ -78,7 +81,8 @@ interface Waiter<C> {
 
 /**
  * A TCP or Unix listener, like Go's `net.Listener`. Get one from `listen`. `C` is the class
- * of the connections it accepts: {@link UnixConn} for a Unix listener, else {@link Conn}.
+ * of the connections it accepts: {@link UnixConn} for a Unix listener, {@link TLSConn} for
+ * {@link listenTLS}, else {@link Conn}.
  */
 export class Listener<C extends ListenerConn = Conn> implements AsyncIterable<C>, LoopHandle {
   private readonly loop: Loop;
@@ -162,7 +166,8 @@ export class Listener<C extends ListenerConn = Conn> implements AsyncIterable<C>
   /**
    * Serves a Node server over this listener: each connection goes to `server` as its
    * `'connection'` event, as a {@link ConnStream} (Node's `http.Server`, `https.Server`,
-   * `tls.Server` and `http2` servers all take it). `server` gets `'listening'` first, which
+   * `tls.Server` and `http2` servers all take it; over a {@link listenTLS} listener an
+   * `http.Server` gets TLS sockets: HTTPS). `server` gets `'listening'` first, which
    * arms what Node's servers arm when they listen themselves (http's `headersTimeout` and
    * `requestTimeout` checks). Resolves when the listener is closed, after calling
    * `server.close()` (which stops those checks; open connections stay until they end).

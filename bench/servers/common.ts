@@ -51,6 +51,16 @@ export function obeyStdin(): void {
   process.stdin.on('end', () => process.exit(0));
 }
 
+/** The Go-style echo handler: read into one 64 KiB buffer, write what came, until end of stream. */
+export async function echoReadWrite(c: { read(buf: Uint8Array): Promise<number | null>; write(data: Uint8Array): Promise<void> }): Promise<void> {
+  const buf = new Uint8Array(64 * 1024);
+  for (;;) {
+    const n = await c.read(buf);
+    if (n === null) return;
+    await c.write(buf.subarray(0, n));
+  }
+}
+
 /** Tells the orchestrator the server listens: one JSON line {"port","pid"}. */
 export function ready(port: number): void {
   process.stdout.write(`${JSON.stringify({ port, pid: process.pid })}\n`);

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import * as path from 'node:path';
 import * as tls from 'node:tls';
 import { listenTLS } from '../../lib/index';
-import { obeyStdin, ready, serverArgs } from './common';
+import { echoReadWrite, obeyStdin, ready, serverArgs } from './common';
 
 const { form, options } = serverArgs();
 const fixtures = path.join(__dirname, '..', '..', '..', 'test', 'fixtures', 'tls');
@@ -15,18 +15,9 @@ const cert = { key: readFileSync(path.join(fixtures, 'server-key.pem')), cert: r
 function serveMuxnet(pooled: boolean): void {
   const ln = listenTLS('tcp', '127.0.0.1:0', { ...options, ...cert, backlog: 4096 });
   ready(ln.addr().port);
-  void ln.serve(async (c) => {
-    if (pooled) {
-      for await (const data of c) await c.write(data);
-      return;
-    }
-    const buf = new Uint8Array(64 * 1024);
-    for (;;) {
-      const n = await c.read(buf);
-      if (n === null) return;
-      await c.write(buf.subarray(0, n));
-    }
-  }, { onError: () => {} });  // a reset at the end of a run
+  void ln.serve(pooled ? async (c) => {
+    for await (const data of c) await c.write(data);
+  } : echoReadWrite, { onError: () => {} });  // a reset at the end of a run
 }
 
 function serveNode(): void {
