@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only pingpong,idle,rss,udp,http,stream,micro,workers] [-- --duration S]
+// npm run bench [-- --quick] [-- --only pingpong,idle,rss,udp,http,stream,tls,micro,workers] [-- --duration S]
 // [-- --backends epoll,poll] [-- --connections 1,50] [-- --idle 0,10000]: runs the scenarios, prints tables, writes bench/results/<date>.json and
 // latest.json, and renders the chart. BENCH_PEERS=bun,deno,go|none picks the peers (default: on PATH).
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { floorRatios, renderReport } from './report';
 import { httpPlan, httpTasks } from './scenario-http';
 import { streamPlan, streamTasks } from './scenario-stream';
 import { workersPlan, workersTasks } from './scenario-workers';
+import { tlsPlan, tlsTasks } from './scenario-tls';
 import type { Result, Task } from './types';
 
 interface Config {
@@ -18,7 +19,7 @@ interface Config {
   options: Record<string, string>;
 }
 
-const SCENARIOS = ['pingpong', 'idle', 'rss', 'udp', 'http', 'stream', 'micro', 'workers'];
+const SCENARIOS = ['pingpong', 'idle', 'rss', 'udp', 'http', 'stream', 'tls', 'micro', 'workers'];
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const onlyArg = args[args.indexOf('--only') + 1];
@@ -65,6 +66,7 @@ const plan = {
   ...(idleArg !== undefined ? { idle: idleArg } : {}),
   http: httpPlan(quick),
   stream: streamPlan(quick),
+  tls: tlsPlan(quick),
   micro: microPlan(quick),
   workers: workersPlan(quick),
 };
@@ -184,6 +186,7 @@ function tasks(): Task[] {
   const list = [...skippedPeerTasks(), ...loadTasks()];
   if (only.includes('http')) list.push(...httpTasks(plan.http));
   if (only.includes('stream')) list.push(...streamTasks(plan.stream));
+  if (only.includes('tls')) list.push(...tlsTasks(plan.tls));
   if (only.includes('micro')) list.push(...microTasks(plan.micro, configs()));
   if (only.includes('workers')) list.push(...workersTasks(plan.workers));
   return list;
@@ -332,6 +335,19 @@ function printTable(results: Result[]): void {
       conns: r.connections,
       'MiB/s': fmt(r.median.mib_per_s ?? NaN, 0),
       'cpu µs/MiB': fmt(r.median.cpu_us_per_mib ?? NaN, 0),
+      'server CPUs': fmt(r.median.server_cpu),
+    })));
+  }
+  const tlsRows = results.filter((r) => r.scenario === 'tls');
+  if (tlsRows.length > 0) {
+    console.log(`\ntls: ${tlsRows[0].size}-byte ping-pong over TLS 1.3 (load: Node's tls client)`);
+    console.table(tlsRows.map((r) => ({
+      server: r.form === 'node' ? "Node's tls" : `muxnet listenTLS ${r.config} (${r.form})`,
+      conns: r.connections,
+      'cpu µs/msg': fmt(r.median.cpu_us_per_msg),
+      'msg/s': Math.round(r.median.rate),
+      'p50 µs': fmt(r.median.p50_us, 0),
+      'p99 µs': fmt(r.median.p99_us, 0),
       'server CPUs': fmt(r.median.server_cpu),
     })));
   }

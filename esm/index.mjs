@@ -7,5 +7,6 @@ export const {
   connections, stats, metricsText, metricFamilies, metricCollectors, OpError, ErrClosed, ErrDeadlineExceeded, SystemError, errorIs, ConnStream,
   serveWorkers, WorkerGroup, WorkerError, workerListener,
   parseProxyHeader, ProxyProtocolError, proxyHeader,
+  TLSConn, listenTLS, dialTLS, tlsServer, tlsClient,
 } = muxnet;
 export default muxnet;

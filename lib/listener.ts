@@ -1,5 +1,6 @@
 // Listener: accepts connections, like Go's net.Listener, as promises or async iteration.
 import { lstatSync, unlinkSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
 import { Addr } from './addr';
 import type { Conn } from './conn';
 import { EMFILE, ENFILE, ErrClosed, OpError, SystemError, describeValue } from './errors';
@@ -10,9 +11,27 @@ import type { Loop, LoopHandle } from './loop';
 import { readProxyHeader, type ProxyAcceptOptions } from './proxy-accept';
 import { checkStreamOptions, type ConnStream, type ConnStreamOptions } from './stream';
 
+/**
+ * What a {@link Listener} hands out and {@link Listener.serve} / {@link Listener.serveNode}
+ * use: a {@link Conn}, {@link UnixConn} or {@link TLSConn}.
+ */
+export interface ListenerConn {
+  /** Closes the connection; calling it again does nothing. */
+  close(): void;
+  /** The peer's address. */
+  remoteAddr(): Addr;
+  /** The local address. */
+  localAddr(): Addr;
+  /** The connection as a Node stream, for {@link Listener.serveNode}. */
+  stream(options?: ConnStreamOptions): Duplex;
+}
+
 /** What {@link Listener.serveNode} needs of a Node server: `http.Server`, `tls.Server`, … */
 export interface NodeServer {
-  /** Gets `'listening'` once, then `'connection'` with a {@link ConnStream} per connection. */
+  /**
+   * Gets `'listening'` once, then `'connection'` with each connection's `stream()`: a
+   * {@link ConnStream}, or for a {@link listenTLS} listener its `tls.TLSSocket`.
+   */
   emit(event: string | symbol, ...args: unknown[]): boolean;
   /** Called when the listener closes. */
   close(callback?: (err?: Error) => void): unknown;
@@ -31,14 +50,14 @@ const kBackoffMaxMs = 1000;
 // the kernel's backlog holds the rest, so silent peers cannot take every descriptor.
 const kMaxHeaderReads = 256;
 
-/** Options for {@link Listener.serve}. */
-export interface ServeOptions {
+/** Options for {@link Listener.serve}; `C` is the listener's connection class. */
+export interface ServeOptions<C extends ListenerConn = Conn> {
   /**
    * Called with what a handler threw or rejected with, and its connection, which is closed
    * when this returns. By default the error is printed to stderr with the peer's address,
    * as Go's servers log a handler's panic.
    */
-  onError?: (err: unknown, conn: Conn) => void;
+  onError?: (err: unknown, conn: C) => void;
 }
 
 /**
@@ -46,7 +65,7 @@ export interface ServeOptions {
  * {@link Listener.shutdown} begins: a handler that loops over requests can finish the one
  * it is on and return (Go's `BaseContext` cancelled), rather than be closed at the timeout.
  */
-export type Handler<C extends Conn = Conn> = (conn: C, signal: AbortSignal) => void | Promise<void>;
+export type Handler<C extends ListenerConn = Conn> = (conn: C, signal: AbortSignal) => void | Promise<void>;
 
 /** Options for {@link Listener.shutdown}. */
 export interface ShutdownOptions {
@@ -78,7 +97,7 @@ function removeSocketFile(path: string, file: { dev: number; ino: number }): voi
   }
 }
 
-function printHandlerError(err: unknown, conn: Conn): void {
+function printHandlerError(err: unknown, conn: ListenerConn): void {
   let peer = 'a connection';
   try {
     peer = String(conn.remoteAddr());  // cached at accept: there even after a reset
@@ -95,13 +114,16 @@ interface Waiter<C> {
 
 /**
  * A TCP or Unix listener, like Go's `net.Listener`. Get one from `listen`. `C` is the class
- * of the connections it accepts: {@link UnixConn} for a Unix listener, else {@link Conn}.
+ * of the connections it accepts: {@link UnixConn} for a Unix listener, {@link TLSConn} for
+ * {@link listenTLS}, else {@link Conn}.
  */
-export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHandle {
+export class Listener<C extends ListenerConn = Conn> implements AsyncIterable<C>, LoopHandle {
   private readonly loop: Loop;
   private readonly id: number;
   private readonly network: string;
   private readonly wrap: (id: number) => C;
+  // listenTLS: what each connection becomes once accepted (after its PROXY header, if any).
+  private mapConn: ((conn: ListenerConn) => C) | null = null;
   private readonly address: Addr;
   private readonly file: { dev: number; ino: number } | undefined;  // Unix socket file to remove
   private closed = false;
@@ -114,12 +136,12 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
   private limiter: Limiter | undefined;
   // What serve() and serveNode() are serving now, for shutdown(); null until they start.
   private served: Set<C> | null = null;
-  private streams: Set<ConnStream> | null = null;
+  private streams: Set<Duplex> | null = null;
   private nodeServer: NodeServer | null = null;
   private stopping: AbortController | null = null;
   private drained: (() => void) | null = null;  // shutdown() waits for the sets to empty
   private proxy: ProxyAcceptOptions | undefined;  // listen's proxyProtocol option
-  private readonly headerReads = new Set<C>();     // accepted, reading their PROXY header
+  private readonly headerReads = new Set<Conn>();  // accepted, reading their PROXY header
 
   /** @internal `wrap` makes the connection object for an accepted socket's id. */
   constructor(loop: Loop, id: number, network: string, address: Addr, wrap: (id: number) => C,
@@ -193,7 +215,8 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
   /**
    * Serves a Node server over this listener: each connection goes to `server` as its
    * `'connection'` event, as a {@link ConnStream} (Node's `http.Server`, `https.Server`,
-   * `tls.Server` and `http2` servers all take it). `server` gets `'listening'` first, which
+   * `tls.Server` and `http2` servers all take it; over a {@link listenTLS} listener an
+   * `http.Server` gets TLS sockets: HTTPS). `server` gets `'listening'` first, which
    * arms what Node's servers arm when they listen themselves (http's `headersTimeout` and
    * `requestTimeout` checks). Resolves when the listener is closed, after calling
    * `server.close()` (which stops those checks; open connections stay until they end).
@@ -241,7 +264,7 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
    * errors such as EMFILE are retried with back-off). To stop with the handlers finished,
    * call {@link shutdown} and await what it returns.
    */
-  async serve(handler: Handler<C>, options: ServeOptions = {}): Promise<void> {
+  async serve(handler: Handler<C>, options: ServeOptions<C> = {}): Promise<void> {
     if (typeof handler !== 'function') {
       throw new TypeError(`handler: expected a function (conn) => void | Promise<void>, got ${describeValue(handler)}`);
     }
@@ -365,6 +388,16 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
     for (const w of this.waiters.splice(0)) w.reject(err);
   }
 
+  /**
+   * @internal From now on this listener hands out `f(conn)` for each connection it accepts
+   * (listenTLS wraps each in a TLSConn). Only before the first accept.
+   */
+  _mapConns<D extends ListenerConn>(f: (conn: C) => D): Listener<D> {
+    const mapped = this as unknown as Listener<D>;
+    mapped.mapConn = f as unknown as (conn: ListenerConn) => D;
+    return mapped;
+  }
+
   /** @internal This handle's id on `loop`, or -1 (closed, or on another loop). */
   _handleOn(loop: Loop): number {
     return this.closed || loop !== this.loop ? -1 : this.id;
@@ -393,7 +426,7 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
         return;
       }
       const conn = this.wrap(a);
-      if (this.proxy !== undefined) this.acceptProxied(conn);
+      if (this.proxy !== undefined) this.acceptProxied(conn as unknown as Conn);
       else this.deliver(conn);
       if (this.granted === 0) this.startAccepting();
     } else if (kind === EventKind.AcceptError) {
@@ -415,7 +448,8 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
   }
 
   /** Hands an accepted connection to the oldest waiting accept(), or queues it. */
-  private deliver(conn: C): void {
+  private deliver(accepted: ListenerConn): void {
+    const conn = this.mapConn === null ? accepted as C : this.mapConn(accepted);
     const waiter = this.waiters.shift();
     if (waiter !== undefined) waiter.resolve(conn);
     else this.queue.push(conn);
@@ -425,7 +459,7 @@ export class Listener<C extends Conn = Conn> implements AsyncIterable<C>, LoopHa
    * PROXY protocol: reads `conn`'s header (concurrently with other connections' headers),
    * then delivers it; a bad, missing or late header closes it (see readProxyHeader).
    */
-  private acceptProxied(conn: C): void {
+  private acceptProxied(conn: Conn): void {
     this.headerReads.add(conn);
     void readProxyHeader(conn, this.proxy!, (code) => this.loop.countError(code)).then((ok) => {
       this.headerReads.delete(conn);

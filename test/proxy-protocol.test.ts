@@ -5,8 +5,10 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { readFileSync } from 'node:fs';
+import * as tls from 'node:tls';
 import {
-  ErrClosed, listen, parseProxyHeader, proxyHeader, ProxyProtocolError, stats, type Conn, type ProxyParse,
+  ErrClosed, listen, listenTLS, parseProxyHeader, proxyHeader, ProxyProtocolError, stats, type Conn, type ProxyParse,
 } from 'muxnet';
 import { loopConfigs } from './helpers/configs';
 import { Resources, observe, sleep, withTimeout } from './helpers/util';
@@ -421,5 +423,35 @@ describe('listen proxyProtocol argument checks', () => {
     assert.throws(() => listen('tcp', '127.0.0.1:0', { proxyProtocol: { allowV1: false, allowV2: false } }), /both false/);
     assert.throws(() => listen('tcp', '127.0.0.1:0', { proxyProtocol: { onError: 'x' as never } }),
       /options\.proxyProtocol\.onError: expected a function/);
+  });
+});
+
+describe('listenTLS with proxyProtocol', () => {
+  it('reads the PROXY header before the TLS handshake: the TLSConn names the client from the header', async () => {
+    const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures', 'tls');
+    const cert = readFileSync(path.join(fixtures, 'localhost-cert.pem'));
+    const ln = listenTLS('tcp', '127.0.0.1:0', {
+      key: readFileSync(path.join(fixtures, 'localhost-key.pem')), cert, proxyProtocol: true,
+    });
+    try {
+      const served = ln.serve(async (conn) => {
+        await conn.write(`${conn.remoteAddr()}\n`);
+      });
+      const raw = net.connect(ln.addr().port, '127.0.0.1');
+      await new Promise((resolve) => raw.once('connect', resolve));
+      raw.write('PROXY TCP4 198.51.100.9 127.0.0.1 40000 443\r\n');
+      const secure = tls.connect({ socket: raw, servername: 'localhost', ca: cert });
+      const line = await withTimeout(new Promise<string>((resolve, reject) => {
+        let got = '';
+        secure.on('data', (d: Buffer) => { got += d.toString(); if (got.endsWith('\n')) resolve(got); });
+        secure.on('error', reject);
+      }), 10_000, 'the reply over TLS');
+      secure.destroy();
+      assert.equal(line, '198.51.100.9:40000\n');
+      ln.close();
+      await served;
+    } finally {
+      ln.close();
+    }
   });
 });

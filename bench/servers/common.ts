@@ -52,6 +52,16 @@ export function obeyStdin(): void {
   process.stdin.on('end', () => process.exit(0));
 }
 
+/** The Go-style echo handler: read into one 64 KiB buffer, write what came, until end of stream. */
+export async function echoReadWrite(c: { read(buf: Uint8Array): Promise<number | null>; write(data: Uint8Array): Promise<void> }): Promise<void> {
+  const buf = new Uint8Array(64 * 1024);
+  for (;;) {
+    const n = await c.read(buf);
+    if (n === null) return;
+    await c.write(buf.subarray(0, n));
+  }
+}
+
 /** Tells the orchestrator the server listens: one JSON line {"port","pid"}. */
 export function ready(port: number): void {
   process.stdout.write(`${JSON.stringify({ port, pid: process.pid })}\n`);
@@ -68,15 +78,10 @@ export function serveNative(options: LoopOptions, discard: boolean): void {
   ready(typeof addr === 'number' ? 0 : addr[1]);
 }
 
-/** The Go-style echo of one connection: read, write back, until EOF; then close it. */
+/** The Go-style echo of one connection: {@link echoReadWrite}, then close it. */
 export async function echoConn(c: Conn): Promise<void> {
-  const buf = new Uint8Array(64 * 1024);
   try {
-    for (;;) {
-      const n = await c.read(buf);
-      if (n === null) break;
-      await c.write(buf.subarray(0, n));
-    }
+    await echoReadWrite(c);
   } catch {
     // a reset at the end of a run
   }

@@ -4,7 +4,7 @@
 // read, no buffer per idle connection), node (Node's net). Prints {"port","pid"} once listening; exits when stdin closes.
 import * as net from 'node:net';
 import { listen } from '../../lib/index';
-import { echoConn, obeyStdin, ready, serveNative, serverArgs } from './common';
+import { echoConn, echoReadWrite, obeyStdin, ready, serveNative, serverArgs } from './common';
 
 const { form, options } = serverArgs();
 
@@ -43,14 +43,7 @@ async function serveCallback(): Promise<void> {
 async function serveHandler(): Promise<void> {
   const ln = listen('tcp', '127.0.0.1:0', { ...options, backlog: 4096 });
   ready(ln.addr().port);
-  await ln.serve(async (c) => {
-    const buf = new Uint8Array(64 * 1024);
-    for (;;) {
-      const n = await c.read(buf);
-      if (n === null) return;
-      await c.write(buf.subarray(0, n));
-    }
-  }, { onError: () => {} });  // a reset at the end of a run
+  await ln.serve(echoReadWrite, { onError: () => {} });  // a reset at the end of a run
 }
 
 function serveNode(): void {
