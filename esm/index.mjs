@@ -7,6 +7,6 @@ export const {
   connections, stats, metricsText, metricFamilies, metricCollectors, OpError, ErrClosed, ErrDeadlineExceeded, SystemError, errorIs, ConnStream,
   serveWorkers, WorkerGroup, WorkerError, workerListener,
   parseProxyHeader, ProxyProtocolError, proxyHeader,
-  TLSConn, listenTLS, dialTLS, tlsServer, tlsClient,
+  TLSConn, listenTLS, dialTLS, tlsServer, tlsClient, pipe,
 } = muxnet;
 export default muxnet;

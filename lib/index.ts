@@ -4,6 +4,7 @@ export type { Network, ListenOptions, DialOptions } from './net';
 export { backends, backendCapabilities } from './backends';
 export type { BackendCapabilities, LoopOptions } from './backends';
 export { Conn } from './conn';
+export { pipe } from './pipe';
 export type { Chunk, KeepAliveOptions, SendFileOptions } from './conn';
 export { Listener } from './listener';
 export { PacketConn, listenPacket } from './packet';
