@@ -24,6 +24,11 @@ export interface HaproxyBackend {
 /** What {@link Haproxy.start} needs. */
 export interface HaproxyOptions {
   backends: HaproxyBackend[];
+  /**
+   * Lines added to `defaults`, e.g. `retries 3` and `option redispatch` (a connection refused
+   * by a server that is stopping is retried on another, as in a production rolling restart).
+   */
+  defaults?: string[];
 }
 
 /** A server as HAProxy's "show stat" reports it. */
@@ -32,6 +37,8 @@ export interface ServerState {
   status: string;
   /** The last check's result: 'L4OK', 'L7OK' (a tcp-check passed), 'L4CON', 'L7RSP', …; '' before the first. */
   check: string;
+  /** Connections to it open now (HAProxy's scur). */
+  sessions: number;
 }
 
 /** Server states by "backend/server", e.g. 'v2/s0'. */
@@ -91,6 +98,7 @@ export function haproxyConfig(opts: HaproxyOptions, ports: Record<string, number
     '  timeout client 30s',
     '  timeout server 30s',
     '  timeout check 5s',  // else a check times out after `inter` (200 ms): too tight on a loaded machine
+    ...(opts.defaults ?? []).map((line) => `  ${line}`),
   ];
   for (const b of opts.backends) {
     lines.push(`frontend fe_${b.name}`, `  bind 127.0.0.1:${ports[b.name]}`, `  default_backend ${b.name}`);
@@ -193,11 +201,11 @@ export class Haproxy {
     const csv = await this.command('show stat');
     const [head, ...rows] = csv.replace(/^# /, '').trim().split('\n');
     const cols = head.split(',');
-    const [px, sv, status, check] = ['pxname', 'svname', 'status', 'check_status'].map((c) => cols.indexOf(c));
+    const [px, sv, status, check, scur] = ['pxname', 'svname', 'status', 'check_status', 'scur'].map((c) => cols.indexOf(c));
     const states: ServerStates = {};
     for (const row of rows) {
       const f = row.split(',');
-      if (f[sv] !== 'FRONTEND' && f[sv] !== 'BACKEND') states[`${f[px]}/${f[sv]}`] = { status: f[status], check: f[check].replace(/^\* /, '') };
+      if (f[sv] !== 'FRONTEND' && f[sv] !== 'BACKEND') states[`${f[px]}/${f[sv]}`] = { status: f[status], check: f[check].replace(/^\* /, ''), sessions: Number(f[scur]) };
     }
     return states;
   }
