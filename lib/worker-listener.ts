@@ -46,7 +46,7 @@ export interface ListeningMessage {
 
 /** Control messages from the main thread, and the worker's replies. @internal */
 export type ControlMessage =
-  | { op: 'close' }
+  | { op: 'close'; timeout: number }
   | { op: 'stats'; id: number }
   | { op: 'stats'; id: number; stats: LoopStats };
 
@@ -226,7 +226,9 @@ export function workerListener(): Listener {
   const { port1, port2 } = new MessageChannel();
   port1.on('message', (m: ControlMessage) => {
     if (m.op === 'close') {
-      ln.close();
+      // Graceful: serve()'s handlers finish (their signal aborts), the rest are closed at
+      // the timeout, before the main thread's terminate() would cut the thread.
+      void ln.shutdown({ timeout: m.timeout });
       port1.close();
     } else if (m.op === 'stats') {
       port1.postMessage({ op: 'stats', id: m.id, stats: workerStats(ln) } satisfies ControlMessage);

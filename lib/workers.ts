@@ -167,9 +167,10 @@ export class WorkerGroup extends EventEmitter {
   }
 
   /**
-   * Stops accepting, closes every worker's listener and waits for the workers to end
-   * (their handlers finish the connections they hold); workers still running after
-   * `closeTimeout` are terminated. Resolves when every worker has exited. Calling it again
+   * Stops accepting and shuts every worker's listener down gracefully ({@link Listener.shutdown}:
+   * `serve()` handlers see their signal abort and may finish; what is still open at 90% of
+   * `closeTimeout` is closed), then waits for the workers to end; workers still running
+   * after `closeTimeout` are terminated. Resolves when every worker has exited. Calling it again
    * returns the same promise.
    */
   close(): Promise<void> {
@@ -180,7 +181,8 @@ export class WorkerGroup extends EventEmitter {
   private async shutDown(): Promise<void> {
     this.acceptor?.close();
     for (const m of this.members) {
-      m.control?.postMessage({ op: 'close' } satisfies ControlMessage);
+      // Workers force what is left a little before they are terminated (90% of the time).
+      m.control?.postMessage({ op: 'close', timeout: Math.floor(this.closeTimeout * 0.9) } satisfies ControlMessage);
       // Handoffs still queued fail and close their connections; the worker's listener ends
       // at the end of its channel.
       m.channel?.close();
