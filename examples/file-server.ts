@@ -8,6 +8,7 @@ import { open, realpath, stat } from 'node:fs/promises';
 import * as path from 'node:path';
 import type { Conn } from 'muxnet';
 import { listenOrExit, stopOnSignals } from './shared/cli';
+import { lingerClose } from './shared/linger';
 
 const usage = 'file-server.js <root dir> [host:port]';
 const maxHead = 8 * 1024;  // a request head bigger than this gets 431: the per-connection buffer is fixed
@@ -89,23 +90,6 @@ async function respond(conn: Conn, root: string, head: Head): Promise<string> {
     return `${status} ${length}`;
   } finally {
     await fh.close();
-  }
-}
-
-/**
- * Ends a connection whose client may still be sending (a refused request): closing with unread
- * bytes would make the kernel send a reset, which can destroy the error response before the
- * client reads it. So: send FIN, then discard what comes for up to 1 s or 64 KiB (Go's
- * net/http does the same, closeWriteAndWait).
- */
-async function lingerClose(conn: Conn): Promise<void> {
-  conn.closeWrite();
-  conn.setReadDeadline(Date.now() + 1000);
-  const sink = Buffer.alloc(4096);
-  for (let total = 0; total < 64 * 1024;) {
-    const n = await conn.read(sink).catch(() => null);
-    if (n === null) return;
-    total += n;
   }
 }
 
