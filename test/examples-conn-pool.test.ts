@@ -13,9 +13,12 @@ class CountingEcho {
   open = 0;
   peak = 0;
   closedIdle = 0;
+  readonly sockets = new Set<net.Socket>();
   constructor(idleMs = 0) {
     this.server = net.createServer((s) => {
       this.total++;
+      this.sockets.add(s);
+      s.on('close', () => this.sockets.delete(s));
       this.peak = Math.max(this.peak, ++this.open);
       s.on('close', () => this.open--);
       s.on('error', () => {});
@@ -44,7 +47,10 @@ function runPool(args: string[]): Promise<string> {
 describe('examples: conn-pool', () => {
   let echo: CountingEcho | null = null;
   afterEach(async () => {
-    if (echo !== null) await new Promise((resolve) => echo!.server.close(resolve));
+    if (echo !== null) {
+      for (const s of echo.sockets) s.destroy();
+      await new Promise((resolve) => echo!.server.close(resolve));
+    }
     echo = null;
   });
 
