@@ -91,6 +91,16 @@ describe('examples: conn-pool', () => {
     assert.equal(echo.total, 2);
   });
 
+  it('bounds the callers waiting for a connection: beyond --max-waiters a caller fails at once', async () => {
+    echo = new CountingEcho();
+    const addr = await echo.start();
+    // Five callers at once, one connection, two may wait: the fourth and fifth are refused.
+    const out = await runPool([addr, '--requests', '5', '--concurrency', '5', '--max-open', '1', '--max-waiters', '2']);
+    assert.equal((out.match(/^request \d+: pool: 2 callers already waiting$/gm) ?? []).length, 2, out);
+    assert.match(out, /^round 1: 3 ok, 2 failed; dialed 1, reused 0, waited 2, handed 2 to waiters, /m);
+    assert.equal(echo.total, 1);
+  });
+
   it('refuses bad arguments with a clear message', async () => {
     await assert.rejects(runPool(['127.0.0.1:1', '--max-open', '0']), /--max-open: expected a whole number >= 1, got "0"/);
     await assert.rejects(runPool([]), /expected one server address/);

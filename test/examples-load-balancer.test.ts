@@ -115,7 +115,7 @@ describe('examples: load-balancer', () => {
 
   it('takes a killed backend out after failed health checks (clients go to the others) and back in once it is restarted', async function () {
     this.timeout(60_000);
-    const ex = await startExample('load-balancer.js', ['--listen', '127.0.0.1:0', '--interval', '100', '--fall', '2', '--rise', '1',
+    const ex = await startExample('load-balancer.js', ['--listen', '127.0.0.1:0', '--interval', '200', '--fall', '2', '--rise', '1',
       ...backends.map((b) => b.addr)]);
     child = ex.child;
     const beta = backends[1];
