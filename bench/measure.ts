@@ -164,6 +164,8 @@ export interface LoadResult {
    * the server, may have set the pace. Absent for other load tools.
    */
   load_cpu?: number;
+  /** proxy: the backend's (echo or discard behind the proxy, on the load CPU) CPU use over the window, in CPUs. */
+  backend_cpu?: number;
   /** Server RSS when measuring began, KiB. */
   rss_kib: number;
   /**

@@ -371,6 +371,7 @@ function printTable(results: Result[]): void {
       'MiB/s': r.case === 'stream' ? fmt(r.median.mib_per_s ?? NaN, 0) : '',
       'proxy CPUs': fmt(r.median.server_cpu),
       'load CPUs': fmt(r.median.load_cpu ?? NaN),
+      'backend CPUs': fmt(r.median.backend_cpu ?? NaN),
     })));
   }
   const file = results.filter((r) => r.scenario === 'file');

@@ -3,7 +3,7 @@
 // CPU per message) and a one-way stream of 16 KiB chunks (proxy CPU per MiB).
 import * as path from 'node:path';
 import { backends } from '../lib/backends';
-import { medianOf, root, runLoad, startServer, type LoadResult, type Server } from './measure';
+import { cpuSeconds, medianOf, root, runLoad, startServer, type LoadResult, type Server } from './measure';
 import type { Result, Task } from './types';
 
 export interface ProxyPlan {
@@ -48,9 +48,20 @@ export async function runProxyOnce(form: string, mode: 'pingpong' | 'stream', co
     const proxy = await startServer(script('proxy'), [form, '{}', String(backend.port)]);
     try {
       await new Promise((resolve) => setTimeout(resolve, 300));
-      return await runLoad(proxy.port, proxy.pid, {
+      // The backend shares CPU 1 with the load generator: its use and theirs say whether
+      // CPU 1, rather than the proxy, set the pace.
+      let cpu0 = 0;
+      let wall0 = 0;
+      let backendCpu = NaN;
+      const result = await runLoad(proxy.port, proxy.pid, {
         connections, size: mode === 'stream' ? plan.chunk : plan.size, duration: plan.duration, warmup: plan.warmup, mode,
+      }, async () => {
+        cpu0 = cpuSeconds(backend.pid);
+        wall0 = performance.now();
+      }, async () => {
+        backendCpu = (cpuSeconds(backend.pid) - cpu0) / ((performance.now() - wall0) / 1000);
       });
+      return { ...result, backend_cpu: backendCpu };
     } finally {
       await proxy.stop();
     }
