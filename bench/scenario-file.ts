@@ -6,8 +6,9 @@ import { randomBytes } from 'node:crypto';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { backends } from '../lib/backends';
-import { medianOf, root, runLoad, startServer, type LoadResult } from './measure';
-import type { Result, Task } from './types';
+import { root, runLoad, startServer, type LoadResult } from './measure';
+import { repeatedTask } from './repeat';
+import type { Task } from './types';
 
 export interface FilePlan {
   repeats: number;
@@ -66,25 +67,15 @@ export function fileTasks(plan: FilePlan): Task[] {
   const tasks: Task[] = [];
   for (const file of plan.files) {
     for (const form of plan.forms) {
-      tasks.push({
-        label: `file ${form} ${file.name} c=${plan.connections}`,
-        run: async () => {
-          const runs: LoadResult[] = [];
-          for (let r = 0; r < plan.repeats; r++) runs.push(await runFileOnce(form, file, plan));
-          const result: Result = {
-            scenario: 'file',
-            config: form === 'node' ? 'node-net' : backends()[0],
-            form,
-            case: file.name,
-            connections: plan.connections,
-            idle: 0,
-            size: file.size,
-            runs,
-            median: medianOf(runs),
-          };
-          return [result];
-        },
-      });
+      tasks.push(repeatedTask(`file ${form} ${file.name} c=${plan.connections}`, plan.repeats, () => runFileOnce(form, file, plan), {
+        scenario: 'file',
+        config: form === 'node' ? 'node-net' : backends()[0],
+        form,
+        case: file.name,
+        connections: plan.connections,
+        idle: 0,
+        size: file.size,
+      }));
     }
   }
   return tasks;

@@ -3,8 +3,9 @@
 // CPU per message) and a one-way stream of 16 KiB chunks (proxy CPU per MiB).
 import * as path from 'node:path';
 import { backends } from '../lib/backends';
-import { cpuSeconds, medianOf, root, runLoad, startServer, type LoadResult, type Server } from './measure';
-import type { Result, Task } from './types';
+import { cpuSeconds, root, runLoad, startServer, type LoadResult, type Server } from './measure';
+import { repeatedTask } from './repeat';
+import type { Task } from './types';
 
 export interface ProxyPlan {
   repeats: number;
@@ -76,25 +77,15 @@ export function proxyTasks(plan: ProxyPlan): Task[] {
   const steps: ['pingpong' | 'stream', number][] = [['pingpong', plan.connections], ...plan.streamConnections.map((c) => ['stream', c] as ['stream', number])];
   for (const [mode, connections] of steps) {
     for (const form of plan.forms) {
-      tasks.push({
-        label: `proxy ${form} ${mode} c=${connections}`,
-        run: async () => {
-          const runs: LoadResult[] = [];
-          for (let r = 0; r < plan.repeats; r++) runs.push(await runProxyOnce(form, mode, connections, plan));
-          const result: Result = {
-            scenario: 'proxy',
-            config: form === 'node' ? 'node-net' : backends()[0],
-            form,
-            case: mode,
-            connections,
-            idle: 0,
-            size: mode === 'stream' ? plan.chunk : plan.size,
-            runs,
-            median: medianOf(runs),
-          };
-          return [result];
-        },
-      });
+      tasks.push(repeatedTask(`proxy ${form} ${mode} c=${connections}`, plan.repeats, () => runProxyOnce(form, mode, connections, plan), {
+        scenario: 'proxy',
+        config: form === 'node' ? 'node-net' : backends()[0],
+        form,
+        case: mode,
+        connections,
+        idle: 0,
+        size: mode === 'stream' ? plan.chunk : plan.size,
+      }));
     }
   }
   return tasks;
