@@ -3,6 +3,8 @@
 // http: each connection sends a keep-alive GET, waits for the whole response, repeats.
 // stream: each connection sends --size-byte chunks as fast as the server reads them (one way).
 // stream-echo: the same, and reads back what the server echoes.
+// file: each connection sends the line "<--request>\n", reads a --size-byte answer (a file's
+//   bytes), repeats; `messages` counts whole answers.
 // udp: each of --connections UDP sockets sends a --size datagram and waits for the echo;
 //   a datagram lost (no echo in 200 ms) is counted in errors and sent again.
 // churn: each connection slot connects, sends one message, reads the echo, closes, and starts
@@ -10,19 +12,24 @@
 //   the running totals is printed every second (the soak script plots them).
 // Bounded by a duration and a message count (chunks, in the stream modes); prints JSON lines
 // on stdout. In the stream modes `rate` is bytes per second, `messages` is whole chunks, and
-// `bytes` is the bytes sent (stream) or received back (stream-echo) while measuring.
+// `bytes` is the bytes sent (stream) or received back (stream-echo) while measuring. Every
+// "done" line also has `load_cpu_s`: this process's own CPU seconds (user + system) over the
+// measured window, so a report can show whether the load generator was the bottleneck.
 //
 //   muxnet-loadgen --port 8080 [--host 127.0.0.1] [--connections 50] [--size 64]
 //                  [--duration 5] [--warmup 1] [--max-messages N]
-//                  [--mode pingpong|http|stream|stream-echo|churn|udp] [--idle N]
+//                  [--mode pingpong|http|stream|stream-echo|churn|udp|file] [--idle N]
+//                  [--request NAME]
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdint>
@@ -48,6 +55,7 @@ struct Options {
   long long max_messages = 100000000;
   std::string mode = "pingpong";
   int idle = 0;
+  std::string request = "file";  // file mode: what each request line names
 };
 
 struct Conn {
@@ -71,14 +79,24 @@ int Connect(const sockaddr_in& addr) {
   return fd;
 }
 
+// This process's CPU seconds so far, user + system.
+double OwnCpuSeconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto secs = [](const timeval& tv) { return tv.tv_sec + tv.tv_usec / 1e6; };
+  return secs(ru.ru_utime) + secs(ru.ru_stime);
+}
+
 // The measured window. Its start is marked on stdout ("measuring"): the orchestrator samples
 // the server's CPU between that mark and the "done" line.
 struct Window {
   Clock::time_point from;
   bool measuring = false;
+  double cpu_from = 0;  // OwnCpuSeconds() when measuring began
   void Update(Clock::time_point now) {
     if (measuring || now < from) return;
     measuring = true;
+    cpu_from = OwnCpuSeconds();
     printf("{\"event\":\"measuring\"}\n");
     fflush(stdout);
   }
@@ -86,6 +104,7 @@ struct Window {
   double Seconds() const {
     return measuring ? std::chrono::duration<double>(Clock::now() - from).count() : 0;
   }
+  double CpuSeconds() const { return measuring ? OwnCpuSeconds() - cpu_from : 0; }
 };
 
 // Latency histogram: 1 us buckets up to 100 ms, then one overflow bucket.
@@ -110,9 +129,9 @@ void PrintDone(const Window& window, uint64_t messages, double per_second, const
   double seconds = window.Seconds();
   auto pct = [&](double p) { return hist != nullptr ? Percentile(*hist, messages, p) : 0.0; };
   printf("{\"event\":\"done\",\"messages\":%llu,\"seconds\":%.6f,\"rate\":%.1f,"
-         "\"p50_us\":%.0f,\"p99_us\":%.0f,\"p999_us\":%.0f,\"errors\":%llu",
+         "\"p50_us\":%.0f,\"p99_us\":%.0f,\"p999_us\":%.0f,\"errors\":%llu,\"load_cpu_s\":%.6f",
          static_cast<unsigned long long>(messages), seconds, seconds > 0 ? per_second / seconds : 0,
-         pct(0.5), pct(0.99), pct(0.999), static_cast<unsigned long long>(errors));
+         pct(0.5), pct(0.99), pct(0.999), static_cast<unsigned long long>(errors), window.CpuSeconds());
   if (extra_name != nullptr) printf(",\"%s\":%llu", extra_name, static_cast<unsigned long long>(extra));
   printf("}\n");
 }
@@ -361,13 +380,14 @@ int main(int argc, char** argv) {
     else if (k == "--max-messages") o.max_messages = atoll(v.c_str());
     else if (k == "--mode") o.mode = v;
     else if (k == "--idle") o.idle = atoi(v.c_str());
+    else if (k == "--request") o.request = v;
     else { fprintf(stderr, "muxnet-loadgen: unknown option %s\n", k.c_str()); return 2; }
   }
   const bool stream = o.mode == "stream" || o.mode == "stream-echo";
   if (o.port <= 0 || o.connections <= 0 || o.size <= 0 || o.duration <= 0 ||
-      (o.mode != "pingpong" && o.mode != "http" && o.mode != "churn" && o.mode != "udp" && !stream)) {
+      (o.mode != "pingpong" && o.mode != "http" && o.mode != "churn" && o.mode != "udp" && o.mode != "file" && !stream)) {
     fprintf(stderr, "muxnet-loadgen: --port, --connections, --size, --duration must be > 0; "
-                    "--mode pingpong|http|stream|stream-echo|churn|udp\n");
+                    "--mode pingpong|http|stream|stream-echo|churn|udp|file\n");
     return 2;
   }
   sockaddr_in addr{};
@@ -394,8 +414,11 @@ int main(int argc, char** argv) {
   for (int i = 0; i < o.idle; i++) idle.push_back(Connect(addr));
 
   std::string request;
+  const bool file = o.mode == "file";
   if (o.mode == "http") {
     request = "GET / HTTP/1.1\r\nHost: " + o.host + "\r\n\r\n";
+  } else if (file) {
+    request = o.request + "\n";
   } else {
     request.assign(o.size, 'x');
   }
@@ -438,7 +461,10 @@ int main(int argc, char** argv) {
     int n = epoll_wait(ep, events.data(), events.size(), 100);
     for (int i = 0; i < n; i++) {
       Conn& c = conns[events[i].data.u32];
-      ssize_t r = read(c.fd, buf.data() + c.received, buf.size() - c.received);
+      // A file answer is counted, not kept: each read lands at the buffer's start, and asks
+      // for no more than the answer's rest.
+      ssize_t r = file ? read(c.fd, buf.data(), std::min(buf.size(), static_cast<size_t>(o.size) - c.received))
+                       : read(c.fd, buf.data() + c.received, buf.size() - c.received);
       if (r <= 0) {
         if (r < 0 && errno == EAGAIN) continue;
         fprintf(stderr, "muxnet-loadgen: connection closed by the server\n");
@@ -446,7 +472,8 @@ int main(int argc, char** argv) {
       }
       c.received += r;
       bool done = o.mode == "http" ? HttpResponseLength(buf.data(), c.received) > 0
-                                   : c.received >= request.size();
+                  : file          ? c.received >= static_cast<size_t>(o.size)
+                                  : c.received >= request.size();
       if (!done) continue;
       total++;
       if (window.measuring) {

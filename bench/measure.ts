@@ -137,7 +137,9 @@ export interface LoadOptions {
   duration: number;
   warmup: number;
   idle?: number;
-  mode?: 'pingpong' | 'http' | 'stream' | 'stream-echo' | 'udp';
+  mode?: 'pingpong' | 'http' | 'stream' | 'stream-echo' | 'udp' | 'file';
+  /** file mode: the name each request line asks for (the answer is `size` bytes). */
+  request?: string;
 }
 
 export interface LoadResult {
@@ -157,6 +159,13 @@ export interface LoadResult {
   user_us_per_msg?: number;
   /** Server CPU use over the window, in CPUs (1 = one core busy). */
   server_cpu: number;
+  /**
+   * The native load generator's own CPU use over the window, in CPUs: near 1 means it, not
+   * the server, may have set the pace. Absent for other load tools.
+   */
+  load_cpu?: number;
+  /** proxy: the backend's (echo or discard behind the proxy, on the load CPU) CPU use over the window, in CPUs. */
+  backend_cpu?: number;
   /** Server RSS when measuring began, KiB. */
   rss_kib: number;
   /**
@@ -248,6 +257,7 @@ export function loadResult({ done, cpu, user, wall, rss }: Measured): LoadResult
     cpu_us_per_msg: done.messages > 0 ? (cpu * 1e6) / done.messages : NaN,
     user_us_per_msg: done.messages > 0 ? (user * 1e6) / done.messages : NaN,
     server_cpu: cpu / wall,
+    ...(done.load_cpu_s !== undefined ? { load_cpu: done.seconds > 0 ? done.load_cpu_s / done.seconds : NaN } : {}),
     rss_kib: rss,
   };
 }
@@ -258,18 +268,20 @@ export async function runLoad(port: number, pid: number, o: LoadOptions,
   const mode = o.mode ?? 'pingpong';
   const args = ['--port', String(port), '--connections', String(o.connections), '--size', String(o.size),
     '--duration', String(o.duration), '--warmup', String(o.warmup), '--idle', String(o.idle ?? 0),
-    '--mode', mode];
+    '--mode', mode, ...(o.request !== undefined ? ['--request', o.request] : [])];
   const measured = await runMeasured(builtTool('muxnet-loadgen'), args, pid, o.duration + o.warmup + 60, atMeasuring, atDone);
   const { done, cpu } = measured;
   const result = loadResult(measured);
   if (mode === 'http') result.errors = done.errors;  // requests the socket did not take whole
   if (mode === 'udp') result.errors = done.errors;   // datagrams lost (no echo within 200 ms) and sent again
-  if (mode === 'stream' || mode === 'stream-echo') {
-    // No per-message latency in a bulk transfer; rate is bytes per second, messages whole chunks.
-    const mib = done.bytes / 2 ** 20;
+  if (mode === 'stream' || mode === 'stream-echo' || mode === 'file') {
+    // Stream: no per-message latency in a bulk transfer; rate is bytes per second, messages
+    // whole chunks. File: rate is answers per second, each `size` bytes, with its latency.
+    const bytes = mode === 'file' ? done.messages * o.size : done.bytes;
+    const mib = bytes / 2 ** 20;
     Object.assign(result, {
-      p50_us: NaN, p99_us: NaN, p999_us: NaN,
-      bytes: done.bytes,
+      ...(mode === 'file' ? {} : { p50_us: NaN, p99_us: NaN, p999_us: NaN }),
+      bytes,
       mib_per_s: mib / done.seconds,
       cpu_us_per_mib: mib > 0 ? (cpu * 1e6) / mib : NaN,
     });

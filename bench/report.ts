@@ -207,7 +207,8 @@ export function summaryMarkdown(report: Report): string {
     }
     lines.push('');
   }
-  lines.push(...udpSection(report), ...httpSection(report), ...streamSection(report), ...microSection(report));
+  lines.push(...udpSection(report), ...httpSection(report), ...streamSection(report), ...proxySection(report), ...fileSection(report),
+    ...microSection(report));
   const rss = report.results.filter((r) => r.scenario === 'rss');
   if (rss.length > 0) {
     const name = (r: Result): string => (r.form === 'node' ? "Node's net" : `${r.form} (${r.config})`);
@@ -332,6 +333,69 @@ function streamSection(report: Report): string[] {
     lines.push(`| ${direction} | ${connections} | ${cell(floor)} | ${cell(form(direction, connections, 'go'))} | ` +
       `${cell(form(direction, connections, 'pooled'))} | ${cell(callback)} | ${cell(form(direction, connections, 'node'))} | ` +
       `${ratio(form(direction, connections, 'go'))} | ${ratio(callback)} |`);
+  }
+  lines.push('');
+  return lines;
+}
+
+const PROXY_NAMES: Record<string, string> = {
+  pipe: 'muxnet pipe() both ways',
+  go: 'muxnet read/write loops',
+  node: "Node's net, socket.pipe both ways",
+};
+
+/** The proxy measured: CPU per ping-pong message and per MiB streamed, one row per proxy. */
+function proxySection(report: Report): string[] {
+  const proxy = report.results.filter((r) => r.scenario === 'proxy');
+  if (proxy.length === 0) return [];
+  const of = (form: string, load: string, connections: number): Result | undefined =>
+    proxy.find((r) => r.form === form && r.case === load && r.connections === connections);
+  const pingConns = proxy.find((r) => r.case === 'pingpong')?.connections ?? 0;
+  const streamConns = [...new Set(proxy.filter((r) => r.case === 'stream').map((r) => r.connections))];
+  const node = of('node', 'pingpong', pingConns)?.median;
+  const lines: string[] = [];
+  lines.push(`Proxy: load generator → proxy → muxnet's C++ echo (ping-pong) or discard (stream) in Node; the proxy alone on CPU 0, ` +
+    `the load generator and the backend on CPU 1 — proxy CPU µs per 64-byte message over ${pingConns} connections and ` +
+    'µs per MiB of 16 KiB chunks one way (lower is better; in brackets msg/s and MiB/s):');
+  lines.push('');
+  lines.push(`| proxy | ping-pong µs/msg | / Node's net | p99 µs | CPU 1 use (load + backend) | ${streamConns.map((c) => `stream c=${c} µs/MiB`).join(' | ')} |`);
+  lines.push(`|---|---|---|---|---|${streamConns.map(() => '---').join('|')}|`);
+  for (const form of [...new Set(proxy.map((r) => r.form))]) {
+    const ping = of(form, 'pingpong', pingConns)?.median;
+    const streams = streamConns.map((c) => of(form, 'stream', c)?.median)
+      .map((m) => (m === undefined ? '–' : `${f(m.cpu_us_per_mib, 0)} (${f(m.mib_per_s, 0)})`));
+    const config = proxy.find((r) => r.form === form)?.config;
+    lines.push(`| ${PROXY_NAMES[form] ?? form}${form === 'node' ? '' : ` (${config})`} | ${f(ping?.cpu_us_per_msg)} (${f(ping?.rate, 0)}) | ` +
+      `${ratio(ping?.cpu_us_per_msg, node?.cpu_us_per_msg)} | ${f(ping?.p99_us, 0)} | ` +
+      `${f(ping === undefined ? undefined : (ping.load_cpu ?? NaN) + (ping.backend_cpu ?? NaN))} | ${streams.join(' | ')} |`);
+  }
+  lines.push('');
+  return lines;
+}
+
+const FILE_NAMES: Record<string, string> = {
+  sendfile: 'muxnet conn.sendFile',
+  read: 'muxnet fs read + conn.write (64 KiB)',
+  node: "Node's net, fs.createReadStream().pipe",
+};
+
+/** The file servers: CPU per MiB served and answers per second, per file size. */
+function fileSection(report: Report): string[] {
+  const file = report.results.filter((r) => r.scenario === 'file');
+  if (file.length === 0) return [];
+  const lines: string[] = [];
+  lines.push(`Files from the page cache, ${file[0].connections} connections each asking for one file again and again ` +
+    '(a one-line request, the bytes as the answer) — server CPU µs per MiB served (lower is better), answers/s, ' +
+    'and the load generator\'s own CPU use (near 1: it set the pace):');
+  lines.push('');
+  lines.push("| server | file | µs/MiB | / Node's | req/s | MiB/s | p99 µs | server CPUs | load CPUs |");
+  lines.push('|---|---|---|---|---|---|---|---|---|');
+  for (const r of file) {
+    const node = file.find((x) => x.form === 'node' && x.case === r.case)?.median;
+    const m = r.median;
+    lines.push(`| ${FILE_NAMES[r.form] ?? r.form}${r.form === 'node' ? '' : ` (${r.config})`} | ${r.case} | ${f(m.cpu_us_per_mib, 0)} | ` +
+      `${ratio(m.cpu_us_per_mib, node?.cpu_us_per_mib)} | ${f(m.rate, 0)} | ${f(m.mib_per_s, 0)} | ${f(m.p99_us, 0)} | ` +
+      `${f(m.server_cpu)} | ${f(m.load_cpu)} |`);
   }
   lines.push('');
   return lines;

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only pingpong,idle,rss,udp,http,stream,tls,micro,workers] [-- --duration S]
+// npm run bench [-- --quick] [-- --only pingpong,idle,rss,udp,http,stream,tls,micro,workers,proxy,file] [-- --duration S]
 // [-- --backends epoll,poll] [-- --connections 1,50] [-- --idle 0,10000]: runs the scenarios, prints tables, writes bench/results/<date>.json and
 // latest.json, and renders the chart. BENCH_PEERS=bun,deno,go|none picks the peers (default: on PATH).
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,8 @@ import { httpPlan, httpTasks } from './scenario-http';
 import { streamPlan, streamTasks } from './scenario-stream';
 import { workersPlan, workersTasks } from './scenario-workers';
 import { tlsPlan, tlsTasks } from './scenario-tls';
+import { proxyPlan, proxyTasks } from './scenario-proxy';
+import { filePlan, fileTasks } from './scenario-file';
 import type { Result, Task } from './types';
 
 interface Config {
@@ -19,7 +21,7 @@ interface Config {
   options: Record<string, string>;
 }
 
-const SCENARIOS = ['pingpong', 'idle', 'rss', 'udp', 'http', 'stream', 'tls', 'micro', 'workers'];
+const SCENARIOS = ['pingpong', 'idle', 'rss', 'udp', 'http', 'stream', 'tls', 'micro', 'workers', 'proxy', 'file'];
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const onlyArg = args[args.indexOf('--only') + 1];
@@ -69,6 +71,8 @@ const plan = {
   tls: tlsPlan(quick),
   micro: microPlan(quick),
   workers: workersPlan(quick),
+  proxy: proxyPlan(quick),
+  file: filePlan(quick),
 };
 
 function configs(): Config[] {
@@ -189,6 +193,8 @@ function tasks(): Task[] {
   if (only.includes('tls')) list.push(...tlsTasks(plan.tls));
   if (only.includes('micro')) list.push(...microTasks(plan.micro, configs()));
   if (only.includes('workers')) list.push(...workersTasks(plan.workers));
+  if (only.includes('proxy')) list.push(...proxyTasks(plan.proxy));
+  if (only.includes('file')) list.push(...fileTasks(plan.file));
   return list;
 }
 
@@ -349,6 +355,39 @@ function printTable(results: Result[]): void {
       'p50 µs': fmt(r.median.p50_us, 0),
       'p99 µs': fmt(r.median.p99_us, 0),
       'server CPUs': fmt(r.median.server_cpu),
+    })));
+  }
+  const proxy = results.filter((r) => r.scenario === 'proxy');
+  if (proxy.length > 0) {
+    console.log('\nproxy: load generator -> proxy (measured) -> C++ echo/discard; 64-byte ping-pong and 16 KiB chunks one way');
+    console.table(proxy.map((r) => ({
+      proxy: r.form,
+      backend: r.config,
+      load: r.case,
+      conns: r.connections,
+      'cpu µs/msg': r.case === 'pingpong' ? fmt(r.median.cpu_us_per_msg) : '',
+      'msg/s': r.case === 'pingpong' ? Math.round(r.median.rate) : '',
+      'cpu µs/MiB': r.case === 'stream' ? fmt(r.median.cpu_us_per_mib ?? NaN, 0) : '',
+      'MiB/s': r.case === 'stream' ? fmt(r.median.mib_per_s ?? NaN, 0) : '',
+      'proxy CPUs': fmt(r.median.server_cpu),
+      'load CPUs': fmt(r.median.load_cpu ?? NaN),
+      'backend CPUs': fmt(r.median.backend_cpu ?? NaN),
+    })));
+  }
+  const file = results.filter((r) => r.scenario === 'file');
+  if (file.length > 0) {
+    console.log('\nfile: files from the page cache over a one-line protocol');
+    console.table(file.map((r) => ({
+      server: r.form,
+      backend: r.config,
+      file: r.case,
+      conns: r.connections,
+      'cpu µs/MiB': fmt(r.median.cpu_us_per_mib ?? NaN, 0),
+      'req/s': Math.round(r.median.rate),
+      'MiB/s': fmt(r.median.mib_per_s ?? NaN, 0),
+      'p99 µs': fmt(r.median.p99_us, 0),
+      'server CPUs': fmt(r.median.server_cpu),
+      'load CPUs': fmt(r.median.load_cpu ?? NaN),
     })));
   }
   const micro = results.filter((r) => r.scenario === 'micro');

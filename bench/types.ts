@@ -12,7 +12,7 @@ export interface Result {
   tool?: string;
   /** stream: 'one-way' (the server discards) or 'echo'. */
   direction?: string;
-  /** micro: which cost was measured. */
+  /** micro: which cost was measured; proxy: 'pingpong' or 'stream'; file: the file's name ('64k', '1m'). */
   case?: string;
   /** Why nothing was measured (runs is then empty), e.g. a tool that is not installed. */
   skipped?: string;
