@@ -2,7 +2,6 @@
 // servers (bench/servers/proxy.ts, file.ts) move the right bytes in every form, and one short
 // run of every scenario step yields a measured result. Compiles bench/ first (pretest does not).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import * as net from 'node:net';
@@ -37,8 +36,8 @@ interface Bench {
   fileTasks(plan: Record<string, unknown>): BenchTask[];
 }
 
+/** The compiled bench (`npm run pretest` compiles bench/ into .bench-build/). */
 function loadBench(): Bench {
-  execFileSync(process.execPath, [require.resolve('typescript/bin/tsc'), '-p', path.join(root, 'bench', 'tsconfig.json')], { stdio: 'inherit' });
   return {
     ...require(path.join(benchBuild, 'measure.js')),
     ...require(path.join(benchBuild, 'scenario-proxy.js')),
