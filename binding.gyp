@@ -14,7 +14,7 @@
         "native/core/poller_poll.cc",
         "native/core/poller_registry.cc",
         "native/core/poller_select.cc",
-        "native/core/sendfile.cc",
+        "native/core/transfer.cc",
         "native/core/socket.cc",
         "native/core/stream.cc",
         "native/core/timer_heap.cc",

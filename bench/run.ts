@@ -357,6 +357,19 @@ function printTable(results: Result[]): void {
       'server CPUs': fmt(r.median.server_cpu),
     })));
   }
+  const httpsRows = results.filter((r) => r.scenario === 'https');
+  if (httpsRows.length > 0) {
+    console.log('\nhttps: hello world over TLS keep-alive connections (load: wrk)');
+    console.table(httpsRows.map((r) => ({
+      server: r.form === 'node-https' ? "Node's https" : `Node's http over muxnet listenTLS ${r.config}`,
+      conns: r.connections,
+      'cpu µs/req': r.skipped ?? fmt(r.median.cpu_us_per_msg),
+      'req/s': r.skipped === undefined ? Math.round(r.median.rate) : '',
+      'p50 µs': r.skipped === undefined ? fmt(r.median.p50_us, 0) : '',
+      'p99 µs': r.skipped === undefined ? fmt(r.median.p99_us, 0) : '',
+      errors: r.skipped === undefined ? (r.median.errors ?? 0) + (r.median.non2xx ?? 0) : '',
+    })));
+  }
   const proxy = results.filter((r) => r.scenario === 'proxy');
   if (proxy.length > 0) {
     console.log('\nproxy: load generator -> proxy (measured) -> C++ echo/discard; 64-byte ping-pong and 16 KiB chunks one way');

@@ -33,7 +33,7 @@ const kMaxRequests = 50_000_000;
 const kBody = 'Hello, World!';
 
 /** wrk on the PATH, or null. */
-function findWrk(): string | null {
+export function findWrk(): string | null {
   try {
     return execFileSync('which', ['wrk'], { encoding: 'utf8' }).trim() || null;
   } catch {
@@ -90,9 +90,9 @@ export function parseWrk(out: string): { requests: number; seconds: number; rate
 }
 
 /** Runs wrk on CPU 1 for `seconds` (whole seconds: wrk counts no less); stdout when it exits. */
-function wrk(wrkPath: string, port: number, connections: number, seconds: number, latency: boolean): Promise<string> {
+function wrk(wrkPath: string, port: number, connections: number, seconds: number, latency: boolean, scheme: string): Promise<string> {
   const args = ['-t1', `-c${connections}`, `-d${Math.max(1, Math.ceil(seconds))}s`, ...(latency ? ['--latency'] : []),
-    `http://127.0.0.1:${port}/`];
+    `${scheme}://127.0.0.1:${port}/`];
   const [cmd, argv] = pin(1, wrkPath, args);
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -107,13 +107,15 @@ function wrk(wrkPath: string, port: number, connections: number, seconds: number
   });
 }
 
-async function runWrk(wrkPath: string, server: Server, plan: HttpPlan): Promise<LoadResult> {
-  if (plan.warmup > 0) await wrk(wrkPath, server.port, plan.connections, plan.warmup, false);
+/** One measured wrk run against `server` (`scheme` 'https' for a TLS server: wrk speaks it). */
+export async function runWrk(wrkPath: string, server: Server, plan: Pick<HttpPlan, 'connections' | 'warmup' | 'duration'>,
+                             scheme = 'http'): Promise<LoadResult> {
+  if (plan.warmup > 0) await wrk(wrkPath, server.port, plan.connections, plan.warmup, false, scheme);
   // wrk marks no measuring window: the server is sampled over its whole run, connects included.
   const cpu0 = cpuSeconds(server.pid);
   const rss = rssKiB(server.pid);
   const wall0 = performance.now();
-  const out = await wrk(wrkPath, server.port, plan.connections, plan.duration, true);
+  const out = await wrk(wrkPath, server.port, plan.connections, plan.duration, true, scheme);
   const cpu = cpuSeconds(server.pid) - cpu0;
   const wall = (performance.now() - wall0) / 1000;
   const w = parseWrk(out);

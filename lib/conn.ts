@@ -13,6 +13,19 @@ import { ConnStream, type ConnStreamOptions } from './stream';
 // Connections that have handed their reads to a stream (see Conn.stream).
 const streamed = new WeakSet<object>();
 
+/**
+ * What splices through a connection (pipe() on Linux) is told of it: readiness it waits for,
+ * and the end of it (closed, a deadline). @internal
+ */
+export interface Splicer {
+  readable(): void;
+  writable(): void;
+  fail(err: Error): void;
+}
+
+// Connections a splicing pipe() drives, and what it is told (no field per connection: rare).
+const splicers = new WeakMap<object, Splicer>();
+
 /** A pooled read: a view into the loop's slab pool, returned with `release()`. */
 export interface Chunk {
   /** The bytes read. Throws once the chunk is released: its memory may hold other data. */
@@ -453,6 +466,72 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
     this.setOption(SocketOption.Linger, sec);
   }
 
+  /**
+   * @internal pipe(): lets `splicer` drive this connection's reads (`reading`) or writes.
+   * False when it cannot: closed, splicing already, a stream or reader owns the reads, or
+   * writes are queued.
+   */
+  _spliceAttach(splicer: Splicer, reading: boolean): boolean {
+    if (this.closed || splicers.has(this)) return false;
+    this.flushOps();
+    if (reading ? this.read0 !== null || this.dataHandler !== null || streamed.has(this) || this.eof
+      : this.writableLength > 0 || this.writeShut) {
+      return false;
+    }
+    splicers.set(this, splicer);
+    return true;
+  }
+
+  /** @internal pipe(): splicing through this connection has ended. */
+  _spliceDetach(): void {
+    splicers.delete(this);
+    if (!this.closed) this.settle();
+  }
+
+  /** @internal The loop this connection is on, for pipe() to splice within one. */
+  get _loop(): Loop {
+    return this.loop;
+  }
+
+  /** @internal Readiness seen since the last EAGAIN. */
+  get _readable(): boolean {
+    return this.readable;
+  }
+
+  /**
+   * @internal splice(2) from this socket into `pipe`: bytes, 0 at end of stream, EAGAIN
+   * (with `pipeEmpty`, the socket is drained and readiness is armed; else the pipe may be
+   * full), or -errno.
+   */
+  _spliceIn(pipe: number, len: number, pipeEmpty: boolean): number {
+    const n = this.loop.native.spliceIn(this.id, pipe, len);
+    if (n === EAGAIN && pipeEmpty) this.drained();
+    else if (n === 0) this.eof = true;
+    return n;
+  }
+
+  /** @internal splice(2) from `pipe` to this socket: bytes, EAGAIN (room is then asked for), or -errno. */
+  _spliceOut(pipe: number, len: number): number {
+    const n = this.loop.native.spliceOut(pipe, this.id, len);
+    if (n === EAGAIN) this.loop.native.wantWrite(this.id);
+    return n;
+  }
+
+  /** @internal pipe(): readiness is wanted (after EAGAIN it is armed already). */
+  _spliceWantRead(): void {
+    this.armRead();
+  }
+
+  /** @internal pipe(): readiness is not wanted now (level-triggered would repeat it). */
+  _splicePauseRead(): void {
+    this.pauseIdleRead();
+  }
+
+  /** @internal An OpError for a splice result, as this connection names its errors. */
+  _spliceError(op: 'read' | 'write', errno: number): Error {
+    return this.opError(op, new SystemError(errno, 'splice'));
+  }
+
   /** @internal */
   _onEvent(kind: EventKind, a: number, b: number): void {
     switch (kind) {
@@ -462,7 +541,13 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
       case EventKind.WriteError: this.onWriteError(a); break;
       case EventKind.Connected: if (this.connectWaiter !== null) this.connectWaiter(a); break;
       case EventKind.Deadline: this.onDeadline(a, b); break;
-      case EventKind.Writable: if (!this.closed) this.onWritable(); break;
+      case EventKind.Writable:
+        if (!this.closed) {
+          const splicer = splicers.get(this);
+          if (splicer !== undefined) splicer.writable();
+          else this.onWritable();
+        }
+        break;
     }
     this.settle();
   }
@@ -745,6 +830,11 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
   private onReadable(hungUp: number): void {
     this.readable = true;
     if (hungUp !== 0) this.peerHungUp = true;
+    const splicer = splicers.get(this);
+    if (splicer !== undefined) {
+      splicer.readable();
+      return;
+    }
     if (this.read0 === null || !this.read0.handles) {
       // (After serving reads nothing is needed: a short read drained the socket, and a
       // full one leaves data that reports again if nobody reads it.)
@@ -834,6 +924,7 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
 
   /** @internal */
   protected expireReads(): void {
+    splicers.get(this)?.fail(this.opError('read', new ErrDeadlineExceeded()));
     if (this.read0 === null) return;
     // Its read completed before the deadline was seen (the Read event is further on in this
     // batch): it keeps its bytes; the reads queued behind it fail as they come up.
@@ -855,6 +946,7 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
 
   /** @internal */
   protected expireWrites(): void {
+    splicers.get(this)?.fail(this.opError('write', new ErrDeadlineExceeded()));
     this.flushOps();  // submitted writes learn whether they were written, queued or held
     if (this.writes.length === 0 && this.held.length === 0) return;
     if (this.writes.length > 0) this.loop.native.cancelWrites(this.id);
@@ -863,6 +955,7 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
 
   /** close(): everything pending fails with ErrClosed. @internal */
   protected abort(err: ErrClosed): void {
+    splicers.get(this)?.fail(this.opError('splice', err));
     this.rejectReads(this.opError('read', err));
     this.rejectWrites(this.opError('write', err));
     this.connectWaiter = null;  // dial closes a connection it gives up on, and rejects itself

@@ -93,6 +93,14 @@ export interface NativeLoop {
   submit(count: number): number;
   /** 0 written, 1 queued (Written/WriteError follow), 2 queue at limit, or -errno. */
   write(id: number, data: Uint8Array, limit: number): number;
+  /** A kernel pipe for splicing: its id, or -errno (-ENOSYS off Linux). */
+  openPipe(): number;
+  /** Closes a pipe (bytes in it are dropped): 0 or -EBADF. */
+  closePipe(pipe: number): number;
+  /** splice(2) from socket `id` into `pipe`: bytes, 0 at EOF, -EAGAIN (readiness armed, or the pipe full) or -errno. */
+  spliceIn(id: number, pipe: number, len: number): number;
+  /** splice(2) from `pipe` to socket `id`: bytes, -EAGAIN (ask wantWrite), -EBUSY (writes queued) or -errno. */
+  spliceOut(pipe: number, id: number, len: number): number;
   /** As write, for `length` bytes of open file `fd` from `offset`; `holder` is kept referenced while queued. */
   sendFile(id: number, fd: number, offset: number, length: number, limit: number, holder: object): number;
   cancelWrites(id: number): number;

@@ -212,7 +212,7 @@ struct FnTraits<R (*)(Call&, A...)> {
 };
 
 template <typename Tuple, size_t... I>
-bool ParseAll(napi_env env, napi_value* argv, Tuple& args, std::index_sequence<I...>) {
+bool ParseAll([[maybe_unused]] napi_env env, napi_value* argv, Tuple& args, std::index_sequence<I...>) {
   return (Parse(env, argv[I], &std::get<I>(args)) && ...);
 }
 
@@ -299,6 +299,15 @@ struct LoopMethods {
     TokenContext context{c.env, holder.value};
     return c.loop->SendFile(id, fd, static_cast<int64_t>(offset), static_cast<size_t>(len),
                             static_cast<size_t>(limit), MakeRefToken, &context);
+  }
+
+  static int OpenPipe(Call& c) { return c.loop->OpenPipe(); }
+  static int ClosePipe(Call& c, int32_t pipe) { return c.loop->ClosePipe(pipe); }
+  static double SpliceIn(Call& c, int32_t id, int32_t pipe, int32_t len) {
+    return len > 0 ? static_cast<double>(c.loop->SpliceIn(id, pipe, static_cast<size_t>(len))) : -EINVAL;
+  }
+  static double SpliceOut(Call& c, int32_t pipe, int32_t id, int32_t len) {
+    return len > 0 ? static_cast<double>(c.loop->SpliceOut(pipe, id, static_cast<size_t>(len))) : -EINVAL;
   }
 
   // submit(count) -> count: runs entries [0, count) of the ops array in order, each
@@ -676,6 +685,10 @@ napi_value LoopWrap::Methods() {
       {"slab", Thunk<&LoopMethods::Slab>},
       {"write", Thunk<&LoopMethods::Write>},
       {"sendFile", Thunk<&LoopMethods::SendFile>},
+      {"openPipe", Thunk<&LoopMethods::OpenPipe>},
+      {"closePipe", Thunk<&LoopMethods::ClosePipe>},
+      {"spliceIn", Thunk<&LoopMethods::SpliceIn>},
+      {"spliceOut", Thunk<&LoopMethods::SpliceOut>},
       {"submit", Thunk<&LoopMethods::Submit>},
       {"cancelWrites", Thunk<&LoopMethods::CancelWrites>},
       {"shutdown", Thunk<&LoopMethods::Shutdown>},

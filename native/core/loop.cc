@@ -38,6 +38,10 @@ Loop::~Loop() {
   }
   ReleaseTokens();
   if (reserve_fd_ >= 0) muxnet::Close(reserve_fd_);
+  for (auto& p : pipes_) {
+    if (p.first >= 0) muxnet::Close(p.first);
+    if (p.second >= 0) muxnet::Close(p.second);
+  }
 }
 
 void Loop::StopWaiting() { waiter_.reset(); }

@@ -16,6 +16,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "buffer_pool.h"
@@ -221,6 +222,21 @@ class Loop {
   // or is dropped. -ENODATA: the file ended before `len` bytes.
   int SendFile(int id, int file, int64_t offset, size_t len, size_t limit, MakeToken make_token,
                void* context);
+  // --- Splicing (Linux): bytes from one socket to another through a kernel pipe, never in
+  // user space. A pipe is the loop's, by a small id; open ones close with the loop.
+  // A new pipe's id (>= 0), or -errno (-ENOSYS off Linux, -EMFILE).
+  int OpenPipe();
+  // Closes pipe `pipe` (bytes in it are dropped): 0 or -EBADF.
+  int ClosePipe(int pipe);
+  // Moves up to `len` bytes from socket `id` into pipe `pipe`: bytes (counted as read), 0
+  // at the socket's end, -EAGAIN (socket drained, or the pipe full: readiness is armed as
+  // for Read), -EBUSY while a read is started, or -errno.
+  ssize_t SpliceIn(int id, int pipe, size_t len);
+  // Moves up to `len` bytes from pipe `pipe` to socket `id`: bytes (counted as written),
+  // -EAGAIN (socket buffer full: ask WantWrite), -EBUSY while writes are queued or the
+  // connect is pending, -EPIPE after ShutdownWrite, or -errno. Never raises SIGPIPE.
+  ssize_t SpliceOut(int pipe, int id, size_t len);
+
   // Writes what the kernel takes now and queues nothing: bytes written (0 when the socket
   // buffer is full), -EBUSY while writes are queued or the connect is pending (the bytes
   // would overtake them), or -errno. For data the caller cannot keep (a reused buffer).
@@ -365,6 +381,7 @@ class Loop {
   std::vector<PollEvent> events_;
   std::vector<void*> tokens_;  // scratch for released write tokens
   int reserve_fd_ = -1;         // spare descriptor, given up to shed a connection on EMFILE
+  std::vector<std::pair<int, int>> pipes_;  // by pipe id: read end, write end; -1 when free
 };
 
 }  // namespace muxnet

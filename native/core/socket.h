@@ -111,9 +111,16 @@ ssize_t Read(int fd, void* data, size_t len);
 ssize_t Writev(int fd, const iovec* iov, int count);
 
 // Up to `len` bytes of `file` from *offset to the socket (sendfile where there is one, in
-// sendfile.cc), advancing *offset: bytes sent, 0 at the file's end, or -errno (-EAGAIN when
+// transfer.cc), advancing *offset: bytes sent, 0 at the file's end, or -errno (-EAGAIN when
 // the socket buffer is full). Never raises SIGPIPE.
 ssize_t SendFile(int sock, int file, int64_t* offset, size_t len);
+
+// splice(2) of up to `len` bytes between a socket and a pipe end (either way), non-blocking,
+// without SIGPIPE: bytes moved, 0 at the socket's end, or -errno (-EAGAIN: nothing to move
+// now, or the pipe is full; -ENOSYS off Linux). In transfer.cc.
+ssize_t Splice(int from, int to, size_t len);
+// A non-blocking, close-on-exec pipe: fds[0] reads, fds[1] writes. 0 or -errno (-ENOSYS off Linux).
+int MakePipe(int fds[2]);
 
 int ShutdownWrite(int fd);
 int SetNoDelay(int fd, bool on);

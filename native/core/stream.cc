@@ -216,6 +216,48 @@ int Loop::SendFile(int id, int file, int64_t offset, size_t len, size_t limit, M
   return 1;
 }
 
+int Loop::OpenPipe() {
+  int fds[2];
+  if (int err = MakePipe(fds); err != 0) return err;
+  for (size_t i = 0; i < pipes_.size(); i++) {
+    if (pipes_[i].first < 0) {
+      pipes_[i] = {fds[0], fds[1]};
+      return static_cast<int>(i);
+    }
+  }
+  pipes_.emplace_back(fds[0], fds[1]);
+  return static_cast<int>(pipes_.size() - 1);
+}
+
+int Loop::ClosePipe(int pipe) {
+  if (pipe < 0 || static_cast<size_t>(pipe) >= pipes_.size() || pipes_[pipe].first < 0) return -EBADF;
+  muxnet::Close(pipes_[pipe].first);
+  muxnet::Close(pipes_[pipe].second);
+  pipes_[pipe] = {-1, -1};
+  return 0;
+}
+
+ssize_t Loop::SpliceIn(int id, int pipe, size_t len) {
+  StreamHandle* h = GetStream(id);
+  if (h == nullptr) return -EBADF;
+  if (pipe < 0 || static_cast<size_t>(pipe) >= pipes_.size() || pipes_[pipe].first < 0) return -EBADF;
+  if (h->read_mode != kReadNone) return -EBUSY;  // a started read owns the next bytes
+  ssize_t n = Splice(h->fd, pipes_[pipe].second, len);
+  if (n == -EAGAIN) h->may_read = false;
+  return AfterReceive(h, n, n > 0 ? static_cast<size_t>(n) : 0);
+}
+
+ssize_t Loop::SpliceOut(int pipe, int id, size_t len) {
+  StreamHandle* h = GetStream(id);
+  if (h == nullptr) return -EBADF;
+  if (pipe < 0 || static_cast<size_t>(pipe) >= pipes_.size() || pipes_[pipe].first < 0) return -EBADF;
+  if (h->shutdown_pending) return -EPIPE;
+  if (!h->writes.empty() || h->connecting) return -EBUSY;  // the bytes would overtake them
+  ssize_t n = Splice(pipes_[pipe].first, h->fd, len);
+  if (n > 0) Count(h, 0, static_cast<size_t>(n));
+  return n;
+}
+
 ssize_t Loop::TryWrite(int id, const char* data, size_t len) {
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <cstring>
 #include <string>
 
@@ -379,3 +380,77 @@ TEST(loop_threaded_create_destroy_while_helper_waits) {
     }
   }
 }
+
+#if defined(__linux__)
+TEST(loop_splice_moves_bytes_between_sockets_through_a_pipe) {
+  for (const Config& c : LoopConfigs()) {
+    std::string cfg = c.Name();
+    MockHost host;
+    auto loop = MakeLoop(&host, c);
+    int port;
+    int lid = ListenLocal(loop.get(), &port);
+    auto [a_client, a_server] = ConnectPair(loop.get(), &host, lid, port, cfg);
+    auto [b_client, b_server] = ConnectPair(loop.get(), &host, lid, port, cfg);
+    int pipe = loop->OpenPipe();
+    CHECK(pipe >= 0, "%s: OpenPipe -> %d", cfg.c_str(), pipe);
+    CHECK(loop->SpliceIn(a_server, pipe, 65536) == -EAGAIN, "%s: nothing to splice yet", cfg.c_str());
+    std::string msg(200000, '\0');
+    for (size_t i = 0; i < msg.size(); i++) msg[i] = static_cast<char>(i * 7 + (i >> 9));
+    int rc = loop->Write(a_client, msg.data(), msg.size(), kNoLimit, MockHost::MakeToken, &host);
+    CHECK(rc == 0 || rc == 1, "%s: Write -> %d", cfg.c_str(), rc);
+    CHECK(loop->ShutdownWrite(a_client) == 0);
+    // a_server -> pipe -> b_client until a_server's end; b_server reads what arrives.
+    std::string got;
+    char buf[65536];
+    size_t in_pipe = 0;
+    bool ended = false;
+    int64_t end = NowMs() + 10000;
+    while (!ended || in_pipe > 0 || got.size() < msg.size()) {
+      CHECK(NowMs() < end, "%s: %zu of %zu bytes after 10 s", cfg.c_str(), got.size(), msg.size());
+      if (!ended && in_pipe < 65536) {
+        ssize_t n = loop->SpliceIn(a_server, pipe, 65536 - in_pipe);
+        if (n > 0) in_pipe += n;
+        else if (n == 0) ended = true;
+        else CHECK(n == -EAGAIN, "%s: SpliceIn -> %zd", cfg.c_str(), n);
+      }
+      if (in_pipe > 0) {
+        ssize_t m = loop->SpliceOut(pipe, b_client, in_pipe);
+        if (m > 0) in_pipe -= m;
+        else CHECK(m == -EAGAIN, "%s: SpliceOut -> %zd", cfg.c_str(), m);
+      }
+      ssize_t r = loop->Read(b_server, buf, sizeof buf);
+      if (r > 0) got.append(buf, r);
+      else Pump(loop.get(), &host, 1);
+    }
+    CHECK(got == msg, "%s: %zu bytes arrived, not the ones sent", cfg.c_str(), got.size());
+    HandleCounters in{}, out{};
+    CHECK(loop->Counters(a_server, &in) == 0 && loop->Counters(b_client, &out) == 0);
+    CHECK(in.bytes_in == msg.size() && out.bytes_out == msg.size(), "%s: counted %llu in, %llu out", cfg.c_str(),
+          static_cast<unsigned long long>(in.bytes_in), static_cast<unsigned long long>(out.bytes_out));
+    // Splicing to a socket whose peer is gone fails with EPIPE or ECONNRESET, never SIGPIPE
+    // (the runner ignores SIGPIPE: the default action is restored, so one would kill it).
+    auto old = signal(SIGPIPE, SIG_DFL);
+    CHECK(loop->Close(b_server) == 0);
+    auto [c_client, c_server] = ConnectPair(loop.get(), &host, lid, port, cfg);
+    ssize_t out_err = 0;
+    std::string chunk(4096, 'z');
+    for (int i = 0; i < 2000 && out_err == 0; i++) {
+      // Refill the pipe from a third connection, then push it at the closed peer.
+      rc = loop->Write(c_client, chunk.data(), chunk.size(), kNoLimit, MockHost::MakeToken, &host);
+      CHECK(rc == 0 || rc == 1, "%s: Write -> %d", cfg.c_str(), rc);
+      loop->SpliceIn(c_server, pipe, chunk.size());
+      ssize_t m = loop->SpliceOut(pipe, b_client, chunk.size());
+      if (m < 0 && m != -EAGAIN) out_err = m;
+      else Pump(loop.get(), &host, 1);
+    }
+    signal(SIGPIPE, old);
+    loop->Close(c_client);
+    loop->Close(c_server);
+    CHECK(out_err == -EPIPE || out_err == -ECONNRESET, "%s: SpliceOut to a closed peer -> %zd", cfg.c_str(), out_err);
+    CHECK(loop->ClosePipe(pipe) == 0 && loop->ClosePipe(pipe) == -EBADF);
+    CHECK(loop->SpliceIn(a_server, pipe, 10) == -EBADF, "%s: a closed pipe is refused", cfg.c_str());
+    for (int id : {a_client, a_server, b_client, lid}) loop->Close(id);
+    Pump(loop.get(), &host, 10);
+  }
+}
+#endif

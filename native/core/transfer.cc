@@ -1,10 +1,12 @@
-// SendFile: bytes of a file to a socket without passing through user space where the
-// platform can (Linux sendfile(2), macOS sendfile(2)), else a bounded pread + send.
-// The three variants are a few lines each, so they share this file rather than three.
+// Bytes between descriptors without passing through user space where the platform can:
+// SendFile (Linux sendfile(2), macOS sendfile(2), else a bounded pread + send) and Splice
+// (Linux splice(2) through a kernel pipe; -ENOSYS elsewhere). Each variant is a few lines,
+// so they share this file rather than one file each.
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <unistd.h>
+#include <fcntl.h>
 #if defined(__linux__)
 #include <pthread.h>
 #include <signal.h>
@@ -74,6 +76,23 @@ ssize_t SendFile(int sock, int file, int64_t* offset, size_t len) {
   }
 }
 
+ssize_t Splice(int from, int to, size_t len) {
+  NoSigPipe guard;  // splice(2) into a socket has no MSG_NOSIGNAL either
+  for (;;) {
+    ssize_t n = splice(from, nullptr, to, nullptr, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
+    if (n >= 0) return n;
+    if (errno == EINTR) continue;
+    int err = errno;
+    if (err == EPIPE) guard.Raised();
+    return err == EWOULDBLOCK ? -EAGAIN : -err;
+  }
+}
+
+int MakePipe(int fds[2]) {
+  if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) != 0) return -errno;
+  return 0;
+}
+
 #elif defined(__APPLE__)
 
 ssize_t SendFile(int sock, int file, int64_t* offset, size_t len) {
@@ -109,6 +128,13 @@ ssize_t SendFile(int sock, int file, int64_t* offset, size_t len) {
   if (n > 0) *offset += n;
   return n;
 }
+
+#endif
+
+#if !defined(__linux__)
+
+ssize_t Splice(int, int, size_t) { return -ENOSYS; }
+int MakePipe(int*) { return -ENOSYS; }
 
 #endif
 
