@@ -97,18 +97,20 @@ for (const cfg of loopConfigs()) {
       assert.equal((await withTimeout(readToEnd(p.client), 5000, 'the client sees the end')).length, 0);
     });
 
-    it('carries 4000 small messages in order (small segments, each its own page in a kernel pipe)', async function () {
+    it('carries a stream, then 4000 small messages, in order (small segments spliced: a pipe slot each)', async function () {
       this.timeout(30_000);
       const p = await proxied(res, cfg.options);
       p.server.setReadBuffer(64 * 1024);
-      const total = 4000 * 37;
+      const head = 256 * 1024;
+      const total = head + 4000 * 37;
       const all = pattern(total);
-      // Unawaited 37-byte writes: many small segments reach the proxy (a pipe slot holds one
-      // page however little of it a segment fills).
-      const sent = Promise.all(Array.from({ length: 4000 }, (_, i) => p.client.write(all.subarray(i * 37, (i + 1) * 37))));
+      // The stream first (pipe() moves to splice on Linux), then unawaited 37-byte writes:
+      // many small segments reach the proxy, each taking a pipe slot however little it fills.
+      const writes = [p.client.write(all.subarray(0, head))];
+      for (let i = 0; i < 4000; i++) writes.push(p.client.write(all.subarray(head + i * 37, head + (i + 1) * 37)));
       const got = await withTimeout(readExactly(p.server, total), 20_000, 'every message');
-      new PatternChecker('small messages').update(got);
-      await sent;
+      new PatternChecker('stream then small messages').update(got);
+      await Promise.all(writes);
     });
 
     it('between connections on two loops copies through the pool, with the same behaviour', async function () {
