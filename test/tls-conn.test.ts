@@ -87,15 +87,17 @@ for (const cfg of loopConfigs()) {
 
     it('fails a read at its deadline with ErrDeadlineExceeded; with the deadline cleared the connection goes on', async () => {
       const srv = res.add(echoServer(cfg.options));
-      const conn = res.add(await dialTLS('tcp', `localhost:${srv.ln.addr().port}`, { ...cfg.options, ca }));
+      // Each step bounded on its own: one run of the ASan suite in CI (epoll-thread) timed out
+      // in this test without saying where (see the closing note of session 7).
+      const conn = res.add(await withTimeout(dialTLS('tcp', `localhost:${srv.ln.addr().port}`, { ...cfg.options, ca }), 10_000, 'dialTLS'));
       conn.setReadDeadline(Date.now() + 100);
       const err = await withTimeout(rejectionOf(conn.read(Buffer.alloc(10))), 5000, 'the read deadline');
       assertDeadlineExceeded(err, 'read');
       // Past deadline: a new read fails at once.
-      assertDeadlineExceeded(await rejectionOf(conn.read(Buffer.alloc(10))), 'read');
+      assertDeadlineExceeded(await withTimeout(rejectionOf(conn.read(Buffer.alloc(10))), 5000, 'a read past the deadline'), 'read');
       conn.setReadDeadline(0);
-      await conn.write('still here');
-      assert.equal((await readFull(conn, 10)).toString(), 'still here');
+      await withTimeout(conn.write('still here'), 10_000, 'the write after the deadline');
+      assert.equal((await withTimeout(readFull(conn, 10), 10_000, 'the echo after the deadline was cleared')).toString(), 'still here');
     });
 
     it('fails a write stuck behind a peer that does not read at its deadline, and later writes too (as in Go)', async () => {
