@@ -3,9 +3,10 @@
 // and HTTPS hello world, Node's http over listenTLS against Node's https, driven by wrk.
 import * as path from 'node:path';
 import { backends } from '../lib/backends';
-import { loadResult, medianOf, root, runMeasured, startServer, type LoadResult } from './measure';
+import { loadResult, root, runMeasured, startServer, type LoadResult, type Server } from './measure';
+import { repeatedTask } from './repeat';
 import { findWrk, runWrk } from './scenario-http';
-import type { Result, Task } from './types';
+import type { Task } from './types';
 
 export interface TLSPlan {
   repeats: number;
@@ -28,66 +29,43 @@ export function tlsPlan(quick: boolean): TLSPlan {
       httpsForms: ['https', 'node-https'], httpsConnections: 50 };
 }
 
-/** One step per connection count and server form. */
+/** One run: a server of `form` started, measured by `measure`, stopped. */
+async function withServer(form: string, measure: (server: Server) => Promise<LoadResult>): Promise<LoadResult> {
+  const server = await startServer(path.join(root, '.bench-build', 'bench', 'servers', 'tls-echo.js'), [form, '{}']);
+  try {
+    return await measure(server);
+  } finally {
+    await server.stop();
+  }
+}
+
+/** One step per connection count and server form, then one per HTTPS form. */
 export function tlsTasks(plan: TLSPlan): Task[] {
   const tasks: Task[] = [];
+  const load = path.join(root, '.bench-build', 'bench', 'tls-load.js');
   for (const connections of plan.connections) {
     for (const form of plan.forms) {
-      tasks.push({
-        label: `tls echo ${form} c=${connections}`,
-        run: async () => {
-          const script = path.join(root, '.bench-build', 'bench', 'servers', 'tls-echo.js');
-          const load = path.join(root, '.bench-build', 'bench', 'tls-load.js');
-          const runs: LoadResult[] = [];
-          for (let r = 0; r < plan.repeats; r++) {
-            const server = await startServer(script, [form, '{}']);
-            try {
-              const args = [load, '--port', String(server.port), '--connections', String(connections), '--size', String(plan.size),
-                '--duration', String(plan.duration), '--warmup', String(plan.warmup),
-                '--ca', path.join(root, 'test', 'fixtures', 'tls', 'ca-cert.pem')];
-              runs.push(loadResult(await runMeasured(process.execPath, args, server.pid, plan.duration + plan.warmup + 60)));
-            } finally {
-              await server.stop();
-            }
-          }
-          const result: Result = {
-            scenario: 'tls',
-            config: form === 'node' ? 'node-tls' : backends()[0],
-            form,
-            connections,
-            idle: 0,
-            size: plan.size,
-            runs,
-            median: medianOf(runs),
-          };
-          return [result];
-        },
-      });
+      tasks.push(repeatedTask(`tls echo ${form} c=${connections}`, plan.repeats, () => withServer(form, async (server) => {
+        const args = [load, '--port', String(server.port), '--connections', String(connections), '--size', String(plan.size),
+          '--duration', String(plan.duration), '--warmup', String(plan.warmup),
+          '--ca', path.join(root, 'test', 'fixtures', 'tls', 'ca-cert.pem')];
+        return loadResult(await runMeasured(process.execPath, args, server.pid, plan.duration + plan.warmup + 60));
+      }), { scenario: 'tls', config: form === 'node' ? 'node-tls' : backends()[0], form, connections, idle: 0, size: plan.size }));
     }
   }
   const wrkPath = findWrk();
+  const wrkPlan = { connections: plan.httpsConnections, warmup: plan.warmup, duration: plan.duration };
   for (const form of plan.httpsForms) {
-    tasks.push({
-      label: `https hello ${form} wrk c=${plan.httpsConnections}`,
-      run: async () => {
-        const base = {
-          scenario: 'https', config: form === 'node-https' ? 'node-https' : backends()[0], form,
-          connections: plan.httpsConnections, idle: 0, size: 13, tool: 'wrk',
-        };
-        if (wrkPath === null) return [{ ...base, skipped: 'wrk is not on the PATH', runs: [], median: {} as LoadResult }];
-        const script = path.join(root, '.bench-build', 'bench', 'servers', 'tls-echo.js');
-        const runs: LoadResult[] = [];
-        for (let r = 0; r < plan.repeats; r++) {
-          const server = await startServer(script, [form, '{}']);
-          try {
-            runs.push(await runWrk(wrkPath, server, { connections: plan.httpsConnections, warmup: plan.warmup, duration: plan.duration }, 'https'));
-          } finally {
-            await server.stop();
-          }
-        }
-        return [{ ...base, runs, median: medianOf(runs) }];
-      },
-    });
+    const label = `https hello ${form} wrk c=${plan.httpsConnections}`;
+    const row = {
+      scenario: 'https', config: form === 'node-https' ? 'node-https' : backends()[0], form,
+      connections: plan.httpsConnections, idle: 0, size: 13, tool: 'wrk',
+    };
+    if (wrkPath === null) {
+      tasks.push({ label, run: async () => [{ ...row, skipped: 'wrk is not on the PATH', runs: [], median: {} as LoadResult }] });
+    } else {
+      tasks.push(repeatedTask(label, plan.repeats, () => withServer(form, (server) => runWrk(wrkPath, server, wrkPlan, 'https')), row));
+    }
   }
   return tasks;
 }

@@ -1,6 +1,7 @@
 // Conn: a TCP connection with Go's Read/Write/deadline semantics, as promises.
-import { fstat as fstatCb } from 'node:fs';
+import { fstat } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { promisify } from 'node:util';
 import type { Addr } from './addr';
 import { Descriptor, checkOn } from './descriptor';
 import {
@@ -114,6 +115,7 @@ export interface SendFileOptions {
 }
 
 const NO_BYTES = new Uint8Array(0);
+const fstatAsync = promisify(fstat);
 
 interface PendingRead {
   buf: Uint8Array | null;  // null: a chunk read
@@ -263,10 +265,8 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
     else if (!(data instanceof Uint8Array)) {
       return Promise.reject(new TypeError(`data: expected a Uint8Array, Buffer or string, got ${describeValue(data)}`));
     }
-    if (this.closed) return Promise.reject(this.opError('write', new ErrClosed()));
-    if (this.writeShut) return Promise.reject(this.opError('write', new SystemError(EPIPE, 'write')));
-    const late = this.deadlinePassed('write');
-    if (late !== null) return Promise.reject(late);
+    const failed = this.writeFailure();
+    if (failed !== null) return Promise.reject(failed);
     if (data.length === 0) return RESOLVED;
     if (this.held.length === 0) {
       // Crosses with the other operations of this batch, in one submit(): the result
@@ -323,10 +323,8 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
     if (length !== undefined && (!Number.isSafeInteger(length) || length < 0)) {
       return Promise.reject(new RangeError(`options.length: expected an integer >= 0, got ${describeValue(length)}`));
     }
-    if (this.closed) return Promise.reject(this.opError('write', new ErrClosed()));
-    if (this.writeShut) return Promise.reject(this.opError('write', new SystemError(EPIPE, 'write')));
-    const late = this.deadlinePassed('write');
-    if (late !== null) return Promise.reject(late);
+    const failed = this.writeFailure();
+    if (failed !== null) return Promise.reject(failed);
     // Its place among the writes is taken now, while the file opens: writes made before it
     // learn where they stand (flushOps), and writes made after it wait behind it.
     this.flushOps();
@@ -343,6 +341,13 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
     return settled.then(() => w.bytes).finally(() => range.handle?.close());
   }
 
+  /** Why no write can start now (closed, shut down, past the write deadline), or null. */
+  private writeFailure(): Error | null {
+    if (this.closed) return this.opError('write', new ErrClosed());
+    if (this.writeShut) return this.opError('write', new SystemError(EPIPE, 'write'));
+    return this.deadlinePassed('write');
+  }
+
   /**
    * sendFile(): opens and checks `file`, then lets write `w` (held, waiting for this) go to
    * the native queue with its range, and the writes behind it after it.
@@ -352,7 +357,7 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
     try {
       if (typeof file === 'string') range.handle = await open(file, 'r');
       const fd = range.handle?.fd ?? (file as number);
-      const st = range.handle !== null ? await range.handle.stat() : await fstatFd(fd);
+      const st = await fstatAsync(fd);
       if (!st.isFile()) throw new TypeError(`file: expected a regular file, got ${describeValue(file)} (not a file)`);
       const n = length ?? Math.max(0, st.size - range.offset);
       if (range.offset + n > st.size) {
@@ -1018,7 +1023,3 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
   }
 }
 
-/** fstat of a descriptor the caller owns. */
-function fstatFd(fd: number): Promise<import('node:fs').Stats> {
-  return new Promise((resolve, reject) => fstatCb(fd, (err, st) => (err ? reject(err) : resolve(st))));
-}

@@ -121,7 +121,8 @@ export class Listener<C extends ListenerConn = Conn> implements AsyncIterable<C>
   private readonly loop: Loop;
   private readonly id: number;
   private readonly network: string;
-  private readonly wrap: (id: number) => C;
+  // Makes the connection for an accepted socket: a C, or what mapConn turns into one.
+  private readonly wrap: (id: number) => ListenerConn;
   // listenTLS: what each connection becomes once accepted (after its PROXY header, if any).
   private mapConn: ((conn: ListenerConn) => C) | null = null;
   private readonly address: Addr;
@@ -327,8 +328,7 @@ export class Listener<C extends ListenerConn = Conn> implements AsyncIterable<C>
     }
     this.close();
     this.stopping?.abort();
-    const open = (): number => (this.served?.size ?? 0) + (this.streams?.size ?? 0);
-    const serving = open();
+    const serving = this.servingCount();
     if (serving > 0) {
       await new Promise<void>((resolve) => {
         let timer: NodeJS.Timeout | null = null;
@@ -354,15 +354,20 @@ export class Listener<C extends ListenerConn = Conn> implements AsyncIterable<C>
         this.checkDrained();
       });
     }
-    const forced = open();
+    const forced = this.servingCount();
     for (const conn of this.served ?? []) conn.close();
     for (const stream of this.streams ?? []) stream.destroy();
     return { finished: serving - forced, forced };
   }
 
+  /** Connections serve() and serveNode() are serving now. */
+  private servingCount(): number {
+    return (this.served?.size ?? 0) + (this.streams?.size ?? 0);
+  }
+
   /** Resolves a waiting shutdown() once nothing served is left open. */
   private checkDrained(): void {
-    if (this.drained !== null && (this.served?.size ?? 0) + (this.streams?.size ?? 0) === 0) this.drained();
+    if (this.drained !== null && this.servingCount() === 0) this.drained();
   }
 
   /** @internal Enforces `listen()`'s `limits` on every connection accepted from now on. */
@@ -426,7 +431,7 @@ export class Listener<C extends ListenerConn = Conn> implements AsyncIterable<C>
         return;
       }
       const conn = this.wrap(a);
-      if (this.proxy !== undefined) this.acceptProxied(conn as unknown as Conn);
+      if (this.proxy !== undefined) this.acceptProxied(conn as Conn);  // a stream Conn before any mapping
       else this.deliver(conn);
       if (this.granted === 0) this.startAccepting();
     } else if (kind === EventKind.AcceptError) {

@@ -354,6 +354,14 @@ class Loop {
   static constexpr size_t kBatchBytes = 64 * 1024;
   void FlushBatch();
   void Enter() { depth_++; }
+  // Write and SendFile: on an idle socket `send(h, &done)` sends what the kernel takes now
+  // (done: bytes, counted) and returns 0 or -errno; `push(h, skip, token)` queues the request
+  // from byte `skip` on. Returns as Write does.
+  template <typename Send, typename Push>
+  int StartWrite(int id, size_t len, size_t limit, MakeToken make_token, void* context, Send send, Push push);
+  bool PipeOpen(int pipe) const {
+    return pipe >= 0 && static_cast<size_t>(pipe) < pipes_.size() && pipes_[pipe].first >= 0;
+  }
   void Leave();
   void UpdateTimer();
 

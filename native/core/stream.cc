@@ -148,29 +148,24 @@ void Loop::CompleteReads(StreamHandle* h) {
   }
 }
 
-int Loop::Write(int id, const char* data, size_t len, size_t limit, MakeToken make_token,
-                void* context) {
+template <typename Send, typename Push>
+int Loop::StartWrite(int id, size_t len, size_t limit, MakeToken make_token, void* context, Send send,
+                     Push push) {
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;
   if (h->shutdown_pending) return -EPIPE;
   if (len == 0) return 0;  // an empty request would never complete in the queue
   if (!h->writes.empty()) {
     if (h->writes.bytes() >= limit) return 2;
-    h->writes.Push(data, len, make_token(context));
+    push(h, 0, make_token(context));
     return 1;
   }
-  size_t written = 0;
+  size_t done = 0;
   if (!h->connecting) {
-    iovec iov{const_cast<char*>(data), len};
-    ssize_t n = Writev(h->fd, &iov, 1);
-    if (n < 0 && n != -EAGAIN) return static_cast<int>(n);
-    if (n > 0) {
-      written = static_cast<size_t>(n);
-      Count(h, 0, n);
-    }
-    if (written == len) return 0;
+    if (int err = send(h, &done); err != 0) return err;
+    if (done == len) return 0;
   }
-  h->writes.Push(data + written, len - written, make_token(context));
+  push(h, done, make_token(context));
   int err = UpdateInterest(h);
   if (err != 0) {
     // Bytes already written stay written; the caller learns that the rest cannot be.
@@ -181,39 +176,40 @@ int Loop::Write(int id, const char* data, size_t len, size_t limit, MakeToken ma
   return 1;
 }
 
+int Loop::Write(int id, const char* data, size_t len, size_t limit, MakeToken make_token,
+                void* context) {
+  auto send = [&](StreamHandle* h, size_t* done) -> int {
+    iovec iov{const_cast<char*>(data), len};
+    ssize_t n = Writev(h->fd, &iov, 1);
+    if (n < 0) return n == -EAGAIN ? 0 : static_cast<int>(n);
+    *done = static_cast<size_t>(n);
+    Count(h, 0, n);
+    return 0;
+  };
+  auto push = [&](StreamHandle* h, size_t skip, void* token) { h->writes.Push(data + skip, len - skip, token); };
+  return StartWrite(id, len, limit, make_token, context, send, push);
+}
+
 int Loop::SendFile(int id, int file, int64_t offset, size_t len, size_t limit, MakeToken make_token,
                    void* context) {
-  StreamHandle* h = GetStream(id);
-  if (h == nullptr) return -EBADF;
-  if (h->shutdown_pending) return -EPIPE;
   if (file < 0 || offset < 0) return -EINVAL;
-  if (len == 0) return 0;
-  if (!h->writes.empty()) {
-    if (h->writes.bytes() >= limit) return 2;
-    h->writes.PushFile(file, offset, len, make_token(context));
-    return 1;
-  }
-  size_t sent = 0;
-  if (!h->connecting) {
+  auto send = [&](StreamHandle* h, size_t* done) -> int {
     // Until the socket buffer is full: each call moves at most what the socket takes.
-    while (sent < len) {
-      int64_t at = offset + static_cast<int64_t>(sent);
-      ssize_t n = muxnet::SendFile(h->fd, file, &at, len - sent);
+    while (*done < len) {
+      int64_t at = offset + static_cast<int64_t>(*done);
+      ssize_t n = muxnet::SendFile(h->fd, file, &at, len - *done);
       if (n == -EAGAIN) break;
       if (n == 0) return -ENODATA;
       if (n < 0) return static_cast<int>(n);
-      sent += static_cast<size_t>(n);
+      *done += static_cast<size_t>(n);
       Count(h, 0, n);
     }
-    if (sent == len) return 0;
-  }
-  h->writes.PushFile(file, offset + static_cast<int64_t>(sent), len - sent, make_token(context));
-  if (int err = UpdateInterest(h); err != 0) {
-    h->writes.Clear(&tokens_);
-    ReleaseTokens();
-    return err;
-  }
-  return 1;
+    return 0;
+  };
+  auto push = [&](StreamHandle* h, size_t skip, void* token) {
+    h->writes.PushFile(file, offset + static_cast<int64_t>(skip), len - skip, token);
+  };
+  return StartWrite(id, len, limit, make_token, context, send, push);
 }
 
 int Loop::OpenPipe() {
@@ -230,7 +226,7 @@ int Loop::OpenPipe() {
 }
 
 int Loop::ClosePipe(int pipe) {
-  if (pipe < 0 || static_cast<size_t>(pipe) >= pipes_.size() || pipes_[pipe].first < 0) return -EBADF;
+  if (!PipeOpen(pipe)) return -EBADF;
   muxnet::Close(pipes_[pipe].first);
   muxnet::Close(pipes_[pipe].second);
   pipes_[pipe] = {-1, -1};
@@ -240,7 +236,7 @@ int Loop::ClosePipe(int pipe) {
 ssize_t Loop::SpliceIn(int id, int pipe, size_t len) {
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;
-  if (pipe < 0 || static_cast<size_t>(pipe) >= pipes_.size() || pipes_[pipe].first < 0) return -EBADF;
+  if (!PipeOpen(pipe)) return -EBADF;
   if (h->read_mode != kReadNone) return -EBUSY;  // a started read owns the next bytes
   ssize_t n = Splice(h->fd, pipes_[pipe].second, len);
   if (n == -EAGAIN) h->may_read = false;
@@ -250,7 +246,7 @@ ssize_t Loop::SpliceIn(int id, int pipe, size_t len) {
 ssize_t Loop::SpliceOut(int pipe, int id, size_t len) {
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;
-  if (pipe < 0 || static_cast<size_t>(pipe) >= pipes_.size() || pipes_[pipe].first < 0) return -EBADF;
+  if (!PipeOpen(pipe)) return -EBADF;
   if (h->shutdown_pending) return -EPIPE;
   if (!h->writes.empty() || h->connecting) return -EBUSY;  // the bytes would overtake them
   ssize_t n = Splice(pipes_[pipe].first, h->fd, len);

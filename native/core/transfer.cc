@@ -29,63 +29,41 @@ constexpr size_t kMaxSendFile = 1u << 30;
 
 #if defined(__linux__)
 
-// sendfile(2) has no MSG_NOSIGNAL: a peer that reset would raise SIGPIPE (Node ignores it,
-// a host process may not). SIGPIPE is blocked on this thread around the call, and one it
-// raised is taken off the pending set before it is unblocked, as libcurl does.
-class NoSigPipe {
- public:
-  NoSigPipe() {
-    sigemptyset(&pipe_);
-    sigaddset(&pipe_, SIGPIPE);
-    sigset_t pending;
-    sigpending(&pending);
-    was_pending_ = sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &pipe_, &old_);
-  }
-  ~NoSigPipe() {
-    if (raised_ && !was_pending_) {
-      timespec zero{0, 0};
-      while (sigtimedwait(&pipe_, nullptr, &zero) < 0 && errno == EINTR) {
-      }
+// sendfile(2) and splice(2) have no MSG_NOSIGNAL: a peer that reset would raise SIGPIPE
+// (Node ignores it, a host process may not). `call` runs with SIGPIPE blocked on this thread,
+// retried on EINTR; a SIGPIPE it raised is taken off the pending set before SIGPIPE is
+// unblocked, as libcurl does. Its result, or -errno (-EAGAIN for EWOULDBLOCK).
+template <typename Call>
+ssize_t WithoutSigPipe(Call call) {
+  sigset_t pipe, old, pending;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  sigpending(&pending);
+  const bool was_pending = sigismember(&pending, SIGPIPE) == 1;
+  pthread_sigmask(SIG_BLOCK, &pipe, &old);
+  ssize_t n;
+  do {
+    n = call();
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) n = errno == EWOULDBLOCK ? -EAGAIN : -errno;
+  if (n == -EPIPE && !was_pending) {
+    timespec zero{0, 0};
+    while (sigtimedwait(&pipe, nullptr, &zero) < 0 && errno == EINTR) {
     }
-    pthread_sigmask(SIG_SETMASK, &old_, nullptr);
   }
-  void Raised() { raised_ = true; }
-
- private:
-  sigset_t pipe_;
-  sigset_t old_;
-  bool was_pending_ = false;
-  bool raised_ = false;
-};
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  return n;
+}
 
 ssize_t SendFile(int sock, int file, int64_t* offset, size_t len) {
   off_t off = static_cast<off_t>(*offset);
-  if (len > kMaxSendFile) len = kMaxSendFile;
-  NoSigPipe guard;
-  for (;;) {
-    ssize_t n = sendfile(sock, file, &off, len);
-    if (n >= 0) {
-      *offset = off;
-      return n;
-    }
-    if (errno == EINTR) continue;
-    int err = errno;
-    if (err == EPIPE) guard.Raised();
-    return err == EWOULDBLOCK ? -EAGAIN : -err;
-  }
+  ssize_t n = WithoutSigPipe([&] { return sendfile(sock, file, &off, len > kMaxSendFile ? kMaxSendFile : len); });
+  if (n >= 0) *offset = off;
+  return n;
 }
 
 ssize_t Splice(int from, int to, size_t len) {
-  NoSigPipe guard;  // splice(2) into a socket has no MSG_NOSIGNAL either
-  for (;;) {
-    ssize_t n = splice(from, nullptr, to, nullptr, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK);
-    if (n >= 0) return n;
-    if (errno == EINTR) continue;
-    int err = errno;
-    if (err == EPIPE) guard.Raised();
-    return err == EWOULDBLOCK ? -EAGAIN : -err;
-  }
+  return WithoutSigPipe([&] { return splice(from, nullptr, to, nullptr, len, SPLICE_F_MOVE | SPLICE_F_NONBLOCK); });
 }
 
 int MakePipe(int fds[2]) {
