@@ -14,6 +14,7 @@
         "native/core/poller_poll.cc",
         "native/core/poller_registry.cc",
         "native/core/poller_select.cc",
+        "native/core/receive.cc",
         "native/core/transfer.cc",
         "native/core/socket.cc",
         "native/core/stream.cc",
@@ -28,8 +29,8 @@
       "cflags_cc!": ["-std=gnu++17", "-std=gnu++14"],
       "conditions": [
         ["OS=='linux'", {
-          "sources": ["native/core/poller_epoll.cc"],
-          "defines": ["MUXNET_HAVE_EPOLL"]
+          "sources": ["native/core/poller_epoll.cc", "native/core/poller_io_uring.cc"],
+          "defines": ["MUXNET_HAVE_EPOLL", "MUXNET_HAVE_IO_URING"]
         }],
         ["OS=='mac' or OS=='freebsd' or OS=='openbsd' or OS=='netbsd'", {
           "sources": ["native/core/poller_kqueue.cc"],

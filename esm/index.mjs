@@ -3,7 +3,7 @@
 import muxnet from '../dist/index.js';
 
 export const {
-  listen, dial, AbortError, backends, backendCapabilities, Conn, UnixConn, Listener, PacketConn, listenPacket, Addr,
+  listen, dial, AbortError, backends, backendCapabilities, unavailableBackends, Conn, UnixConn, Listener, PacketConn, listenPacket, Addr,
   connections, stats, metricsText, metricFamilies, metricCollectors, OpError, ErrClosed, ErrDeadlineExceeded, SystemError, errorIs, ConnStream,
   serveWorkers, WorkerGroup, WorkerError, workerListener,
   parseProxyHeader, ProxyProtocolError, proxyHeader,

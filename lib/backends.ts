@@ -4,7 +4,10 @@ import { native } from './load';
 
 /** Options that choose the loop a listener or connection runs on. */
 export interface LoopOptions {
-  /** 'epoll', 'poll' or 'select' (see {@link backends}); default: `MUXNET_BACKEND` or the first. */
+  /**
+   * 'epoll', 'io_uring', 'poll' or 'select' on Linux (see {@link backends}); default:
+   * `MUXNET_BACKEND` or the first.
+   */
   backend?: string;
   /**
    * 'level' (default) or 'edge'. 'edge' needs a backend with edge-triggered readiness
@@ -16,6 +19,7 @@ export interface LoopOptions {
    * pollable descriptor ({@link BackendCapabilities.pollable}: epoll) and is the default there.
    * 'thread': the wait runs on a helper thread that hands each ready set to the JS thread in one
    * batch (the default, and the only mode, for backends without one: select and poll).
+   * io_uring runs inline only ({@link BackendCapabilities.inlineOnly}).
    */
   mode?: 'inline' | 'thread';
 }
@@ -42,10 +46,15 @@ export interface BackendCapabilities {
   readonly pollable: boolean;
   /**
    * The backend does the I/O itself and reports completions instead of readiness (the model of
-   * io_uring and IOCP). No backend built today does; the field is there so code that compares
-   * models need not change when one is added.
+   * io_uring and IOCP): on io_uring, stream reads are receives the kernel completes into pool
+   * chunks it picks from a buffer ring (readiness still drives accept, connect and queued writes).
    */
   readonly completion: boolean;
+  /**
+   * The backend's wait runs only on the thread that made it: `mode: 'thread'` is refused
+   * (io_uring: the ring is made SINGLE_ISSUER, one thread submits and reaps).
+   */
+  readonly inlineOnly: boolean;
 }
 
 const capsCache = new Map<string, BackendCapabilities>();
@@ -59,7 +68,10 @@ export function backends(): string[] {
   const preferred = process.env.MUXNET_BACKEND;
   if (preferred === undefined || preferred === '') return names;
   if (!names.includes(preferred)) {
-    throw new RangeError(`MUXNET_BACKEND: expected one of ${names.join(', ')}, got ${JSON.stringify(preferred)}`);
+    throw new RangeError(
+      `MUXNET_BACKEND: expected one of ${names.join(', ')}, got ${JSON.stringify(preferred)}` +
+      whyUnavailable(preferred),
+    );
   }
   return [preferred, ...names.filter((n) => n !== preferred)];
 }
@@ -91,9 +103,26 @@ export function backendCapabilities(name: string): BackendCapabilities {
     edge: got.edge === true,
     pollable: got.pollable === true,
     completion: got.completion === true,
+    inlineOnly: got.inlineOnly === true,
   });
   capsCache.set(name, caps);
   return caps;
+}
+
+/**
+ * The backends compiled into this build that cannot run on this machine, with the reason:
+ * e.g. `{ io_uring: 'io_uring is disabled by the sysctl kernel.io_uring_disabled=2' }` (a
+ * kernel before 6.0, the sysctl, or a seccomp filter such as Docker's default profile).
+ * {@link backends} leaves them out.
+ */
+export function unavailableBackends(): Record<string, string> {
+  return { ...native().unavailable() };
+}
+
+/** ": <name> is compiled in but cannot run here: <why>", or "" (for error messages). */
+function whyUnavailable(name: unknown): string {
+  const why = typeof name === 'string' ? native().unavailable()[name] : undefined;
+  return why === undefined ? '' : ` (${name} cannot run here: ${why})`;
 }
 
 /** The compiled backends that have a capability, for error messages ("none" when none has it). */
@@ -107,7 +136,9 @@ export function resolveLoopOptions(options: LoopOptions): ResolvedLoopOptions {
   const names = backends();
   const backend = options.backend ?? names[0];
   if (typeof backend !== 'string' || !names.includes(backend)) {
-    throw new RangeError(`options.backend: expected one of ${names.join(', ')}, got ${describeValue(backend)}`);
+    throw new RangeError(
+      `options.backend: expected one of ${names.join(', ')}, got ${describeValue(backend)}${whyUnavailable(backend)}`,
+    );
   }
   const caps = backendCapabilities(backend);
   const trigger = options.trigger ?? 'level';
@@ -128,6 +159,12 @@ export function resolveLoopOptions(options: LoopOptions): ResolvedLoopOptions {
     throw new RangeError(
       `options.mode: 'inline' needs a backend with a pollable descriptor ` +
       `(${backendsWith(names, (c) => c.pollable)}), not ${backend}`,
+    );
+  }
+  if (mode === 'thread' && caps.inlineOnly) {
+    throw new RangeError(
+      `options.mode: 'thread' is not possible with ${backend}: its wait runs only on the thread ` +
+      `that made it; use mode 'inline'`,
     );
   }
   const edge = trigger === 'edge';

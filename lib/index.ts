@@ -1,7 +1,7 @@
 // muxnet: Go's net API for Node.js over native select/poll/epoll loops.
 export { listen, dial, AbortError } from './net';
 export type { Network, ListenOptions, DialOptions } from './net';
-export { backends, backendCapabilities } from './backends';
+export { backends, backendCapabilities, unavailableBackends } from './backends';
 export type { BackendCapabilities, LoopOptions } from './backends';
 export { Conn } from './conn';
 export { pipe } from './pipe';

@@ -168,6 +168,7 @@ export interface NativeCapabilities {
   edge: boolean;
   pollable: boolean;
   completion: boolean;
+  inlineOnly: boolean;
 }
 
 /** The addon's exports. */
@@ -176,6 +177,8 @@ export interface NativeAddon {
   backends(): string[];
   /** The capabilities of a compiled backend, or -errno (-ENOENT when none has that name). */
   capabilities(name: string): NativeCapabilities | number;
+  /** The backends compiled in that cannot run on this machine, with the reason. */
+  unavailable(): Record<string, string>;
   /** A NativeLoop, or -errno when the backend cannot start. */
   createLoop(options: NativeLoopOptions, batch: Int32Array, ops: Int32Array,
              opBuffers: (Uint8Array | undefined)[], releases: Int32Array,

@@ -74,7 +74,7 @@ for t in "${targets[@]}"; do
   case "$t" in
     darwin-*) defines+=(-DMUXNET_HAVE_KQUEUE); link=(-Wl,-undefined,dynamic_lookup) ;;
     # Node's symbols resolve when it loads the addon; -s: no symbol table (4.7 MB -> 1 MB).
-    linux-*) defines+=(-DMUXNET_HAVE_EPOLL); link=(-s) ;;
+    linux-*) defines+=(-DMUXNET_HAVE_EPOLL -DMUXNET_HAVE_IO_URING); link=(-s) ;;
   esac
   out="prebuilds/$dir/$name"
   mkdir -p "prebuilds/$dir"

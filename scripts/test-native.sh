@@ -15,7 +15,7 @@ defines=()
 # On Linux the kqueue backend is built against the tests' model of kqueue
 # (native/test/kqueue_model.h); on macOS and the BSDs against the kernel's.
 case "$(uname -s)" in
-  Linux) defines+=(-DMUXNET_HAVE_EPOLL -DMUXNET_HAVE_KQUEUE -DMUXNET_KQUEUE_MODEL) ;;
+  Linux) defines+=(-DMUXNET_HAVE_EPOLL -DMUXNET_HAVE_IO_URING -DMUXNET_HAVE_KQUEUE -DMUXNET_KQUEUE_MODEL) ;;
   Darwin|*BSD) defines+=(-DMUXNET_HAVE_KQUEUE) ;;
 esac
 

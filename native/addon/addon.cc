@@ -30,6 +30,20 @@ napi_value Backends(napi_env env, napi_callback_info) {
   return out;
 }
 
+// unavailable() -> { name: why } for the backends compiled in that cannot run on this machine.
+napi_value Unavailable(napi_env env, napi_callback_info) {
+  napi_value out, why;
+  if (napi_create_object(env, &out) != napi_ok) return nullptr;
+#ifdef MUXNET_HAVE_IO_URING
+  const std::string& reason = IoUringUnavailable();
+  if (!reason.empty() && (napi_create_string_utf8(env, reason.data(), reason.size(), &why) != napi_ok ||
+                          napi_set_named_property(env, out, "io_uring", why) != napi_ok)) {
+    return nullptr;
+  }
+#endif
+  return out;
+}
+
 struct Named {
   const char* name;
   int32_t value;
@@ -99,7 +113,8 @@ Napi::Object Constants(Napi::Env env) {
   return constants;
 }
 
-// capabilities(name) -> { edge, pollable, completion } of a compiled backend, or -ENOENT.
+// capabilities(name) -> { edge, pollable, completion, inlineOnly } of a compiled backend, or
+// -ENOENT.
 napi_value Capabilities(napi_env env, napi_callback_info info) {
   size_t argc = 1;
   napi_value arg, out, v;
@@ -119,7 +134,7 @@ napi_value Capabilities(napi_env env, napi_callback_info info) {
   PollerCaps caps = poller->Caps();
   if (napi_create_object(env, &out) != napi_ok) return nullptr;
   for (auto [key, on] : {std::pair<const char*, bool>{"edge", caps.edge}, {"pollable", caps.pollable},
-                         {"completion", caps.completion}}) {
+                         {"completion", caps.completion}, {"inlineOnly", caps.inline_only}}) {
     if (napi_get_boolean(env, on, &v) != napi_ok || napi_set_named_property(env, out, key, v) != napi_ok) {
       return nullptr;
     }
@@ -139,6 +154,7 @@ class MuxnetAddon : public Napi::Addon<MuxnetAddon> {
     Export(env, exports, "backends", Backends);
     Export(env, exports, "createLoop", LoopWrap::Create);
     Export(env, exports, "capabilities", Capabilities);
+    Export(env, exports, "unavailable", Unavailable);
     exports.Set("constants", Constants(env));
   }
 

@@ -28,6 +28,7 @@ class BufferPool {
   int Release(int index);
   char* Data(int index) const;
   int slabs() const { return static_cast<int>(slabs_.size()); }
+  int capacity() const { return max_slabs_ * kChunksPerSlab; }
   int in_use() const { return in_use_; }
 
  private:

@@ -52,7 +52,9 @@ int Loop::Init(const LoopOptions& options) {
   if (err != 0) return err;
   PollerCaps caps = poller_->Caps();
   if (options.edge_triggered && !caps.edge) return -EINVAL;
+  if (options.threaded && caps.inline_only) return -ENOTSUP;
   edge_ = options.edge_triggered;
+  completion_ = caps.completion;
   // A backend with no descriptor to nest in Node's loop (select, poll) waits on a helper
   // thread; one with a descriptor can do either.
   threaded_ = options.threaded || !caps.pollable;
@@ -137,7 +139,9 @@ uint32_t Loop::DesiredInterest(const Handle& h) const {
       if (edge_) return kReadable | kWritable | kEdge;
       const auto& s = static_cast<const StreamHandle&>(h);
       uint32_t interest = 0;
-      if (h.read_wanted || s.read_mode != kReadNone) interest |= kReadable;
+      // A completion backend's receive reports for itself (receive.cc).
+      bool received = UsesReceive(s) && (s.receiving || !s.received.empty());
+      if ((h.read_wanted && !received) || (s.read_mode != kReadNone && !UsesReceive(s))) interest |= kReadable;
       if (s.connecting || !s.writes.empty() || h.write_wanted) interest |= kWritable;
       return interest;
     }
@@ -220,6 +224,11 @@ int Loop::Close(int id) {
     auto* s = static_cast<StreamHandle*>(h);
     s->writes.Clear(&tokens_);
     EndRead(s);
+    // The receive holds the socket open in the kernel until it ends; its late results
+    // carry a stale token, and their chunks come back (OnReceived).
+    if (s->receiving) poller_->CancelReceive(s->token());
+    s->receiving = false;
+    DropReceived(s);
     if (s->service != nullptr) s->service->OnClosed(id);
   }
   timers_.Cancel(id, kReadDeadline);
@@ -355,6 +364,10 @@ void Loop::Leave() {
     free_ids_.push_back(id);
   }
   closed_ids_.clear();
+  if (completion_) {
+    if (receiving_) ProvideChunks();  // the chunks the batch's owners gave back
+    poller_->Defer(false);            // one submission for the whole batch
+  }
 }
 
 void Loop::ReleaseTokens() {
@@ -404,8 +417,12 @@ void Loop::RunReady() {
 void Loop::Process(const PollEvent* events, int n) {
   for (int i = 0; i < n; i++) {
     Handle* h = FromToken(events[i].token);
-    if (h == nullptr) continue;  // closed earlier in this batch, or a stale generation
     uint32_t fired = events[i].events;
+    if (fired & kReceived) {
+      OnReceived(h, events[i]);  // also for a closed handle: its chunk comes back
+      continue;
+    }
+    if (h == nullptr) continue;  // closed earlier in this batch, or a stale generation
     if (h->service != nullptr && h->kind == HandleKind::kStream) {
       h->service->OnReady(this, h->id, h->fd, fired);
       continue;

@@ -7,12 +7,14 @@
 //   listener.cc  accepting, EMFILE shedding, services
 //   datagram.cc  UDP, unixgram and raw sockets
 //   passing.cc   descriptor passing over Unix streams
+//   receive.cc   stream reads on a completion backend (io_uring): receives into pool chunks
 #ifndef MUXNET_CORE_LOOP_H_
 #define MUXNET_CORE_LOOP_H_
 
 #include <sys/types.h>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -117,7 +119,7 @@ struct HandleCounters {
 };
 
 struct LoopOptions {
-  std::string backend;        // "epoll", "poll", "select"
+  std::string backend;        // "epoll", "io_uring", "poll", "select", "kqueue"
   bool edge_triggered = false;  // needs a backend whose caps have edge
   bool threaded = false;        // wait on a helper thread (select and poll always do)
   int max_slabs = 64;           // pool bound: 64 x 1 MiB
@@ -136,7 +138,8 @@ class Loop {
   // Closes every handle and stops the helper thread.
   ~Loop();
 
-  // Returns 0, -ENOENT (unknown backend), -EINVAL (edge without support), or -errno.
+  // Returns 0, -ENOENT (unknown backend), -EINVAL (edge without support), -ENOTSUP
+  // (threaded with a backend that waits only inline), or -errno.
   int Init(const LoopOptions& options);
   const char* BackendName() const { return poller_->Name(); }
   PollerCaps caps() const { return poller_->Caps(); }
@@ -224,7 +227,8 @@ class Loop {
                void* context);
   // --- Splicing (Linux): bytes from one socket to another through a kernel pipe, never in
   // user space. A pipe is the loop's, by a small id; open ones close with the loop.
-  // A new pipe's id (>= 0), or -errno (-ENOSYS off Linux, -EMFILE).
+  // A new pipe's id (>= 0), or -errno (-ENOSYS off Linux, -EOPNOTSUPP on a completion
+  // backend, whose receives would race the splices; -EMFILE).
   int OpenPipe();
   // Closes pipe `pipe` (bytes in it are dropped): 0 or -EBADF.
   int ClosePipe(int pipe);
@@ -305,6 +309,14 @@ class Loop {
     int32_t read_mode = kReadNone;
     void* read_token = nullptr;  // kReadBuffer: the caller's memory
     WriteQueue writes;
+    // Completion backend (receive.cc): the socket's receive is armed; what it received
+    // that no read has taken yet, in order (bounded: the receive is cancelled at kMaxReceived).
+    bool receiving = false;
+    struct Received {
+      int32_t n;      // bytes, 0 (end of stream) or -errno
+      int32_t chunk;  // the pool chunk holding them from its start, or -1
+    };
+    std::deque<Received> received;
   };
   struct DatagramHandle final : Handle {
     DatagramHandle() : Handle(HandleKind::kDatagram) {}
@@ -353,7 +365,9 @@ class Loop {
   void EmitRead(int32_t id, ssize_t n, int32_t chunk);
   static constexpr size_t kBatchBytes = 64 * 1024;
   void FlushBatch();
-  void Enter() { depth_++; }
+  void Enter() {
+    if (depth_++ == 0 && completion_) poller_->Defer(true);
+  }
   // Write and SendFile: on an idle socket `send(h, &done)` sends what the kernel takes now
   // (done: bytes, counted) and returns 0 or -errno; `push(h, skip, token)` queues the request
   // from byte `skip` on. Returns as Write does.
@@ -364,6 +378,23 @@ class Loop {
   }
   void Leave();
   void UpdateTimer();
+
+  // --- receive.cc: stream reads on a completion backend.
+  // The stream reads through the backend's receive (not a service's connection).
+  bool UsesReceive(const StreamHandle& h) const { return completion_ && h.service == nullptr; }
+  ssize_t ReceiveStart(StreamHandle* h, int mode, char* data, size_t len, MakeToken make_token,
+                       void* context, int* chunk);
+  // Read/ReadChunk while the receive owns the socket: what it received, or -EAGAIN (then
+  // kEvReadable follows when something comes, for a WantRead owner).
+  ssize_t TakeReceived(StreamHandle* h, char* data, size_t len, int* chunk);
+  int ArmReceive(StreamHandle* h);
+  void OnReceived(Handle* h, const PollEvent& e);
+  // Hands the started read result n (chunk or -1); copies into kReadBuffer's memory.
+  void CompleteReceived(StreamHandle* h, int32_t n, int32_t chunk);
+  // Stocks the backend's buffer ring with pool chunks, up to its share of the pool.
+  void ProvideChunks();
+  void DropReceived(StreamHandle* h);
+  static constexpr size_t kMaxReceived = 4;
 
   LoopHost* host_;
   Event* batch_;
@@ -376,6 +407,8 @@ class Loop {
   std::unique_ptr<Waiter> waiter_;
   bool threaded_ = false;
   bool edge_ = false;
+  bool completion_ = false;   // the backend receives (caps.completion)
+  bool receiving_ = false;    // some receive was armed: keep the buffer ring stocked
   std::unique_ptr<BufferPool> pool_;
   TimerHeap timers_;
   int64_t armed_when_ = -1;

@@ -1,9 +1,11 @@
 // The backend contract: one small interface, one file per backend (select, poll, epoll,
-// kqueue).
+// kqueue, io_uring).
 // Read this header and one backend file (poller_poll.cc is the simplest) to add another.
 #ifndef MUXNET_CORE_POLLER_H_
 #define MUXNET_CORE_POLLER_H_
 
+#include <cerrno>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -18,6 +20,10 @@ enum : uint32_t {
   kHangup = 1u << 2,  // peer hung up or the socket has an error: reads/writes will tell
   kEdge = 1u << 3,    // interest only: report changes of state once (epoll EPOLLET)
   kReadHangup = 1u << 4,  // fired only: the peer shut down its side (EPOLLRDHUP)
+  // Completion backends, fired only: a Receive() of the token's socket completed. The event's
+  // result is the bytes received (> 0, into pool chunk `chunk`), 0 at end of stream or -errno.
+  kReceived = 1u << 5,
+  kMore = 1u << 6,  // with kReceived: the receive stays armed; more results follow
 };
 
 // What the loop registers with a descriptor and gets back with each of its events: the
@@ -34,13 +40,17 @@ constexpr Token kWakeToken = ~Token{0};
 struct PollEvent {
   Token token;
   uint32_t events;
+  int32_t result = 0;  // kReceived: bytes, 0 or -errno
+  int32_t chunk = -1;  // kReceived: the pool chunk the kernel filled, or -1
 };
 
 // What a backend can do; the loop, the addon and the tests ask instead of naming backends.
 struct PollerCaps {
   bool edge = false;        // honours kEdge (edge-triggered interest)
   bool pollable = false;    // PollableFd() >= 0: can be nested inline in Node's loop
-  bool completion = false;  // does the I/O itself (io_uring, IOCP); none of these yet
+  bool completion = false;  // does the I/O itself (io_uring, IOCP): Receive() and friends
+  bool inline_only = false;  // Wait() must run on the thread that made it (io_uring's
+                             // SINGLE_ISSUER ring): no helper-thread mode
 };
 
 // A readiness backend. Not thread-safe: one thread calls every method (the loop makes sure
@@ -73,6 +83,24 @@ class Poller {
   // A descriptor that becomes readable when Wait() would report events, so the backend
   // can be nested in another loop (epoll, kqueue); -1 when the backend has none.
   virtual int PollableFd() const { return -1; }
+
+  // --- Completion backends only (caps.completion); readiness backends keep these defaults.
+  // Between Defer(true) and Defer(false) the backend may hold what it has to submit (the
+  // loop defers while it processes a batch: one io_uring_enter for all of it); outside,
+  // and at Defer(false), it submits at once.
+  virtual void Defer(bool on) {}
+  // Hands pool chunk `chunk` (`len` bytes at `data`) to the kernel to receive into: the
+  // kernel picks one when data arrives, so a socket waiting for data holds none.
+  virtual int ProvideChunk(int chunk, char* data, size_t len) { return -EOPNOTSUPP; }
+  // Chunks handed over with ProvideChunk and not yet filled; at most ChunkCapacity().
+  virtual int ProvidedChunks() const { return 0; }
+  virtual int ChunkCapacity() const { return 0; }
+  // Starts a receive on stream socket fd that goes on (multishot): each result is a
+  // kReceived event for `token`, the last without kMore (end of stream, an error,
+  // -ENOBUFS when no provided chunk was left, -ECANCELED after CancelReceive).
+  virtual int Receive(int fd, Token token) { return -EOPNOTSUPP; }
+  // Asks the kernel to end the receive of `token`; results already made still come.
+  virtual int CancelReceive(Token token) { return -EOPNOTSUPP; }
 };
 
 // Creates the backend called `name`. Returns 0, -ENOENT for an unknown or unavailable
@@ -87,6 +115,9 @@ int NewSelectPoller(std::unique_ptr<Poller>* out);
 int NewPollPoller(std::unique_ptr<Poller>* out);
 int NewEpollPoller(std::unique_ptr<Poller>* out);
 int NewKqueuePoller(std::unique_ptr<Poller>* out);
+int NewIoUringPoller(std::unique_ptr<Poller>* out);
+// Empty when this machine can run the io_uring backend, else why not (for error messages).
+const std::string& IoUringUnavailable();
 
 }  // namespace muxnet
 

@@ -1,25 +1,37 @@
 // Maps backend names to the factories that this build compiled (binding.gyp / CMake decide
-// which poller_<name>.cc files exist and define MUXNET_HAVE_<NAME> for them).
+// which poller_<name>.cc files exist and define MUXNET_HAVE_<NAME> for them) and that can
+// run on this machine (io_uring is probed).
 #include <cerrno>
 
 #include "poller.h"
 
 namespace muxnet {
 
-const std::vector<std::string>& AvailableBackends() {
-  static const std::vector<std::string> names = {
+namespace {
+std::vector<std::string> Compiled() {
+  std::vector<std::string> names = {
 #if defined(MUXNET_HAVE_KQUEUE) && !defined(MUXNET_KQUEUE_MODEL)
       "kqueue",
 #endif
 #ifdef MUXNET_HAVE_EPOLL
       "epoll",
 #endif
-#ifdef MUXNET_KQUEUE_MODEL
-      "kqueue",  // the C++ unit tests' model of kqueue, on Linux: never the default
-#endif
-      "poll",
-      "select",
   };
+#ifdef MUXNET_HAVE_IO_URING
+  // Only where the kernel lets this process use it (a probe ring, made once).
+  if (IoUringUnavailable().empty()) names.push_back("io_uring");
+#endif
+#ifdef MUXNET_KQUEUE_MODEL
+  names.push_back("kqueue");  // the C++ unit tests' model of kqueue, on Linux: never the default
+#endif
+  names.push_back("poll");
+  names.push_back("select");
+  return names;
+}
+}  // namespace
+
+const std::vector<std::string>& AvailableBackends() {
+  static const std::vector<std::string> names = Compiled();
   return names;
 }
 
@@ -31,6 +43,9 @@ int CreatePoller(const std::string& name, std::unique_ptr<Poller>* out) {
 #endif
 #ifdef MUXNET_HAVE_KQUEUE
   if (name == "kqueue") return NewKqueuePoller(out);
+#endif
+#ifdef MUXNET_HAVE_IO_URING
+  if (name == "io_uring") return NewIoUringPoller(out);
 #endif
   return -ENOENT;
 }

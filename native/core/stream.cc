@@ -29,6 +29,10 @@ ssize_t Loop::Read(int id, void* data, size_t len) {
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;
   if (h->read_mode != kReadNone) return -EBUSY;  // the started read owns the next bytes
+  if (UsesReceive(*h) && (h->receiving || !h->received.empty())) {
+    int unused;  // counted when received; -EAGAIN asks for kEvReadable
+    return AfterReceive(h, TakeReceived(h, static_cast<char*>(data), len, &unused), 0);
+  }
   ssize_t n = muxnet::Read(h->fd, data, len);
   if (n == -EAGAIN) h->may_read = false;
   return AfterReceive(h, n, n > 0 ? static_cast<size_t>(n) : 0);
@@ -38,6 +42,9 @@ ssize_t Loop::ReadChunk(int id, int* chunk) {
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;
   if (h->read_mode != kReadNone) return -EBUSY;
+  if (UsesReceive(*h) && (h->receiving || !h->received.empty())) {
+    return AfterReceive(h, TakeReceived(h, nullptr, 0, chunk), 0);
+  }
   int index = pool_->Acquire();
   if (index < 0) return -ENOBUFS;
   ssize_t n = Read(id, pool_->Data(index), BufferPool::kChunkSize);
@@ -96,6 +103,7 @@ ssize_t Loop::ReadStart(int id, int mode, char* data, size_t len, MakeToken make
   bool reading_on = mode == kReadStream && h->read_mode == kReadStream;
   if (h->read_mode != kReadNone && !reading_on) return -EBUSY;
   if (mode == kReadBuffer && len == 0) return -EINVAL;
+  if (UsesReceive(*h)) return ReceiveStart(h, mode, data, len, make_token, context, chunk);
   if (h->may_read && !h->connecting) {
     int32_t was = h->read_mode;
     h->read_mode = mode;  // ReadOnce reads where the mode says
@@ -213,6 +221,7 @@ int Loop::SendFile(int id, int file, int64_t offset, size_t len, size_t limit, M
 }
 
 int Loop::OpenPipe() {
+  if (completion_) return -EOPNOTSUPP;
   int fds[2];
   if (int err = MakePipe(fds); err != 0) return err;
   for (size_t i = 0; i < pipes_.size(); i++) {
@@ -237,7 +246,7 @@ ssize_t Loop::SpliceIn(int id, int pipe, size_t len) {
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;
   if (!PipeOpen(pipe)) return -EBADF;
-  if (h->read_mode != kReadNone) return -EBUSY;  // a started read owns the next bytes
+  if (h->read_mode != kReadNone || h->receiving || !h->received.empty()) return -EBUSY;
   ssize_t n = Splice(h->fd, pipes_[pipe].second, len);
   if (n == -EAGAIN) h->may_read = false;
   return AfterReceive(h, n, n > 0 ? static_cast<size_t>(n) : 0);
@@ -301,6 +310,14 @@ void Loop::OnStreamReady(StreamHandle* h, uint32_t events) {
     Emit(kEvConnected, id, err, 0);
     if ((h = GetStream(id)) == nullptr) return;
     if (h->shutdown_pending && h->writes.empty()) muxnet::ShutdownWrite(h->fd);
+    // A read started while connecting on a completion backend: its receive starts now.
+    if (UsesReceive(*h) && h->read_mode != kReadNone && !h->receiving) {
+      if (int rc = ArmReceive(h); rc != 0) {
+        EndRead(h);
+        EmitRead(id, rc, -1);
+        if ((h = GetStream(id)) == nullptr) return;
+      }
+    }
   }
   if ((events & kWritable) && !h->writes.empty()) {
     FlushWrites(h);
@@ -312,6 +329,9 @@ void Loop::OnStreamReady(StreamHandle* h, uint32_t events) {
   }
   if (!(events & kReadable)) return;
   if (events & (kHangup | kReadHangup)) h->read_hangup = true;
+  // On a completion backend a receive owns the socket's bytes once armed: its results are
+  // the reports (receive.cc), and a read here would take bytes out of order.
+  if (UsesReceive(*h) && (h->receiving || !h->received.empty() || h->read_mode != kReadNone)) return;
   h->may_read = true;
   const bool served = h->read_mode != kReadNone;
   if (served) {

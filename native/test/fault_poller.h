@@ -95,6 +95,13 @@ class FaultPoller final : public muxnet::Poller {
   }
   void Wake() override { inner_->Wake(); }
   int PollableFd() const override { return inner_->PollableFd(); }
+  // A completion backend's operations pass through unchanged.
+  void Defer(bool on) override { inner_->Defer(on); }
+  int ProvideChunk(int chunk, char* data, size_t len) override { return inner_->ProvideChunk(chunk, data, len); }
+  int ProvidedChunks() const override { return inner_->ProvidedChunks(); }
+  int ChunkCapacity() const override { return inner_->ChunkCapacity(); }
+  int Receive(int fd, muxnet::Token token) override { return inner_->Receive(fd, token); }
+  int CancelReceive(muxnet::Token token) override { return inner_->CancelReceive(token); }
 
   // A LoopOptions::make_poller that wraps the backend `name` with `faults`.
   static std::function<int(std::unique_ptr<muxnet::Poller>*)> Factory(

@@ -44,7 +44,11 @@ Pair NewPair() {
 }
 
 // Compares one Wait(0) with the model; returns a description of the first mismatch.
+// io_uring's readiness is a poll that fired at some moment since it was armed, not the state
+// at Wait(): a byte read after the poll fired still shows as readable once (the loop meets
+// -EAGAIN and waits again). There, readiness the model lacks is allowed; missing is not.
 std::string Compare(Poller* p, const std::vector<Pair>& pairs) {
+  const bool exact = std::string(p->Name()) != "io_uring";
   std::vector<PollEvent> ev(8192);
   int n = p->Wait(0, ev.data(), static_cast<int>(ev.size()));
   if (n < 0) return "Wait -> " + std::to_string(n);
@@ -61,6 +65,7 @@ std::string Compare(Poller* p, const std::vector<Pair>& pairs) {
     uint32_t g = it == got.end() ? 0 : it->second & (kReadable | kWritable);
     if (it != got.end() && (it->second & kHangup))
       return "fd " + std::to_string(q.a) + " reported a hang-up";
+    if (!exact && (q.interest & kReadable)) g &= want | ~uint32_t{kReadable};
     if (g != want)
       return "fd " + std::to_string(q.a) + " want " + std::to_string(want) + " got " +
              std::to_string(g);
@@ -337,7 +342,8 @@ TEST(poller_caps_match_the_backend) {
     auto p = Make(name);
     PollerCaps caps = p->Caps();
     CHECK(caps.pollable == (p->PollableFd() >= 0), "%s: pollable cap vs PollableFd", name.c_str());
-    CHECK(!caps.completion, "%s: no completion backend yet", name.c_str());
+    CHECK(caps.completion == (name == "io_uring"), "%s: completion cap", name.c_str());
+    CHECK(caps.inline_only == (name == "io_uring"), "%s: inline-only cap", name.c_str());
     CHECK(caps.edge == (name == "epoll" || name == "kqueue"), "%s: edge cap", name.c_str());
   }
 }

@@ -187,6 +187,12 @@ inline std::vector<Config> LoopConfigs() {
   out.push_back({"epoll", false, true});
   out.push_back({"epoll", true, false});
 #endif
+#ifdef MUXNET_HAVE_IO_URING
+  // Inline only (SINGLE_ISSUER), and only where the kernel lets this process use it.
+  for (const auto& name : muxnet::AvailableBackends()) {
+    if (name == "io_uring") out.push_back({"io_uring", false, false});
+  }
+#endif
 #ifdef MUXNET_HAVE_KQUEUE
   out.push_back({"kqueue", false, false});
   out.push_back({"kqueue", false, true});

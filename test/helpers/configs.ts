@@ -10,7 +10,8 @@ export interface LoopConfig {
 /**
  * The configurations to test, from `backends()`: each backend as it comes; a backend with
  * edge-triggered readiness also edge-triggered ('<name>-et', e.g. 'epoll-et'), and a backend
- * whose default is inline (a pollable descriptor) also on a helper thread ('<name>-thread').
+ * whose default is inline (a pollable descriptor) also on a helper thread ('<name>-thread'),
+ * unless it runs inline only (io_uring).
  * `MUXNET_TEST_BACKEND=<name>` keeps only the config of that name; a name that matches
  * none throws, so a typo cannot turn into a run that tests nothing.
  */
@@ -20,7 +21,7 @@ export function loopConfigs(): LoopConfig[] {
     all.push({ name: b, options: { backend: b } });
     const caps = backendCapabilities(b);
     if (caps.edge) all.push({ name: `${b}-et`, options: { backend: b, trigger: 'edge' } });
-    if (caps.pollable) all.push({ name: `${b}-thread`, options: { backend: b, mode: 'thread' } });
+    if (caps.pollable && !caps.inlineOnly) all.push({ name: `${b}-thread`, options: { backend: b, mode: 'thread' } });
   }
   const only = process.env.MUXNET_TEST_BACKEND;
   if (!only) return all;

@@ -1,0 +1,173 @@
+// Stream reads on a completion backend (io_uring): the same ReadStart/ReadStop/Read contract
+// as stream.cc, served by a receive the kernel keeps armed (multishot) into pool chunks it
+// picks from a buffer ring the loop keeps stocked. What arrives while no read is started
+// waits here in order, a few results at most: at kMaxReceived the receive is cancelled and
+// armed again once a read has taken them (the kernel then holds the rest, as it does for a
+// readiness backend whose owner is not reading).
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+
+#include "loop.h"
+
+namespace muxnet {
+
+namespace {
+// The buffer ring holds at most this many chunks (16 MiB of the pool), and at most a quarter
+// of the pool: the rest is for what the owner still holds (chunks being written out).
+constexpr int kRingChunks = 256;
+}  // namespace
+
+void Loop::ProvideChunks() {
+  int target = std::min({poller_->ChunkCapacity(), pool_->capacity() / 4, kRingChunks});
+  while (poller_->ProvidedChunks() < target) {
+    int chunk = pool_->Acquire();
+    if (chunk < 0) {
+      host_->ReturnChunks();  // chunks the host let go of since the batch began
+      if ((chunk = pool_->Acquire()) < 0) return;
+    }
+    if (poller_->ProvideChunk(chunk, pool_->Data(chunk), BufferPool::kChunkSize) != 0) {
+      pool_->Release(chunk);
+      return;
+    }
+  }
+}
+
+int Loop::ArmReceive(StreamHandle* h) {
+  if (!receiving_) {
+    receiving_ = true;  // from now on Leave() keeps the ring stocked
+    ProvideChunks();
+  }
+  int err = poller_->Receive(h->fd, h->token());
+  if (err == 0) h->receiving = true;
+  return err;
+}
+
+void Loop::DropReceived(StreamHandle* h) {
+  for (const auto& r : h->received) {
+    if (r.chunk >= 0) pool_->Release(r.chunk);
+  }
+  h->received.clear();
+}
+
+ssize_t Loop::TakeReceived(StreamHandle* h, char* data, size_t len, int* chunk) {
+  *chunk = -1;
+  if (h->received.empty()) return -EAGAIN;
+  StreamHandle::Received& r = h->received.front();
+  if (r.n <= 0 || data == nullptr) {  // the end, an error, or a whole chunk for a chunk read
+    ssize_t n = r.n;
+    *chunk = r.chunk;
+    h->received.pop_front();
+    return n;
+  }
+  // Into the caller's memory: what does not fit stays first, moved to the chunk's start.
+  size_t n = std::min(len, static_cast<size_t>(r.n));
+  char* from = pool_->Data(r.chunk);
+  memcpy(data, from, n);
+  if (n < static_cast<size_t>(r.n)) {
+    memmove(from, from + n, r.n - n);
+    r.n -= static_cast<int32_t>(n);
+  } else {
+    pool_->Release(r.chunk);
+    h->received.pop_front();
+  }
+  return static_cast<ssize_t>(n);
+}
+
+ssize_t Loop::ReceiveStart(StreamHandle* h, int mode, char* data, size_t len, MakeToken make_token,
+                           void* context, int* chunk) {
+  if (!h->received.empty()) {
+    // Received before this read started: it takes that now, as a readiness backend's read
+    // takes what the socket holds. A stream read stays started after data (see ReadStart).
+    ssize_t n = TakeReceived(h, mode == kReadBuffer ? data : nullptr, len, chunk);
+    h->read_mode = mode == kReadStream && n > 0 ? kReadStream : kReadNone;
+    return n;
+  }
+  if (!h->receiving && h->may_read && !h->connecting) {
+    // No receive armed and the socket may hold data (never read, or a receive just ended):
+    // one read(2) now, as on a readiness backend; the receive is armed once it is drained.
+    int32_t was = h->read_mode;
+    h->read_mode = mode;
+    ssize_t n = ReadOnce(h, data, len, chunk);
+    if (n != -EAGAIN) {
+      h->read_mode = mode == kReadStream && n > 0 ? kReadStream : kReadNone;
+      if (h->read_mode == kReadNone && was == kReadStream) EndRead(h);
+      return n;
+    }
+    h->read_mode = was;
+  }
+  if (mode == kReadStream && h->read_mode == kReadStream && h->receiving) return -EINPROGRESS;
+  h->read_mode = mode;
+  if (mode == kReadBuffer) h->read_token = make_token(context);
+  // A connecting socket is armed when the connect completes (stream.cc).
+  if (!h->receiving && !h->connecting) {
+    if (int err = ArmReceive(h); err != 0) {
+      EndRead(h);
+      return err;
+    }
+  }
+  return -EINPROGRESS;
+}
+
+void Loop::CompleteReceived(StreamHandle* h, int32_t n, int32_t chunk) {
+  int32_t id = h->id;
+  if (h->read_mode == kReadBuffer && n > 0) {
+    char* data;
+    size_t len;
+    // The owner's memory may be gone (a detached ArrayBuffer): the bytes stay for the next
+    // read, this one fails.
+    if (!host_->ResolveBuffer(h->read_token, &data, &len)) {
+      h->received.push_front({n, chunk});
+      EndRead(h);
+      EmitRead(id, -EFAULT, -1);
+      return;
+    }
+    h->received.push_front({n, chunk});
+    int unused;
+    ssize_t got = TakeReceived(h, data, len, &unused);
+    EndRead(h);
+    EmitRead(id, got, -1);
+    return;
+  }
+  if (h->read_mode != kReadStream || n <= 0) EndRead(h);
+  EmitRead(id, n, chunk);
+}
+
+void Loop::OnReceived(Handle* handle, const PollEvent& e) {
+  StreamHandle* h = handle != nullptr && handle->kind == HandleKind::kStream ? static_cast<StreamHandle*>(handle) : nullptr;
+  if (h == nullptr) {
+    // The socket was closed after the kernel filled this chunk: the chunk comes back.
+    if (e.chunk >= 0) pool_->Release(e.chunk);
+    return;
+  }
+  if (!(e.events & kMore)) {
+    h->receiving = false;
+    h->may_read = true;  // what came since is in the socket: the next read looks first
+  }
+  int32_t n = e.result;
+  if (n == -ECANCELED || n == -ENOBUFS) {
+    // Ended on purpose (too much waiting here) or the ring ran dry: armed again while a
+    // read waits and nothing received is left for it.
+    if (n == -ENOBUFS) ProvideChunks();
+    if (h->receiving || !h->received.empty() || (h->read_mode == kReadNone && !h->read_wanted)) return;
+    int err = n == -ENOBUFS && poller_->ProvidedChunks() == 0 ? -ENOBUFS : ArmReceive(h);
+    if (err != 0 && h->read_mode != kReadNone) {
+      int32_t id = h->id;
+      EndRead(h);  // the pool is out, as a readiness read's -ENOBUFS
+      EmitRead(id, err, -1);
+    }
+    return;
+  }
+  if (n > 0) Count(h, n, 0);
+  if (n == 0) h->read_hangup = true;
+  if (h->received.empty() && h->read_mode != kReadNone) {
+    CompleteReceived(h, n, e.chunk);
+    return;
+  }
+  h->received.push_back({n, e.chunk});
+  // Nobody reads: stop taking data from the kernel once a few results wait here.
+  if (h->received.size() == kMaxReceived && h->receiving) poller_->CancelReceive(h->token());
+  if (h->received.size() == 1 && h->read_wanted) Emit(kEvReadable, h->id, h->read_hangup ? 1 : 0, 0);
+}
+
+}  // namespace muxnet
