@@ -353,6 +353,7 @@ struct CountingHost : MockHost {
 TEST(loop_threaded_create_destroy_while_helper_waits) {
   std::vector<std::string> backends = AvailableBackends();
   for (const std::string& b : backends) {
+    if (b == "io_uring") continue;  // inline only: loop_test_io_uring_refuses_a_helper_thread
     for (int i = 0; i < 60; i++) {
       CountingHost host;
       Config c{b.c_str(), true, false};
@@ -392,6 +393,11 @@ TEST(loop_splice_moves_bytes_between_sockets_through_a_pipe) {
     auto [a_client, a_server] = ConnectPair(loop.get(), &host, lid, port, cfg);
     auto [b_client, b_server] = ConnectPair(loop.get(), &host, lid, port, cfg);
     int pipe = loop->OpenPipe();
+    if (loop->caps().completion) {
+      // Its receive owns the socket's bytes: a splice would race it (pipe() copies there).
+      CHECK(pipe == -EOPNOTSUPP, "%s: OpenPipe -> %d", cfg.c_str(), pipe);
+      continue;  // the loop closes the four connections
+    }
     CHECK(pipe >= 0, "%s: OpenPipe -> %d", cfg.c_str(), pipe);
     CHECK(loop->SpliceIn(a_server, pipe, 65536) == -EAGAIN, "%s: nothing to splice yet", cfg.c_str());
     std::string msg(200000, '\0');

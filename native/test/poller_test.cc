@@ -367,8 +367,8 @@ void RefusedAddChangesNothing(const std::string& name) {
     int m = p->Modify(closed, 1, kReadable);
     CHECK(m == -ENOENT || m == -EBADF, "%s: a refused Add left state (Modify -> %d)", name.c_str(), m);
   }
-  CHECK(p->Add(x.a, 2, kReadable | kWritable) == 0);
   CHECK(write(x.b, "r", 1) == 1);
+  CHECK(p->Add(x.a, 2, kReadable | kWritable) == 0);  // after the byte: io_uring polls at Add
   PollEvent ev[8];
   int n = p->Wait(1000, ev, 8);
   CHECK(n == 1 && ev[0].token == 2 && ev[0].events == (kReadable | kWritable),
@@ -378,6 +378,9 @@ void RefusedAddChangesNothing(const std::string& name) {
   n = p->Wait(1000, ev, 8);
   // select(2) has no hang-up: it reports the socket writable, and the write fails then.
   uint32_t want = name == "select" ? kWritable : kHangup;
+  // io_uring polls when the interest changes: that poll's "writable" may come first, and
+  // the hang-up with the next one.
+  if (name == "io_uring" && n == 1 && !(ev[0].events & want)) n = p->Wait(1000, ev, 8);
   CHECK(n == 1 && (ev[0].events & want), "%s: hang-up to a writer -> n=%d events=%x",
         name.c_str(), n, n > 0 ? ev[0].events : 0);
   CHECK(p->Remove(x.a) == 0);
