@@ -2,7 +2,7 @@
 // backendCapabilities(): what each can do, and the loop options it accepts follow from it.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { backendCapabilities, backends, listen, stats } from 'muxnet';
+import { backendCapabilities, backends, listen, stats, unavailableBackends } from 'muxnet';
 import { assertArgError, thrownBy } from './helpers/assert-errors';
 import { Resources } from './helpers/util';
 
@@ -58,10 +58,10 @@ describe('backends', () => {
     }
   });
 
-  it('reports each backend\'s capabilities as three booleans, frozen, the same on every call', () => {
+  it('reports each backend\'s capabilities as four booleans, frozen, the same on every call', () => {
     for (const name of backends()) {
       const caps = backendCapabilities(name);
-      assert.deepEqual(Object.keys(caps).sort(), ['completion', 'edge', 'pollable'], name);
+      assert.deepEqual(Object.keys(caps).sort(), ['completion', 'edge', 'inlineOnly', 'pollable'], name);
       for (const v of Object.values(caps)) assert.equal(typeof v, 'boolean', `${name}: ${JSON.stringify(caps)}`);
       assert.ok(Object.isFrozen(caps), name);
       assert.deepEqual(backendCapabilities(name), caps, name);
@@ -70,10 +70,45 @@ describe('backends', () => {
 
   it('reports edge-triggered, pollable epoll and plain level-triggered select and poll on Linux', function () {
     if (process.platform !== 'linux') this.skip();
-    assert.deepEqual({ ...backendCapabilities('epoll') }, { edge: true, pollable: true, completion: false });
+    const readiness = { completion: false, inlineOnly: false };
+    assert.deepEqual({ ...backendCapabilities('epoll') }, { edge: true, pollable: true, ...readiness });
     for (const name of ['poll', 'select']) {
-      assert.deepEqual({ ...backendCapabilities(name) }, { edge: false, pollable: false, completion: false }, name);
+      assert.deepEqual({ ...backendCapabilities(name) }, { edge: false, pollable: false, ...readiness }, name);
     }
+  });
+
+  it('reports io_uring as a pollable completion backend that runs inline only, where it runs', function () {
+    if (!backends().includes('io_uring')) this.skip();
+    assert.deepEqual({ ...backendCapabilities('io_uring') },
+      { edge: false, pollable: true, completion: true, inlineOnly: true });
+    assert.equal(unavailableBackends().io_uring, undefined);
+    const err = errorOf(() => res.add(listen('tcp', '127.0.0.1:0', { backend: 'io_uring', mode: 'thread' })));
+    assertArgError(err, /mode/);
+    assert.match((err as Error).message, /'thread' is not possible with io_uring/);
+  });
+
+  it('leaves io_uring out where it cannot run, and says why when it is asked for', function () {
+    if (process.platform !== 'linux') this.skip();
+    this.timeout(20_000);
+    // MUXNET_IO_URING=0 is the probe's answer a kernel without io_uring, the sysctl or a
+    // seccomp filter would give; the reason comes through backends() and both ways of asking.
+    const entry = require.resolve('muxnet');
+    const script =
+      `const m = require(${JSON.stringify(entry)});` +
+      `const out = { list: m.backends(), why: m.unavailableBackends() };` +
+      `try { m.listen('tcp', '127.0.0.1:0', { backend: 'io_uring' }); } catch (e) { out.option = e.message; }` +
+      `process.env.MUXNET_BACKEND = 'io_uring';` +
+      `try { m.backends(); } catch (e) { out.env = e.message; }` +
+      `console.log(JSON.stringify(out));`;
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', script], {
+      env: { ...process.env, MUXNET_IO_URING: '0', MUXNET_BACKEND: '' },
+      encoding: 'utf8',
+      timeout: 15_000,
+    }).trim()) as { list: string[]; why: Record<string, string>; option?: string; env?: string };
+    assert.ok(!out.list.includes('io_uring') && out.list.includes('epoll'), out.list.join());
+    assert.deepEqual(out.why, { io_uring: 'disabled by MUXNET_IO_URING=0' });
+    assert.match(out.option ?? '', /options\.backend: expected one of .*\(io_uring cannot run here: disabled by MUXNET_IO_URING=0\)/);
+    assert.match(out.env ?? '', /MUXNET_BACKEND: .*\(io_uring cannot run here: disabled by MUXNET_IO_URING=0\)/);
   });
 
   it('rejects a name that is not a compiled backend, naming the argument', () => {
