@@ -82,7 +82,7 @@ function configs(): Config[] {
     // The variants each backend can run as, from what it reports it can do.
     const caps = backendCapabilities(b);
     if (caps.edge) out.push({ name: `${b}-et`, options: { backend: b, trigger: 'edge' } });
-    if (caps.pollable) out.push({ name: `${b}-thread`, options: { backend: b, mode: 'thread' } });
+    if (caps.pollable && !caps.inlineOnly) out.push({ name: `${b}-thread`, options: { backend: b, mode: 'thread' } });
   }
   return backendsArg === undefined ? out : out.filter((c) => backendsArg.includes(c.name));
 }
