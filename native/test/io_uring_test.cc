@@ -1,0 +1,275 @@
+// The io_uring backend's own rules (every loop test runs on it too, through LoopConfigs):
+// receives into the buffer ring, a dry ring, results nobody reads yet, and a socket closed
+// while its receive is armed. Skipped, with the probe's reason, where io_uring cannot run.
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "../core/loop.h"
+#include "check.h"
+#include "test_util.h"
+
+#ifdef MUXNET_HAVE_IO_URING
+
+using namespace muxnet;
+using namespace muxtest;
+
+namespace {
+
+bool Available() {
+  for (const auto& b : AvailableBackends())
+    if (b == "io_uring") return true;
+  printf("  (io_uring skipped: %s)\n", IoUringUnavailable().c_str());
+  return false;
+}
+
+// Passes everything to the real backend and counts the receive results it reports.
+class CountingPoller final : public Poller {
+ public:
+  explicit CountingPoller(std::unique_ptr<Poller> inner) : inner_(std::move(inner)) {}
+  const char* Name() const override { return inner_->Name(); }
+  PollerCaps Caps() const override { return inner_->Caps(); }
+  int Add(int fd, Token token, uint32_t interest) override { return inner_->Add(fd, token, interest); }
+  int Modify(int fd, Token token, uint32_t interest) override { return inner_->Modify(fd, token, interest); }
+  int Remove(int fd) override { return inner_->Remove(fd); }
+  int Wait(int timeout_ms, PollEvent* events, int max) override {
+    int n = inner_->Wait(timeout_ms, events, max);
+    for (int i = 0; i < n; i++) {
+      if (!(events[i].events & kReceived)) continue;
+      if (events[i].result == -ENOBUFS) (*enobufs)++;
+      if (events[i].result > 0) (*received)++;
+    }
+    return n;
+  }
+  void Wake() override { inner_->Wake(); }
+  int PollableFd() const override { return inner_->PollableFd(); }
+  void Defer(bool on) override { inner_->Defer(on); }
+  int ProvideChunk(int chunk, char* data, size_t len) override { return inner_->ProvideChunk(chunk, data, len); }
+  int ProvidedChunks() const override { return inner_->ProvidedChunks(); }
+  int ChunkCapacity() const override { return inner_->ChunkCapacity(); }
+  int Receive(int fd, Token token) override { return inner_->Receive(fd, token); }
+  int CancelReceive(Token token) override { return inner_->CancelReceive(token); }
+
+  std::shared_ptr<int> enobufs = std::make_shared<int>(0);
+  std::shared_ptr<int> received = std::make_shared<int>(0);
+
+ private:
+  std::unique_ptr<Poller> inner_;
+};
+
+const Config kUring{"io_uring", false, false};
+
+struct Conn {
+  int peer = -1;  // the raw client
+  int id = -1;    // the loop's accepted side
+};
+
+// n accepted connections on a fresh listener of `loop`.
+std::vector<Conn> Accept(Loop* loop, MockHost* host, int n) {
+  int port;
+  int lid = ListenLocal(loop, &port);
+  std::vector<Conn> out;
+  for (int i = 0; i < n; i++) {
+    auto [peer, id] = AcceptRaw(loop, host, lid, port, "io_uring");
+    out.push_back({peer, id});
+  }
+  return out;
+}
+
+void StartStream(Loop* loop, int id) {
+  int chunk;
+  ssize_t n = loop->ReadStart(id, kReadStream, nullptr, 0, nullptr, nullptr, &chunk);
+  CHECK(n == -EINPROGRESS, "ReadStart(stream) on an empty socket -> %zd", n);
+}
+
+// The bytes of every kEvRead for `id` in the log from `mark`, chunks given back.
+std::string ReadBytes(Loop* loop, MockHost* host, int id, size_t mark, int* eof = nullptr) {
+  std::string got;
+  for (size_t i = mark; i < host->log.size(); i++) {
+    const Event& e = host->log[i];
+    if (e.kind != kEvRead || e.id != id) continue;
+    if (e.a == 0 && eof != nullptr) (*eof)++;
+    if (e.a <= 0) continue;
+    got.append(loop->pool()->Data(e.b), e.a);
+  }
+  return got;
+}
+
+}  // namespace
+
+// An idle connection with a read started holds no chunk: the ring's chunks are shared, and
+// the pool's use does not grow with the number of waiting readers.
+TEST(io_uring_waiting_readers_hold_no_chunk_each) {
+  if (!Available()) return;
+  MockHost host;
+  auto loop = MakeLoop(&host, kUring);
+  auto conns = Accept(loop.get(), &host, 3);
+  StartStream(loop.get(), conns[0].id);
+  Pump(loop.get(), &host, 5);
+  int ring = loop->pool()->in_use();
+  CHECK(ring > 0, "no chunk provided to the ring");
+  for (size_t i = 1; i < conns.size(); i++) StartStream(loop.get(), conns[i].id);
+  for (int i = 0; i < 3; i++) Pump(loop.get(), &host, 5);
+  CHECK(loop->pool()->in_use() == ring, "%d chunks in use for 3 waiting readers, %d for 1",
+        loop->pool()->in_use(), ring);
+  for (auto& c : conns) close(c.peer);
+}
+
+// More messages than the ring holds chunks, none given back while they arrive: the ring runs
+// dry (-ENOBUFS ends a receive), the loop stocks it again from the pool and re-arms, and
+// every byte arrives in order.
+TEST(io_uring_dry_ring_rearms_and_loses_nothing) {
+  if (!Available()) return;
+  MockHost host;
+  auto counting = std::make_shared<std::shared_ptr<int>>();
+  auto loop = MakeLoop(&host, kUring, [counting](std::unique_ptr<Poller>* out) {
+    std::unique_ptr<Poller> inner;
+    int err = CreatePoller("io_uring", &inner);
+    if (err != 0) return err;
+    auto p = std::make_unique<CountingPoller>(std::move(inner));
+    *counting = p->enobufs;
+    *out = std::move(p);
+    return 0;
+  });
+  // The test pool is 2 slabs (32 chunks); the ring takes a quarter: 8.
+  const int kConns = 12;
+  auto conns = Accept(loop.get(), &host, kConns);
+  size_t mark = host.log.size();
+  for (auto& c : conns) StartStream(loop.get(), c.id);
+  Pump(loop.get(), &host, 5);
+  for (int round = 0; round < 2; round++) {
+    for (int i = 0; i < kConns; i++) {
+      std::string m = "c" + std::to_string(i) + "r" + std::to_string(round) + ";";
+      CHECK(write(conns[i].peer, m.data(), m.size()) == static_cast<ssize_t>(m.size()));
+    }
+    // No chunk goes back while the messages arrive: more chunks than the ring had are needed.
+    bool ok = PumpUntil(loop.get(), &host, [&] {
+      int reads = 0;
+      for (size_t i = mark; i < host.log.size(); i++) reads += host.log[i].kind == kEvRead && host.log[i].a > 0;
+      return reads >= kConns * (round + 1);
+    });
+    CHECK(ok, "round %d: not every connection's message arrived", round);
+  }
+  CHECK(**counting > 0, "the ring never ran dry (the test did not test what it says)");
+  for (int i = 0; i < kConns; i++) {
+    std::string want = "c" + std::to_string(i) + "r0;c" + std::to_string(i) + "r1;";
+    std::string got = ReadBytes(loop.get(), &host, conns[i].id, mark);
+    CHECK(got == want, "conn %d: got '%s', want '%s'", i, got.c_str(), want.c_str());
+  }
+  for (size_t i = mark; i < host.log.size(); i++) {
+    const Event& e = host.log[i];
+    if (e.kind == kEvRead && e.a > 0) CHECK(loop->ReleaseChunk(e.b) == 0);
+  }
+  for (auto& c : conns) close(c.peer);
+  CHECK(host.problems.empty(), "%s", host.problems.empty() ? "" : host.problems[0].c_str());
+}
+
+// Results nobody reads wait in the loop, a few at most: then the receive is cancelled and
+// the rest stays in the kernel. A read later gets all of it, in order.
+TEST(io_uring_unread_results_are_bounded_and_kept_in_order) {
+  if (!Available()) return;
+  MockHost host;
+  auto loop = MakeLoop(&host, kUring);
+  auto conns = Accept(loop.get(), &host, 1);
+  int id = conns[0].id, peer = conns[0].peer;
+  StartStream(loop.get(), id);
+  Pump(loop.get(), &host, 5);
+  CHECK(loop->ReadStop(id) == 0);
+  int before = loop->pool()->in_use();
+  std::string sent;
+  for (int i = 0; i < 40; i++) {
+    std::string m = "m" + std::to_string(i) + ";";
+    CHECK(write(peer, m.data(), m.size()) == static_cast<ssize_t>(m.size()));
+    sent += m;
+    Pump(loop.get(), &host, 2);  // each message its own result, while the receive lasts
+  }
+  for (int i = 0; i < 5; i++) Pump(loop.get(), &host, 5);
+  int held = loop->pool()->in_use() - before;
+  CHECK(held >= 1 && held <= 8, "%d chunks held for an owner that reads nothing", held);
+  CHECK(host.Count(kEvRead, id) == 0, "a stopped read was reported");
+  // Reading on: first what the loop holds, then the rest from the socket.
+  std::string got;
+  int chunk;
+  for (int i = 0; i < 200 && got.size() < sent.size(); i++) {
+    ssize_t n = loop->ReadStart(id, kReadChunk, nullptr, 0, nullptr, nullptr, &chunk);
+    if (n > 0) {
+      got.append(loop->pool()->Data(chunk), n);
+      CHECK(loop->ReleaseChunk(chunk) == 0);
+      continue;
+    }
+    CHECK(n == -EINPROGRESS, "ReadStart -> %zd", n);
+    size_t mark = host.log.size();
+    CHECK(PumpUntil(loop.get(), &host, [&] { return host.Count(kEvRead, id) > 0 && host.log.size() > mark; }));
+    for (size_t j = mark; j < host.log.size(); j++) {
+      const Event& e = host.log[j];
+      if (e.kind != kEvRead || e.id != id) continue;
+      CHECK(e.a > 0, "kEvRead %d", e.a);
+      got.append(loop->pool()->Data(e.b), e.a);
+      CHECK(loop->ReleaseChunk(e.b) == 0);
+    }
+    host.log.clear();
+  }
+  CHECK(got == sent, "got %zu bytes '%s...', sent %zu", got.size(), got.substr(0, 20).c_str(), sent.size());
+  close(peer);
+}
+
+// A buffer read smaller than what was received takes the start; the rest is the next read's.
+TEST(io_uring_short_buffer_read_keeps_the_rest_first) {
+  if (!Available()) return;
+  MockHost host;
+  auto loop = MakeLoop(&host, kUring);
+  auto conns = Accept(loop.get(), &host, 1);
+  int id = conns[0].id, peer = conns[0].peer;
+  char buf[2];
+  MockHost::BufferRef ref{&host, buf, sizeof buf};
+  int chunk;
+  // Drain the first, direct read path: the receive is armed from the second read on.
+  ssize_t n = loop->ReadStart(id, kReadBuffer, buf, sizeof buf, MockHost::MakeBufferToken, &ref, &chunk);
+  CHECK(n == -EINPROGRESS, "ReadStart -> %zd", n);
+  CHECK(write(peer, "abcdef", 6) == 6);
+  CHECK(PumpUntil(loop.get(), &host, [&] { return host.Count(kEvRead, id) == 1; }));
+  CHECK(host.Find(kEvRead, id)->a == 2 && memcmp(buf, "ab", 2) == 0, "first read: %d", host.Find(kEvRead, id)->a);
+  n = loop->ReadStart(id, kReadChunk, nullptr, 0, nullptr, nullptr, &chunk);
+  CHECK(n == 4 && memcmp(loop->pool()->Data(chunk), "cdef", 4) == 0, "second read -> %zd", n);
+  CHECK(loop->ReleaseChunk(chunk) == 0);
+  close(peer);
+  CHECK(host.live_tokens.empty(), "a read token was kept");
+}
+
+// Closing a socket whose receive is armed cancels the receive, so the socket really closes
+// (the peer sees the end) although the kernel held it for the receive; a result the kernel
+// made before the close gives its chunk back to the pool.
+TEST(io_uring_close_cancels_the_receive_and_late_results_return_their_chunk) {
+  if (!Available()) return;
+  MockHost host;
+  auto loop = MakeLoop(&host, kUring);
+  auto conns = Accept(loop.get(), &host, 2);
+  for (auto& c : conns) StartStream(loop.get(), c.id);
+  Pump(loop.get(), &host, 5);
+  int ring = loop->pool()->in_use();
+  // conns[0]: data arrives (the kernel fills a chunk) and the handle closes before the loop
+  // reaps that result. conns[1]: closed with nothing received.
+  CHECK(write(conns[0].peer, "late", 4) == 4);
+  usleep(20000);
+  size_t mark = host.log.size();
+  CHECK(loop->Close(conns[0].id) == 0);
+  CHECK(loop->Close(conns[1].id) == 0);
+  for (int i = 0; i < 5; i++) Pump(loop.get(), &host, 5);
+  CHECK(host.log.size() == mark, "an event for a closed handle was delivered");
+  CHECK(loop->pool()->in_use() == ring, "%d chunks in use after the close, %d before",
+        loop->pool()->in_use(), ring);
+  for (auto& c : conns) {
+    pollfd p{c.peer, POLLIN, 0};
+    CHECK(poll(&p, 1, 2000) == 1, "the peer never saw the close");
+    char b;
+    CHECK(read(c.peer, &b, 1) == 0, "the peer read data, not the end");
+    close(c.peer);
+  }
+}
+
+#endif  // MUXNET_HAVE_IO_URING
