@@ -309,9 +309,11 @@ class Loop {
     int32_t read_mode = kReadNone;
     void* read_token = nullptr;  // kReadBuffer: the caller's memory
     WriteQueue writes;
-    // Completion backend (receive.cc): the socket's receive is armed; what it received
-    // that no read has taken yet, in order (bounded: the receive is cancelled at kMaxReceived).
+    // Completion backend (receive.cc): the socket's receive is armed (multishot: for a
+    // stream read, going on); what it received that no read has taken yet, in order
+    // (bounded: a multishot receive is cancelled when its read stops, and at kMaxReceived).
     bool receiving = false;
+    bool multishot = false;
     struct Received {
       int32_t n;      // bytes, 0 (end of stream) or -errno
       int32_t chunk;  // the pool chunk holding them from its start, or -1
@@ -387,6 +389,7 @@ class Loop {
   // Read/ReadChunk while the receive owns the socket: what it received, or -EAGAIN (then
   // kEvReadable follows when something comes, for a WantRead owner).
   ssize_t TakeReceived(StreamHandle* h, char* data, size_t len, int* chunk);
+  // One receive for a single read, a multishot one for a stream read.
   int ArmReceive(StreamHandle* h);
   void OnReceived(Handle* h, const PollEvent& e);
   // Hands the started read result n (chunk or -1); copies into kReadBuffer's memory.

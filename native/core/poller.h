@@ -95,10 +95,11 @@ class Poller {
   // Chunks handed over with ProvideChunk and not yet filled; at most ChunkCapacity().
   virtual int ProvidedChunks() const { return 0; }
   virtual int ChunkCapacity() const { return 0; }
-  // Starts a receive on stream socket fd that goes on (multishot): each result is a
-  // kReceived event for `token`, the last without kMore (end of stream, an error,
-  // -ENOBUFS when no provided chunk was left, -ECANCELED after CancelReceive).
-  virtual int Receive(int fd, Token token) { return -EOPNOTSUPP; }
+  // Starts a receive on stream socket fd into a provided chunk: one result, or, when
+  // `multishot`, results that go on. Each is a kReceived event for `token`, the last without
+  // kMore (a single receive's only one; the end of stream, an error, -ENOBUFS when no
+  // provided chunk was left, -ECANCELED after CancelReceive).
+  virtual int Receive(int fd, Token token, bool multishot) { return -EOPNOTSUPP; }
   // Asks the kernel to end the receive of `token`; results already made still come.
   virtual int CancelReceive(Token token) { return -EOPNOTSUPP; }
 };

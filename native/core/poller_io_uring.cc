@@ -215,13 +215,13 @@ class IoUringPoller final : public Poller {
   int ProvidedChunks() const override { return provided_; }
   int ChunkCapacity() const override { return static_cast<int>(kBufEntries); }
 
-  int Receive(int fd, Token token) override {
+  int Receive(int fd, Token token, bool multishot) override {
     if ((token & 0xffffffffu) > kIdBits) return -EINVAL;
     io_uring_sqe* sqe = Sqe();
     if (sqe == nullptr) return -EBUSY;
     sqe->opcode = IORING_OP_RECV;
     sqe->fd = fd;
-    sqe->ioprio = IORING_RECV_MULTISHOT;
+    sqe->ioprio = multishot ? IORING_RECV_MULTISHOT : 0;
     sqe->flags = IOSQE_BUFFER_SELECT;
     sqe->buf_group = kBufGroup;
     sqe->user_data = RecvData(token);

@@ -1,9 +1,11 @@
 // Stream reads on a completion backend (io_uring): the same ReadStart/ReadStop/Read contract
-// as stream.cc, served by a receive the kernel keeps armed (multishot) into pool chunks it
-// picks from a buffer ring the loop keeps stocked. What arrives while no read is started
-// waits here in order, a few results at most: at kMaxReceived the receive is cancelled and
-// armed again once a read has taken them (the kernel then holds the rest, as it does for a
-// readiness backend whose owner is not reading).
+// as stream.cc, served by receives into pool chunks the kernel picks from a buffer ring the
+// loop keeps stocked. A single read (Go-style read(), readChunk()) submits one receive; a
+// stream read (onData, for await) one that goes on (multishot) until the read stops. So a
+// connection whose owner is not reading holds at most one chunk, or what a stream's receive
+// made before its cancellation took effect; those results wait here in order for the next
+// read (kMaxReceived cancels a stream's receive that runs on regardless), and the rest stays
+// in the kernel, as it does for a readiness backend whose owner is not reading.
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -38,8 +40,12 @@ int Loop::ArmReceive(StreamHandle* h) {
     receiving_ = true;  // from now on Leave() keeps the ring stocked
     ProvideChunks();
   }
-  int err = poller_->Receive(h->fd, h->token());
-  if (err == 0) h->receiving = true;
+  bool multishot = h->read_mode == kReadStream;
+  int err = poller_->Receive(h->fd, h->token(), multishot);
+  if (err == 0) {
+    h->receiving = true;
+    h->multishot = multishot;
+  }
   return err;
 }
 
@@ -99,7 +105,8 @@ ssize_t Loop::ReceiveStart(StreamHandle* h, int mode, char* data, size_t len, Ma
   if (mode == kReadStream && h->read_mode == kReadStream && h->receiving) return -EINPROGRESS;
   h->read_mode = mode;
   if (mode == kReadBuffer) h->read_token = make_token(context);
-  // A connecting socket is armed when the connect completes (stream.cc).
+  // A connecting socket is armed when the connect completes (stream.cc); a receive still
+  // armed (a stopped stream's, being cancelled) serves this read first: never two at once.
   if (!h->receiving && !h->connecting) {
     if (int err = ArmReceive(h); err != 0) {
       EndRead(h);
@@ -140,11 +147,13 @@ void Loop::OnReceived(Handle* handle, const PollEvent& e) {
     if (e.chunk >= 0) pool_->Release(e.chunk);
     return;
   }
+  int32_t n = e.result;
   if (!(e.events & kMore)) {
     h->receiving = false;
-    h->may_read = true;  // what came since is in the socket: the next read looks first
+    // A chunk filled to the brim, or a receive that ended early, may have left data in the
+    // socket: the next read looks there first. A short receive drained it.
+    h->may_read = !(n > 0 && static_cast<size_t>(n) < BufferPool::kChunkSize);
   }
-  int32_t n = e.result;
   if (n == -ECANCELED || n == -ENOBUFS) {
     // Ended on purpose (too much waiting here) or the ring ran dry: armed again while a
     // read waits and nothing received is left for it.
@@ -161,7 +170,15 @@ void Loop::OnReceived(Handle* handle, const PollEvent& e) {
   if (n > 0) Count(h, n, 0);
   if (n == 0) h->read_hangup = true;
   if (h->received.empty() && h->read_mode != kReadNone) {
+    int32_t id = h->id;
     CompleteReceived(h, n, e.chunk);
+    // A stream read whose single receive (started for an earlier read) ended reads on.
+    if ((h = GetStream(id)) != nullptr && n > 0 && h->read_mode == kReadStream && !h->receiving) {
+      if (int err = ArmReceive(h); err != 0) {
+        EndRead(h);
+        EmitRead(id, err, -1);
+      }
+    }
     return;
   }
   h->received.push_back({n, e.chunk});

@@ -135,6 +135,9 @@ int Loop::ReadStop(int id) {
   if (h == nullptr) return -EBADF;
   if (h->read_mode == kReadNone) return 0;
   EndRead(h);
+  // A stream read's receive would go on taking data nobody reads: it ends now (results
+  // already made wait for the next read). A single receive ends by itself.
+  if (h->receiving && h->multishot) poller_->CancelReceive(h->token());
   // Level-triggered interest stays until readiness comes with nobody to serve (see
   // OnStreamReady): a Go-style reader starts its next read at once.
   return 0;

@@ -100,7 +100,7 @@ class FaultPoller final : public muxnet::Poller {
   int ProvideChunk(int chunk, char* data, size_t len) override { return inner_->ProvideChunk(chunk, data, len); }
   int ProvidedChunks() const override { return inner_->ProvidedChunks(); }
   int ChunkCapacity() const override { return inner_->ChunkCapacity(); }
-  int Receive(int fd, muxnet::Token token) override { return inner_->Receive(fd, token); }
+  int Receive(int fd, muxnet::Token token, bool multishot) override { return inner_->Receive(fd, token, multishot); }
   int CancelReceive(muxnet::Token token) override { return inner_->CancelReceive(token); }
 
   // A LoopOptions::make_poller that wraps the backend `name` with `faults`.
