@@ -19,7 +19,7 @@ echo "== native churn (ASan + LSan), $first connections on the first config"
 out=build/leaks
 mkdir -p "$out"
 defines=()
-if [ "$(uname -s)" = "Linux" ]; then defines+=(-DMUXNET_HAVE_EPOLL); fi
+if [ "$(uname -s)" = "Linux" ]; then defines+=(-DMUXNET_HAVE_EPOLL -DMUXNET_HAVE_IO_URING); fi
 g++ -std=c++17 -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -pthread \
     -Wall -Wextra -Wno-unused-parameter "${defines[@]}" \
     native/core/*.cc native/stress/churn.cc -o "$out/churn"

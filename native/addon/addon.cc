@@ -32,9 +32,10 @@ napi_value Backends(napi_env env, napi_callback_info) {
 
 // unavailable() -> { name: why } for the backends compiled in that cannot run on this machine.
 napi_value Unavailable(napi_env env, napi_callback_info) {
-  napi_value out, why;
+  napi_value out;
   if (napi_create_object(env, &out) != napi_ok) return nullptr;
 #ifdef MUXNET_HAVE_IO_URING
+  napi_value why;
   const std::string& reason = IoUringUnavailable();
   if (!reason.empty() && (napi_create_string_utf8(env, reason.data(), reason.size(), &why) != napi_ok ||
                           napi_set_named_property(env, out, "io_uring", why) != napi_ok)) {
