@@ -221,7 +221,8 @@ class IoUringPoller final : public Poller {
     if (sqe == nullptr) return -EBUSY;
     sqe->opcode = IORING_OP_RECV;
     sqe->fd = fd;
-    sqe->ioprio = multishot ? IORING_RECV_MULTISHOT : 0;
+    // The loop arms a receive once a read found the socket empty: poll first, no recv try.
+    sqe->ioprio = IORING_RECVSEND_POLL_FIRST | (multishot ? IORING_RECV_MULTISHOT : 0);
     sqe->flags = IOSQE_BUFFER_SELECT;
     sqe->buf_group = kBufGroup;
     sqe->user_data = RecvData(token);
