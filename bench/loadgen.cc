@@ -1,5 +1,7 @@
 // muxnet-loadgen: the benchmark suite's native load generator, in its own process.
-// pingpong: each connection sends a message, waits for the whole echo, repeats.
+// pingpong: each connection sends a message, waits for the whole echo, repeats. With
+//   --depth N it sends N messages back to back (N send calls: pipelined requests), waits for
+//   all N echoes, repeats; each of the N counts as a message, with the round's latency.
 // http: each connection sends a keep-alive GET, waits for the whole response, repeats.
 // stream: each connection sends --size-byte chunks as fast as the server reads them (one way).
 // stream-echo: the same, and reads back what the server echoes.
@@ -19,7 +21,7 @@
 //   muxnet-loadgen --port 8080 [--host 127.0.0.1] [--connections 50] [--size 64]
 //                  [--duration 5] [--warmup 1] [--max-messages N]
 //                  [--mode pingpong|http|stream|stream-echo|churn|udp|file] [--idle N]
-//                  [--request NAME]
+//                  [--request NAME] [--depth 1]
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -56,6 +58,7 @@ struct Options {
   std::string mode = "pingpong";
   int idle = 0;
   std::string request = "file";  // file mode: what each request line names
+  int depth = 1;                  // pingpong mode: messages in flight per connection
 };
 
 struct Conn {
@@ -381,9 +384,15 @@ int main(int argc, char** argv) {
     else if (k == "--mode") o.mode = v;
     else if (k == "--idle") o.idle = atoi(v.c_str());
     else if (k == "--request") o.request = v;
+    else if (k == "--depth") o.depth = atoi(v.c_str());
     else { fprintf(stderr, "muxnet-loadgen: unknown option %s\n", k.c_str()); return 2; }
   }
   const bool stream = o.mode == "stream" || o.mode == "stream-echo";
+  // A round's echoes must fit the read buffer (64 KiB).
+  if (o.depth < 1 || (o.depth > 1 && (o.mode != "pingpong" || static_cast<long long>(o.depth) * o.size > (1 << 16)))) {
+    fprintf(stderr, "muxnet-loadgen: --depth must be >= 1, and > 1 only in pingpong mode with depth x size <= 65536\n");
+    return 2;
+  }
   if (o.port <= 0 || o.connections <= 0 || o.size <= 0 || o.duration <= 0 ||
       (o.mode != "pingpong" && o.mode != "http" && o.mode != "churn" && o.mode != "udp" && o.mode != "file" && !stream)) {
     fprintf(stderr, "muxnet-loadgen: --port, --connections, --size, --duration must be > 0; "
@@ -446,9 +455,12 @@ int main(int argc, char** argv) {
   auto send = [&](Conn& c) {
     c.started = Clock::now();
     c.received = 0;
-    ssize_t n = ::send(c.fd, request.data(), request.size(), MSG_NOSIGNAL);
-    if (n != static_cast<ssize_t>(request.size())) errors++;
+    for (int i = 0; i < o.depth; i++) {
+      ssize_t n = ::send(c.fd, request.data(), request.size(), MSG_NOSIGNAL);
+      if (n != static_cast<ssize_t>(request.size())) errors++;
+    }
   };
+  const size_t round_bytes = request.size() * o.depth;
   for (auto& c : conns) send(c);
   printf("{\"event\":\"started\"}\n");
   fflush(stdout);
@@ -473,13 +485,13 @@ int main(int argc, char** argv) {
       c.received += r;
       bool done = o.mode == "http" ? HttpResponseLength(buf.data(), c.received) > 0
                   : file          ? c.received >= static_cast<size_t>(o.size)
-                                  : c.received >= request.size();
+                                  : c.received >= round_bytes;
       if (!done) continue;
-      total++;
+      total += o.depth;
       if (window.measuring) {
         auto us = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - c.started).count();
-        hist[us < kBuckets ? us : kBuckets]++;
-        measured++;
+        hist[us < kBuckets ? us : kBuckets] += o.depth;
+        measured += o.depth;
       }
       send(c);
     }

@@ -140,6 +140,8 @@ export interface LoadOptions {
   mode?: 'pingpong' | 'http' | 'stream' | 'stream-echo' | 'udp' | 'file';
   /** file mode: the name each request line asks for (the answer is `size` bytes). */
   request?: string;
+  /** pingpong mode: messages each connection sends back to back before awaiting their echoes (default 1). */
+  depth?: number;
 }
 
 export interface LoadResult {
@@ -268,7 +270,8 @@ export async function runLoad(port: number, pid: number, o: LoadOptions,
   const mode = o.mode ?? 'pingpong';
   const args = ['--port', String(port), '--connections', String(o.connections), '--size', String(o.size),
     '--duration', String(o.duration), '--warmup', String(o.warmup), '--idle', String(o.idle ?? 0),
-    '--mode', mode, ...(o.request !== undefined ? ['--request', o.request] : [])];
+    '--mode', mode, ...(o.request !== undefined ? ['--request', o.request] : []),
+    ...(o.depth !== undefined && o.depth !== 1 ? ['--depth', String(o.depth)] : [])];
   const measured = await runMeasured(builtTool('muxnet-loadgen'), args, pid, o.duration + o.warmup + 60, atMeasuring, atDone);
   const { done, cpu } = measured;
   const result = loadResult(measured);

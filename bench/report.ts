@@ -117,7 +117,7 @@ export function floorRatios(results: Result[]): void {
     results.find((x) => x.scenario === scenario && x.config === config && x.form === form && measured(x) &&
       x.connections === r.connections && x.idle === r.idle)?.median.cpu_us_per_msg;
   for (const r of results) {
-    if ((r.scenario !== 'pingpong' && r.scenario !== 'idle') || !measured(r)) continue;
+    if (!['pingpong', 'pingpong-4k', 'pipelined', 'idle'].includes(r.scenario) || !measured(r)) continue;
     const backend = r.config === 'node-net' || r.config === 'peer' ? ref : r.config;
     const c = cpu(r.scenario, backend === undefined ? undefined : cFloorOf(backend), 'c-floor', r);
     const n = cpu(r.scenario, backend, 'native', r);
@@ -311,8 +311,11 @@ function httpSection(report: Report): string[] {
 }
 
 function streamSection(report: Report): string[] {
-  const stream = report.results.filter((r) => r.scenario === 'stream');
-  if (stream.length === 0) return [];
+  // The table is the first configuration's (the default backend's) beside Node's net.
+  const all = report.results.filter((r) => r.scenario === 'stream');
+  if (all.length === 0) return [];
+  const first = all.find((r) => r.config !== 'node-net')?.config;
+  const stream = all.filter((r) => r.config === first || r.config === 'node-net');
   const lines: string[] = [];
   const form = (direction: string, connections: number, name: string): Result | undefined =>
     stream.find((r) => r.direction === direction && r.connections === connections && r.form === name);

@@ -1,4 +1,4 @@
-// npm run bench [-- --quick] [-- --only pingpong,idle,rss,udp,http,stream,tls,micro,workers,proxy,file] [-- --duration S]
+// npm run bench [-- --quick] [-- --only pingpong,pingpong-4k,pipelined,idle,rss,udp,http,stream,tls,micro,workers,proxy,file] [-- --duration S]
 // [-- --backends epoll,poll] [-- --connections 1,50] [-- --idle 0,10000]: runs the scenarios, prints tables, writes bench/results/<date>.json and
 // latest.json, and renders the chart. BENCH_PEERS=bun,deno,go|none picks the peers (default: on PATH).
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -21,7 +21,18 @@ interface Config {
   options: Record<string, string>;
 }
 
-const SCENARIOS = ['pingpong', 'idle', 'rss', 'udp', 'http', 'stream', 'tls', 'micro', 'workers', 'proxy', 'file'];
+const SCENARIOS = ['pingpong', 'pingpong-4k', 'pipelined', 'idle', 'rss', 'udp', 'http', 'stream', 'tls', 'micro', 'workers', 'proxy', 'file'];
+/**
+ * The echo scenarios' message shapes: 64-byte ping-pong, 4 KiB ping-pong, and 64-byte
+ * messages pipelined 4 deep (sent back to back, echoes awaited together), the shapes
+ * where completion and readiness models part ways (issue 15).
+ */
+const SHAPES: Record<string, { size: number; depth: number }> = {
+  pingpong: { size: 64, depth: 1 }, 'pingpong-4k': { size: 4096, depth: 1 }, pipelined: { size: 64, depth: 4 },
+};
+function shapeOf(scenario: string): { size: number; depth: number } {
+  return SHAPES[scenario] ?? SHAPES.pingpong;
+}
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const onlyArg = args[args.indexOf('--only') + 1];
@@ -95,7 +106,7 @@ interface Job {
   idle: number;
 }
 
-/** The standalone C floor models four backends; epoll-thread's floor is epoll's, run once. */
+/** The standalone C floor models five backends; epoll-thread's floor is epoll's, run once. */
 function hasForm(config: Config, form: string): boolean {
   return form !== 'c-floor' || C_FLOOR_BACKENDS.includes(config.name);
 }
@@ -112,14 +123,16 @@ const peers = (() => {
 function jobs(): Job[] {
   const list: Job[] = [];
   const node = { config: null, form: 'node' };
-  if (only.includes('pingpong')) {
+  for (const scenario of Object.keys(SHAPES).filter((s) => only.includes(s))) {
     for (const connections of plan.connections) {
       for (const config of configs()) {
-        for (const form of plan.forms.filter((f) => hasForm(config, f))) list.push({ scenario: 'pingpong', config, form, connections, idle: 0 });
+        for (const form of plan.forms.filter((f) => hasForm(config, f))) list.push({ scenario, config, form, connections, idle: 0 });
       }
-      list.push({ scenario: 'pingpong', ...node, connections, idle: 0 });
-      // Peers at the report's 50 connections only: the other counts would add minutes for no row.
-      if (connections === 50) for (const peer of peers.run) list.push({ scenario: 'pingpong', config: null, form: peerForm(peer), connections, idle: 0 });
+      list.push({ scenario, ...node, connections, idle: 0 });
+      // Peers in 64-byte ping-pong at the report's 50 connections only: other steps would add minutes for no row.
+      if (scenario === 'pingpong' && connections === 50) {
+        for (const peer of peers.run) list.push({ scenario, config: null, form: peerForm(peer), connections, idle: 0 });
+      }
     }
   }
   if (only.includes('idle')) {
@@ -137,10 +150,12 @@ function jobs(): Job[] {
     list.push({ scenario: 'udp', ...node, connections: 50, idle: 0 });
   }
   if (only.includes('rss')) {
-    for (const form of ['native', 'callback', 'pooled', 'go', 'node']) {
-      const config = form === 'node' ? null : configs()[0];
-      list.push({ scenario: 'rss', config, form, connections: 1, idle: 10000 });
+    // Every configuration: what an idle connection holds differs by backend (io_uring's
+    // receive takes a buffer only when data arrives).
+    for (const config of configs()) {
+      for (const form of ['native', 'callback', 'pooled', 'go']) list.push({ scenario: 'rss', config, form, connections: 1, idle: 10000 });
     }
+    list.push({ scenario: 'rss', ...node, connections: 1, idle: 10000 });
   }
   return list;
 }
@@ -189,7 +204,7 @@ function skippedPeerTasks(): Task[] {
 function tasks(): Task[] {
   const list = [...skippedPeerTasks(), ...loadTasks()];
   if (only.includes('http')) list.push(...httpTasks(plan.http));
-  if (only.includes('stream')) list.push(...streamTasks(plan.stream));
+  if (only.includes('stream')) list.push(...streamTasks(plan.stream, configs()));
   if (only.includes('tls')) list.push(...tlsTasks(plan.tls));
   if (only.includes('micro')) list.push(...microTasks(plan.micro, configs()));
   if (only.includes('workers')) list.push(...workersTasks(plan.workers));
@@ -248,7 +263,7 @@ async function runOnce(job: Job): Promise<LoadResult> {
     let gc1 = 0;
     const result = await runLoad(server.port, server.pid, {
       connections: job.connections,
-      size: 64,
+      ...shapeOf(job.scenario),
       duration: rss ? 1 : plan.duration,
       warmup: plan.warmup,
       idle: job.idle,
@@ -280,7 +295,8 @@ function resultOf(job: Job, runs: LoadResult[]): Result {
     form: job.form,
     connections: job.connections,
     idle: job.idle,
-    size: 64,
+    size: shapeOf(job.scenario).size,
+    ...(shapeOf(job.scenario).depth > 1 ? { depth: shapeOf(job.scenario).depth } : {}),
     runs,
     median: medianOf(runs),
   };
@@ -291,10 +307,11 @@ function fmt(v: number, digits = 2): string {
 }
 
 function printTable(results: Result[]): void {
-  const echo = results.filter((r) => ['pingpong', 'idle', 'rss', 'udp', 'workers'].includes(r.scenario));
+  const echo = results.filter((r) => [...Object.keys(SHAPES), 'idle', 'rss', 'udp', 'workers'].includes(r.scenario));
   if (echo.length > 0) {
     console.table(echo.map((r) => ({
       scenario: r.scenario,
+      bytes: r.size,
       backend: r.config,
       form: r.form,
       conns: r.connections,

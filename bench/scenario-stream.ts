@@ -1,7 +1,6 @@
 // The stream scenario: bulk transfer in 16 KiB chunks, one way (the server discards) and
 // echoed, in MiB/s and server CPU per MiB; muxnet's server forms against Node's net.
 import * as path from 'node:path';
-import { backends } from '../lib/backends';
 import { medianOf, root, runLoad, startServer, type LoadResult } from './measure';
 import type { Result, Task } from './types';
 
@@ -25,19 +24,28 @@ export function streamPlan(quick: boolean): StreamPlan {
     : { repeats: 3, duration: 4, warmup: 1, connections: [1, 8], size: 16 * 1024, forms };
 }
 
-/** One step per direction, connection count and server form. */
-export function streamTasks(plan: StreamPlan): Task[] {
+/** A loop configuration of the run: its name in results, and the loop options it passes. */
+interface Config {
+  name: string;
+  options: Record<string, string>;
+}
+
+/** One step per direction, connection count, loop configuration and server form (Node's net once). */
+export function streamTasks(plan: StreamPlan, configs: Config[]): Task[] {
   const tasks: Task[] = [];
   for (const direction of ['one-way', 'echo'] as const) {
     for (const connections of plan.connections) {
-      for (const form of plan.forms[direction]) {
+      const steps = plan.forms[direction].flatMap((form): { form: string; config: Config | null }[] => (form === 'node'
+        ? [{ form, config: null }]
+        : configs.map((config) => ({ form, config }))));
+      for (const { form, config } of steps) {
         tasks.push({
-          label: `stream ${direction} ${form} c=${connections}`,
+          label: `stream ${direction} ${config?.name ?? 'node-net'} ${form} c=${connections}`,
           run: async () => {
             const script = path.join(root, '.bench-build', 'bench', 'servers', direction === 'echo' ? 'echo.js' : 'discard.js');
             const runs: LoadResult[] = [];
             for (let r = 0; r < plan.repeats; r++) {
-              const server = await startServer(script, [form, '{}']);
+              const server = await startServer(script, [form, JSON.stringify(config?.options ?? {})]);
               try {
                 runs.push(await runLoad(server.port, server.pid, {
                   connections, size: plan.size, duration: plan.duration, warmup: plan.warmup,
@@ -49,7 +57,7 @@ export function streamTasks(plan: StreamPlan): Task[] {
             }
             const result: Result = {
               scenario: 'stream',
-              config: form === 'node' ? 'node-net' : backends()[0],
+              config: config?.name ?? 'node-net',
               form,
               connections,
               idle: 0,

@@ -10,6 +10,8 @@ export interface Result {
   size: number;
   /** What made the load, where not the native load generator: 'autocannon', 'wrk', 'benchmark', ... */
   tool?: string;
+  /** pingpong-4k, pipelined: messages each connection has in flight (absent: 1). */
+  depth?: number;
   /** stream: 'one-way' (the server discards) or 'echo'. */
   direction?: string;
   /** micro: which cost was measured; proxy: 'pingpong' or 'stream'; file: the file's name ('64k', '1m'). */
