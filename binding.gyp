@@ -15,11 +15,11 @@
         "native/core/poller_registry.cc",
         "native/core/poller_select.cc",
         "native/core/transfer.cc",
-        "native/core/socket.cc",
+        "native/core/socket_posix.cc",
         "native/core/stream.cc",
         "native/core/timer_heap.cc",
         "native/core/waiter.cc",
-        "native/core/waker.cc",
+        "native/core/waker_posix.cc",
         "native/core/write_queue.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
