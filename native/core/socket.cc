@@ -45,7 +45,8 @@ int SockAddr::FromUnix(const std::string& path, SockAddr* out) {
 std::string SockAddr::Ip() const {
   if (family() == AF_UNIX) {
     const auto* un = reinterpret_cast<const sockaddr_un*>(&storage);
-    size_t n = len > offsetof(sockaddr_un, sun_path) ? len - offsetof(sockaddr_un, sun_path) : 0;
+    const size_t total = static_cast<size_t>(len);  // socklen_t is signed on Windows
+    size_t n = total > offsetof(sockaddr_un, sun_path) ? total - offsetof(sockaddr_un, sun_path) : 0;
     if (n == 0) return "";
     if (un->sun_path[0] == '\0') return "@" + std::string(un->sun_path + 1, n - 1);
     return std::string(un->sun_path, strnlen(un->sun_path, n));
