@@ -15,6 +15,7 @@
         "native/core/poller_registry.cc",
         "native/core/poller_select.cc",
         "native/core/transfer.cc",
+        "native/core/socket.cc",
         "native/core/socket_posix.cc",
         "native/core/stream.cc",
         "native/core/timer_heap.cc",
@@ -30,6 +31,13 @@
         ["OS=='linux'", {
           "sources": ["native/core/poller_epoll.cc"],
           "defines": ["MUXNET_HAVE_EPOLL"]
+        }],
+        # The *_posix.cc files and poller_poll.cc compile to nothing on Windows, these to
+        # nothing elsewhere. (The addon itself is not built for Windows yet.)
+        ["OS=='win'", {
+          "sources": ["native/core/poller_select_win.cc", "native/core/socket_win.cc",
+                      "native/core/transfer_win.cc", "native/core/waker_win.cc"],
+          "libraries": ["-lws2_32", "-liphlpapi"]
         }],
         ["OS=='mac' or OS=='freebsd' or OS=='openbsd' or OS=='netbsd'", {
           "sources": ["native/core/poller_kqueue.cc"],

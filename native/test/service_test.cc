@@ -32,7 +32,7 @@ TEST(service_echoes_without_events_to_the_host) {
     char buf[65536];
     bool ok = PumpUntil(loop.get(), &host, [&] {
       if (off < sent.size()) {
-        ssize_t n = send(client, sent.data() + off, std::min<size_t>(65536, sent.size() - off), MSG_NOSIGNAL);
+        ssize_t n = RawWrite(client, sent.data() + off, std::min<size_t>(65536, sent.size() - off));
         if (n > 0) off += n;
       }
       ssize_t n;

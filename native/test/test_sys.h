@@ -210,6 +210,24 @@ inline void CloseFile(int fd) { close(fd); }
 
 #endif
 
+// Appends what a non-blocking fd delivers to *got until it holds `want` bytes, the peer's
+// end, or timeout_ms: bytes a peer wrote may still be on their way (loopback TCP on
+// Windows), where a socketpair has them at once.
+inline void ReadUntil(int fd, std::string* got, size_t want, int timeout_ms) {
+  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  char buf[65536];
+  while (got->size() < want && std::chrono::steady_clock::now() < end) {
+    ssize_t n = RawRead(fd, buf, sizeof buf);
+    if (n > 0) {
+      got->append(buf, static_cast<size_t>(n));
+    } else if (n == 0 || errno != EAGAIN) {
+      return;
+    } else {
+      WaitFd(fd, false, 100);
+    }
+  }
+}
+
 }  // namespace muxtest
 
 #endif  // MUXNET_TEST_TEST_SYS_H_

@@ -36,6 +36,12 @@ void* Tok(int i) { return reinterpret_cast<void*>(static_cast<intptr_t>(i + 1));
 
 TEST(write_queue_partial_writes_ordered_tokens_once) {
   std::mt19937 rng(7);
+  int total_short_writes = 0;
+#ifdef _WIN32
+  constexpr bool kPerRound = false;
+#else
+  constexpr bool kPerRound = true;  // checked in each round instead
+#endif
   for (int round = 0; round < 30; round++) {
     SmallPair sp;
     WriteQueue q;
@@ -65,8 +71,7 @@ TEST(write_queue_partial_writes_ordered_tokens_once) {
       ssize_t n = RawRead(sp.r, rb, 1 + rng() % sizeof rb);
       if (n > 0) got.append(rb, n);
     }
-    ssize_t n;
-    while ((n = RawRead(sp.r, rb, sizeof rb)) > 0) got.append(rb, n);
+    ReadUntil(sp.r, &got, expect.size(), 5000);
     CHECK(q.bytes() == 0, "round %d: bytes() %zu after drain", round, q.bytes());
     CHECK(got.size() == expect.size(), "round %d: %zu bytes arrived, %zu sent", round,
           got.size(), expect.size());
@@ -75,8 +80,15 @@ TEST(write_queue_partial_writes_ordered_tokens_once) {
           round, done.size(), nreq);
     for (int i = 0; i < nreq; i++)
       CHECK(done[i] == Tok(i), "round %d: token %d out of order", round, i);
+#ifdef _WIN32
+    // Windows buffers past a 4 KiB SO_SNDBUF as it sees fit: partial writes must happen in
+    // the run, not in every large round.
+    total_short_writes += short_writes;
+#else
     if (expect.size() > 16384) CHECK(short_writes > 0, "round %d: no partial write exercised", round);
+#endif
   }
+  CHECK(total_short_writes > 0 || kPerRound, "no partial write exercised in any round");
 }
 
 TEST(write_queue_clear_releases_rest_once) {
@@ -156,7 +168,7 @@ TEST(write_queue_file_requests_keep_their_place_among_writes) {
     if (n > 0) got.append(rb, static_cast<size_t>(n));
   }
   CHECK(q.empty() && q.bytes() == 0);
-  for (ssize_t n; (n = RawRead(sp.r, rb, sizeof rb)) > 0;) got.append(rb, static_cast<size_t>(n));
+  ReadUntil(sp.r, &got, expect.size(), 5000);
   CHECK(got == expect, "got %zu bytes, expected %zu", got.size(), expect.size());
   CHECK(done.size() == 4 && done[0] == Tok(0) && done[1] == Tok(1) && done[2] == Tok(2) && done[3] == Tok(3));
 }
