@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <string>
 #include <thread>
+#include <vector>
 
 #ifdef _WIN32
 #include <fcntl.h>
@@ -118,11 +119,57 @@ inline int StreamPair(int sv[2], bool nonblocking) {
   }
   return 0;
 }
-// Handles open in the process (sockets are handles), for the runner's leak check; -1 when
-// unknown. Wine 8 answers 0 always, so under wine the check is void (not a pass).
+// Handle table of the system, from NtQuerySystemInformation(SystemExtendedHandleInformation),
+// which wine 8 implements (its GetProcessHandleCount answers 0 always).
+struct HandleEntry {  // SYSTEM_HANDLE_TABLE_ENTRY_INFO_EX
+  PVOID object;
+  ULONG_PTR pid, handle;
+  ULONG access;
+  USHORT creator, type;
+  ULONG attributes, reserved;
+};
+struct HandleTable {  // SYSTEM_HANDLE_INFORMATION_EX
+  ULONG_PTR count, reserved;
+  HandleEntry entries[1];
+};
+inline const HandleTable* QueryHandles() {
+  using Query = LONG(WINAPI*)(ULONG, PVOID, ULONG, PULONG);
+  static Query query = reinterpret_cast<Query>(
+      reinterpret_cast<void*>(GetProcAddress(GetModuleHandleA("ntdll.dll"), "NtQuerySystemInformation")));
+  if (query == nullptr) return nullptr;
+  constexpr ULONG kExtendedHandleInformation = 64;
+  constexpr LONG kInfoLengthMismatch = static_cast<LONG>(0xC0000004L);
+  static std::vector<char> buf(1 << 20);
+  ULONG len = 0;
+  LONG status;
+  while ((status = query(kExtendedHandleInformation, buf.data(), static_cast<ULONG>(buf.size()), &len)) ==
+         kInfoLengthMismatch) {
+    buf.resize(buf.size() * 2);
+  }
+  return status == 0 ? reinterpret_cast<const HandleTable*>(buf.data()) : nullptr;
+}
+// This process's open handles of the kind a socket is (sockets and files, as /proc/self/fd
+// counts on Linux), for the runner's leak check; -1 when unknown. Threads, events and the
+// other handles Winsock and the C runtime open once, on first use, are not counted.
 inline int OpenFdCount() {
-  DWORD n = 0;
-  return GetProcessHandleCount(GetCurrentProcess(), &n) && n > 0 ? static_cast<int>(n) : -1;
+  const ULONG_PTR me = GetCurrentProcessId();
+  static int socket_type = [&] {
+    int fd = RawTcpSocket();
+    int type = -1;
+    if (const HandleTable* t = QueryHandles()) {
+      for (ULONG_PTR i = 0; i < t->count; i++) {
+        const HandleEntry& e = t->entries[i];
+        if (e.pid == me && e.handle == static_cast<ULONG_PTR>(fd)) type = e.type;
+      }
+    }
+    RawClose(fd);
+    return type;
+  }();
+  const HandleTable* t = socket_type >= 0 ? QueryHandles() : nullptr;
+  if (t == nullptr) return -1;
+  int n = 0;
+  for (ULONG_PTR i = 0; i < t->count; i++) n += t->entries[i].pid == me && t->entries[i].type == socket_type;
+  return n;
 }
 inline void RaiseNoFile() {}  // Windows has no descriptor limit to raise
 inline void IgnoreSigPipe() {}  // Windows has no SIGPIPE
