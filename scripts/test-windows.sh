@@ -46,16 +46,7 @@ for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 # -static: no libwinpthread/libstdc++ DLLs to find next to the .exe.
 "$cxx" "${flags[@]}" -static "${objs[@]}" -o "$out/native-tests.exe" -lws2_32 -liphlpapi
 
-export WINEPREFIX=${MUXNET_TOOLS:-$HOME/.cache/muxnet-tools}/wine-prefix
-export WINEDEBUG=-all
-if [ ! -f "$WINEPREFIX/system.reg" ]; then
-  echo "test-windows: creating the wine prefix $WINEPREFIX" >&2
-  mkdir -p "$WINEPREFIX"
-  wineboot -i >/dev/null 2>&1
-  wineserver -w
-  wine winecfg -v win10 >/dev/null 2>&1
-  wineserver -w
-fi
+source scripts/wine-env.sh
 
 # Output to a file, then printed: a pipe from wine can hang on its helper processes (and
 # node.exe under wine refuses a piped stdout). Networking under wine is slow: a generous
