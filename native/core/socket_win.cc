@@ -149,6 +149,7 @@ int Listen(const SockAddr& addr, const ListenOptions& options, int* fd) {
   // allows anyway. So reuse_addr is honoured by not setting it, and reuse_port (load
   // balancing over several listeners) does not exist.
   if (options.reuse_port) err = -EOPNOTSUPP;
+  // Windows makes IPv6 sockets v6-only unless told otherwise; Linux makes them dual-stack.
   if (err == 0 && addr.family() == AF_INET6) err = SetInt(s, IPPROTO_IPV6, IPV6_V6ONLY, options.ipv6_only ? 1 : 0);
   if (err == 0) err = Bind(s, addr);
   if (err == 0 && listen(S(s), options.backlog) != 0) err = LastError();
@@ -171,7 +172,8 @@ int Accept(int listen_fd, int* fd) {
         closesocket(s);
         return err;
       }
-      // An accepted socket inherits the listener's non-inheritable flag with it.
+      // Not inherited by child processes, as OpenSocket's sockets.
+      SetHandleInformation(reinterpret_cast<HANDLE>(s), HANDLE_FLAG_INHERIT, 0);
       if (IsTcp(peer.ss_family)) SetNoDelay(static_cast<int>(s), true);  // Go's default for TCP
       *fd = static_cast<int>(s);
       return 0;
