@@ -17,10 +17,11 @@
         "native/core/receive.cc",
         "native/core/transfer.cc",
         "native/core/socket.cc",
+        "native/core/socket_posix.cc",
         "native/core/stream.cc",
         "native/core/timer_heap.cc",
         "native/core/waiter.cc",
-        "native/core/waker.cc",
+        "native/core/waker_posix.cc",
         "native/core/write_queue.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
@@ -31,6 +32,13 @@
         ["OS=='linux'", {
           "sources": ["native/core/poller_epoll.cc", "native/core/poller_io_uring.cc"],
           "defines": ["MUXNET_HAVE_EPOLL", "MUXNET_HAVE_IO_URING"]
+        }],
+        # The *_posix.cc files and poller_poll.cc compile to nothing on Windows, these to
+        # nothing elsewhere. (The addon itself is not built for Windows yet.)
+        ["OS=='win'", {
+          "sources": ["native/core/poller_select_win.cc", "native/core/socket_win.cc",
+                      "native/core/transfer_win.cc", "native/core/waker_win.cc"],
+          "libraries": ["-lws2_32", "-liphlpapi"]
         }],
         ["OS=='mac' or OS=='freebsd' or OS=='openbsd' or OS=='netbsd'", {
           "sources": ["native/core/poller_kqueue.cc"],

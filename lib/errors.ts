@@ -3,7 +3,18 @@ import { constants } from 'node:os';
 import { getSystemErrorMap } from 'node:util';
 import type { Addr } from './addr';
 
-const systemErrors = getSystemErrorMap();
+/**
+ * The addon's errors, -errno in the C runtime's numbering, to [code, message, Node's errno].
+ * On Linux and macOS libuv's codes are those numbers; on Windows libuv has its own
+ * (UV_ECONNREFUSED is -4078 where the C runtime's ECONNREFUSED is 107), so the entries are
+ * keyed by name through `os.constants.errno`, and `errno` is what Node reports there.
+ */
+const systemErrors = new Map<number, [string, string, number]>();
+for (const [uvErrno, [name, message]] of getSystemErrorMap()) {
+  const crt = (constants.errno as Record<string, number | undefined>)[name];
+  const key = crt !== undefined ? -crt : uvErrno;
+  if (!systemErrors.has(key)) systemErrors.set(key, [name, message, uvErrno]);
+}
 
 /** Negative errno values the TypeScript layer branches on. */
 export const EAGAIN = -constants.errno.EAGAIN;
@@ -93,11 +104,12 @@ export class SystemError extends Error {
   /** The system call that failed, e.g. 'connect'. */
   readonly syscall: string;
   constructor(errno: number, syscall: string) {
-    const [code, message] = systemErrors.get(errno) ?? [`Unknown system error ${errno}`, 'unknown error'];
+    const [code, message, nodeErrno] =
+      systemErrors.get(errno) ?? [`Unknown system error ${errno}`, 'unknown error', errno];
     super(`${syscall}: ${message}`);
     this.name = 'SystemError';
     this.code = code;
-    this.errno = errno;
+    this.errno = nodeErrno;
     this.syscall = syscall;
   }
 }

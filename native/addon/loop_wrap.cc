@@ -3,9 +3,6 @@
 // hot path never builds an exception. Second results go to out-arrays the caller passes.
 #include "loop_wrap.h"
 
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -530,7 +527,7 @@ struct LoopMethods {
       bool listening = false;
       if (DescribeSocket(fds[i], &sock_type, &listening, &family) != 0 ||
           (sock_type != SOCK_STREAM && sock_type != SOCK_DGRAM)) {
-        close(fds[i]);
+        muxnet::Close(fds[i]);
         continue;
       }
       HandleKind kind = sock_type == SOCK_DGRAM ? HandleKind::kDatagram

@@ -1,8 +1,6 @@
 // NativeEcho: see native_echo.h.
 #include "native_echo.h"
 
-#include <sys/uio.h>
-
 #include <cerrno>
 
 #include "../core/socket.h"

@@ -6,8 +6,6 @@
 
 namespace muxnet {
 
-int OpenReserveFd();  // loop.cc
-
 int Loop::Listen(const SockAddr& addr, const ListenOptions& options, int* id) {
   int fd;
   int err = muxnet::Listen(addr, options, &fd);

@@ -2,9 +2,6 @@
 // driving live here once, for every backend and every kind of handle.
 #include "loop.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <chrono>
 
@@ -18,8 +15,6 @@ constexpr int kMaxEvents = 1024;
 // Inline drains at most this many full waits before yielding to Node's other callbacks.
 constexpr int kMaxDrainRounds = 8;
 }  // namespace
-
-int OpenReserveFd() { return open("/dev/null", O_RDONLY | O_CLOEXEC); }
 
 Loop::Loop(LoopHost* host, Event* batch, int capacity)
     : host_(host), batch_(batch), capacity_(capacity) {}

@@ -1,8 +1,5 @@
 // Passing descriptors over Unix stream sockets (SCM_RIGHTS), and adopting sockets that
 // arrive that way (or from anywhere else) as handles of this loop.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <cerrno>
 
 #include "loop.h"
@@ -10,10 +7,8 @@
 namespace muxnet {
 
 int Loop::Adopt(int fd, HandleKind kind, int* id) {
-  int flags = fcntl(fd, F_GETFL);
-  if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0) {
-    int err = -errno;
-    close(fd);
+  if (int err = PrepareAdopted(fd); err != 0) {
+    muxnet::Close(fd);
     return err;
   }
   std::unique_ptr<Handle> h;

@@ -1,6 +1,7 @@
 // poll(2) backend: one pollfd per watched fd in a dense array; the kernel scans all of them
 // on every wait, which is why its cost grows with idle connections. Tokens sit in an array
 // parallel to the pollfds.
+#ifndef _WIN32  // no WSAPoll backend: see poller_registry.cc
 #include <poll.h>
 
 #include <cerrno>
@@ -111,3 +112,5 @@ int NewPollPoller(std::unique_ptr<Poller>* out) {
 }
 
 }  // namespace muxnet
+
+#endif  // !_WIN32

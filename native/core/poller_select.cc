@@ -1,6 +1,7 @@
 // select(2) backend. The fd sets grow past FD_SETSIZE (as libevent does): Linux's select
 // takes any nfds up to RLIMIT_NOFILE, so the only cost of a large fd is the O(maxfd) scan.
 // Tokens sit in an array indexed by fd, beside the interest.
+#ifndef _WIN32  // Winsock's select takes lists of sockets, not bitmaps: poller_select_win.cc
 // macOS's select takes sets past FD_SETSIZE only with this, defined before any header.
 #define _DARWIN_UNLIMITED_SELECT 1
 #include <sys/select.h>
@@ -139,3 +140,5 @@ int NewSelectPoller(std::unique_ptr<Poller>* out) {
 }
 
 }  // namespace muxnet
+
+#endif  // !_WIN32

@@ -1,11 +1,17 @@
 // Socket syscalls with the retries and flags every caller needs: non-blocking, CLOEXEC,
 // EINTR retried, MSG_NOSIGNAL on every send. Returns 0/count or a negative errno.
+// One implementation per platform: socket_posix.cc, socket_win.cc (Winsock; its errors come
+// back as the same negative errno values, -ECONNRESET, -EAGAIN, ..., so the loop and JS see
+// one set of codes); socket.cc holds what they share.
+//
+// Descriptors are `int` on every platform. On Windows an int holds a SOCKET: Windows keeps
+// kernel handles 32-bit significant (so that 64-bit and 32-bit processes can share them),
+// and socket_win.cc checks each one it gets fits, so INVALID_SOCKET and "no descriptor"
+// are both -1. This keeps the loop, the pollers and the addon free of a socket type.
 #ifndef MUXNET_CORE_SOCKET_H_
 #define MUXNET_CORE_SOCKET_H_
 
-#include <sys/socket.h>
-#include <sys/types.h>
-#include <sys/uio.h>
+#include "socket_platform.h"
 
 #include <cstdint>
 #include <string>
@@ -175,6 +181,14 @@ int ReadTcpInfo(int fd, double* out);
 
 // SO_RCVBUF / SO_SNDBUF in force (after the kernel's doubling). Returns bytes or -errno.
 int BufferSize(int fd, bool receive);
+
+// Makes a socket received from elsewhere (Loop::Adopt) non-blocking and close-on-exec:
+// 0 or -errno.
+int PrepareAdopted(int fd);
+
+// A spare descriptor the listener gives up to shed a connection when the process is out of
+// descriptors (EMFILE), or -1 where there is no such limit to guard (Windows).
+int OpenReserveFd();
 
 // Closes fd, retrying nothing: on Linux the descriptor is gone even when close fails.
 void Close(int fd);

@@ -1,7 +1,8 @@
 // Bytes between descriptors without passing through user space where the platform can:
 // SendFile (Linux sendfile(2), macOS sendfile(2), else a bounded pread + send) and Splice
 // (Linux splice(2) through a kernel pipe; -ENOSYS elsewhere). Each variant is a few lines,
-// so they share this file rather than one file each.
+// so they share this file rather than one file each. Windows has transfer_win.cc.
+#ifndef _WIN32
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -117,3 +118,5 @@ int MakePipe(int*) { return -ENOSYS; }
 #endif
 
 }  // namespace muxnet
+
+#endif  // !_WIN32

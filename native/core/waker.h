@@ -1,6 +1,7 @@
 // A descriptor that readiness backends watch to end a Wait() from another thread: an
-// eventfd on Linux, a non-blocking pipe elsewhere. (kqueue uses EVFILT_USER instead; IOCP
-// would post a completion.)
+// eventfd on Linux, a non-blocking pipe elsewhere (waker_posix.cc), a loopback UDP socket
+// on Windows, where select takes sockets only (waker_win.cc). (kqueue uses EVFILT_USER
+// instead; IOCP would post a completion.)
 #ifndef MUXNET_CORE_WAKER_H_
 #define MUXNET_CORE_WAKER_H_
 
@@ -23,7 +24,7 @@ class Waker {
 
  private:
   int fd_ = -1;        // watched
-  int signal_fd_ = -1;  // written to: fd_ itself for an eventfd, the pipe's other end
+  int signal_fd_ = -1;  // written to: fd_ itself for an eventfd or a socket, the pipe's other end
 };
 
 }  // namespace muxnet

@@ -1,8 +1,6 @@
 // Write queue: see write_queue.h.
 #include "write_queue.h"
 
-#include <sys/uio.h>
-
 #include <cerrno>
 
 #include "socket.h"

@@ -2,11 +2,6 @@
 // operation that needed the change returns the errno and the handle works once the backend
 // recovers; threaded, the failure arrives as the waiting operation's event; a wait that
 // keeps failing fails every pending operation instead of hanging it.
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cstring>
 #include <memory>
 #include <string>
@@ -34,11 +29,11 @@ struct FaultFixture {
     loop = MakeLoop(&host, c, FaultPoller::Factory(c.backend, faults));
     lid = ListenLocal(loop.get(), &port);
     std::tie(peer, sid) = AcceptRaw(loop.get(), &host, lid, port, cfg);
-    fcntl(peer, F_SETFL, O_NONBLOCK);
+    SetNonBlocking(peer);
   }
   ~FaultFixture() {
     loop.reset();
-    if (peer >= 0) close(peer);
+    if (peer >= 0) RawClose(peer);
   }
   // Fills the server's socket buffer (and the peer's) until the kernel takes no more.
   void FillSendBuffer() {
@@ -51,7 +46,7 @@ struct FaultFixture {
     char buf[65536];
     size_t mark = host.log.size();
     bool ok = PumpUntil(loop.get(), &host, [&] {
-      while (read(peer, buf, sizeof buf) > 0) {
+      while (RawRead(peer, buf, sizeof buf) > 0) {
       }
       for (size_t i = mark; i < host.log.size(); i++)
         if (host.log[i].kind == kEvWritten && host.log[i].id == sid) return true;
@@ -129,7 +124,7 @@ TEST(interest_failure_inline_returns_the_errno_and_the_handle_recovers) {
     f.faults->fail_interest = 0;
     ssize_t n = loop->ReadStart(f.sid, kReadBuffer, buf, sizeof buf, MockHost::MakeBufferToken, &ref, &chunk);
     CHECK(n == -EINPROGRESS, "%s: ReadStart after recovery -> %zd", cfg, n);
-    CHECK(send(f.peer, "ok", 2, MSG_NOSIGNAL) == 2);
+    CHECK(RawWrite(f.peer, "ok", 2) == 2);
     CHECK(f.AwaitEvent(kEvRead, f.sid).a == 2 && memcmp(buf, "ok", 2) == 0, "%s: read after recovery", cfg);
     f.FillSendBuffer();
     CHECK(loop->Write(f.sid, "w", 1, kNoLimit, MockHost::MakeToken, &f.host) == 1);
@@ -160,7 +155,7 @@ TEST(interest_failure_threaded_arrives_as_the_waiting_operations_event) {
     // The backend recovers: a new read is served.
     f.faults->fail_interest = 0;
     CHECK(loop->ReadStart(f.sid, kReadStream, nullptr, 0, nullptr, nullptr, &chunk) == -EINPROGRESS);
-    CHECK(send(f.peer, "ok", 2, MSG_NOSIGNAL) == 2);
+    CHECK(RawWrite(f.peer, "ok", 2) == 2);
     e = f.AwaitEvent(kEvRead, f.sid);
     CHECK(e.a == 2 && loop->ReleaseChunk(e.b) == 0, "%s: read after recovery a=%d", cfg, e.a);
     CHECK(loop->ReadStop(f.sid) == 0);

@@ -1,11 +1,6 @@
 // Loop with a mock LoopHost, over every backend and mode: connect/accept, write/read,
 // re-entrant Close inside DeliverBatch, deferred id reuse, shutdown semantics, deadlines.
-#include <fcntl.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
-#include <csignal>
 #include <cstring>
 #include <string>
 
@@ -148,7 +143,7 @@ TEST(loop_accept_budget_stops_and_resumes) {
       if (e.kind == kEvAccept) CHECK(loop->Close(e.a) == 0);
     CHECK(loop->SetAccepting(-1, 1) == -EBADF);
     CHECK(loop->Close(lid) == 0);
-    for (int fd : fds) close(fd);
+    for (int fd : fds) RawClose(fd);
     CheckClean(&host, cfg);
   }
 }
@@ -168,11 +163,10 @@ TEST(loop_close_other_handle_inside_deliver_batch) {
     CHECK(PumpUntil(loop.get(), &host, [&] { return host.Count(kEvAccept) == 2; }), "%s", cfg.c_str());
     int s1 = host.log[host.log.size() - 2].a, s2 = host.log.back().a;
     CHECK(loop->WantRead(s1) == 0 && loop->WantRead(s2) == 0);
-    CHECK(write(c1, "a", 1) == 1 && write(c2, "b", 1) == 1);
+    CHECK(RawWrite(c1, "a", 1) == 1 && RawWrite(c2, "b", 1) == 1);
     // Both readable in the kernel before the loop looks (best effort for threaded mode).
     for (int id : {s1, s2}) {
-      pollfd p{loop->Fd(id), POLLIN, 0};
-      CHECK(poll(&p, 1, 2000) == 1);
+            CHECK(WaitFd(loop->Fd(id), false, 2000) == 1);
     }
     int closed = -1, opened = -1, opened_rc = 0;
     size_t closed_at = 0;
@@ -201,16 +195,15 @@ TEST(loop_close_other_handle_inside_deliver_batch) {
     CHECK(loop->Read(survivor, &b, 1) == 1, "%s: survivor lost its data", cfg.c_str());
     // The closed peer sees EOF.
     int peer = closed == s1 ? c1 : c2;
-    pollfd p{peer, POLLIN, 0};
-    CHECK(poll(&p, 1, 2000) == 1);
+        CHECK(WaitFd(peer, false, 2000) == 1);
     char buf[4];
     // Unread data was pending on the closed socket, so the kernel resets rather than FINs.
-    ssize_t n = read(peer, buf, sizeof buf);
+    ssize_t n = RawRead(peer, buf, sizeof buf);
     CHECK(n == 0 || (n < 0 && errno == ECONNRESET),
           "%s: peer of closed handle: read -> %zd errno %d", cfg.c_str(), n, errno);
     CHECK(loop->Close(survivor) == 0 && loop->Close(opened) == 0 && loop->Close(lid) == 0);
-    close(c1);
-    close(c2);
+    RawClose(c1);
+    RawClose(c2);
     for (int i = 0; i < 3; i++) Pump(loop.get(), &host, 1);  // the accepted leftover connection
     CheckClean(&host, cfg);
   }
@@ -283,9 +276,8 @@ TEST(loop_cancel_writes_after_shutdown_still_shuts_down) {
     bool eof = false;
     int64_t end = NowMs() + 3000;
     while (!eof && NowMs() < end) {
-      pollfd p{peer, POLLIN, 0};
-      poll(&p, 1, 10);
-      ssize_t n = read(peer, buf, sizeof buf);
+      WaitFd(peer, false, 10);
+      ssize_t n = RawRead(peer, buf, sizeof buf);
       if (n == 0) eof = true;
       CHECK(n >= 0 || errno == EAGAIN, "%s: peer read errno %d", cfg.c_str(), errno);
       Pump(loop.get(), &host, 0);
@@ -296,7 +288,7 @@ TEST(loop_cancel_writes_after_shutdown_still_shuts_down) {
     CHECK(host.Count(kEvWritten) == 0 && host.Count(kEvWriteError) == 0);
     loop->Close(sid);
     loop->Close(lid);
-    close(peer);
+    RawClose(peer);
     CheckClean(&host, cfg);
   }
 }
@@ -321,9 +313,9 @@ TEST(loop_shutdown_after_queued_writes_delivers_then_eof) {
     bool eof = false;
     char buf[65536];
     int64_t end = NowMs() + 5000;
-    fcntl(peer, F_SETFL, O_NONBLOCK);
+    SetNonBlocking(peer);
     while (!eof && NowMs() < end) {
-      ssize_t n = read(peer, buf, sizeof buf);
+      ssize_t n = RawRead(peer, buf, sizeof buf);
       if (n > 0) total += n;
       if (n == 0) eof = true;
       Pump(loop.get(), &host, n > 0 ? 0 : 5);
@@ -333,7 +325,7 @@ TEST(loop_shutdown_after_queued_writes_delivers_then_eof) {
     CHECK(host.Count(kEvWritten, sid) == 1);
     loop->Close(sid);
     loop->Close(lid);
-    close(peer);
+    RawClose(peer);
     CheckClean(&host, cfg);
   }
 }
@@ -370,7 +362,7 @@ TEST(loop_threaded_create_destroy_while_helper_waits) {
         CHECK(rc == 0 || rc == -EINPROGRESS);
         if (rc == -EINPROGRESS || i % 3 == 2) {
           int64_t end = NowMs() + 2000;
-          while (host.wakes.load() == 0 && NowMs() < end) usleep(100);
+          while (host.wakes.load() == 0 && NowMs() < end) SleepUs(100);
           CHECK(host.wakes.load() > 0, "%s: helper never woke the host", b.c_str());
           if (i % 3 == 2) loop->RunReady();
         }
@@ -382,7 +374,9 @@ TEST(loop_threaded_create_destroy_while_helper_waits) {
   }
 }
 
-#if defined(__linux__)
+#if defined(__linux__)  // splice(2) is Linux's (elsewhere -ENOSYS)
+#include <csignal>
+
 TEST(loop_splice_moves_bytes_between_sockets_through_a_pipe) {
   for (const Config& c : LoopConfigs()) {
     std::string cfg = c.Name();

@@ -2,9 +2,6 @@
 // loop (some inline, some with a helper thread), creates it, moves traffic, closes some
 // connections mid-traffic and destroys the loop, while the other threads do the same.
 // Built under ThreadSanitizer by scripts/test-tsan.sh; under ASan by test-native.sh.
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cstring>
 #include <mutex>

@@ -1,8 +1,6 @@
 // Runs every registered test; prints "ok <name>" or "FAIL <name>: <why>" for each, then
 // "N passed, N failed". Exits non-zero on any failure. A test that leaves descriptors
 // open fails too. Optional argument: run only tests whose name contains it.
-#include <signal.h>
-
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -12,7 +10,7 @@
 
 int main(int argc, char** argv) {
   setvbuf(stdout, nullptr, _IONBF, 0);
-  signal(SIGPIPE, SIG_IGN);  // raw test sockets; the core itself uses MSG_NOSIGNAL
+  muxtest::IgnoreSigPipe();  // raw test sockets; the core itself uses MSG_NOSIGNAL
   muxtest::RaiseNoFile();
   const char* filter = argc > 1 ? argv[1] : nullptr;
   int passed = 0, failed = 0;

@@ -1,8 +1,9 @@
 // Backends against a reference model: what Wait() reports must be exactly what the model
 // says is ready, for descriptors above 1024 too, and across remove-then-add of one fd.
-#include <sys/socket.h>
+#ifndef _WIN32
 #include <sys/wait.h>
 #include <unistd.h>
+#endif
 
 #include <map>
 #include <memory>
@@ -16,7 +17,7 @@
 #include "test_util.h"
 
 using namespace muxnet;
-using muxtest::FdFiller;
+using namespace muxtest;
 
 namespace {
 
@@ -38,8 +39,7 @@ struct Pair {
 
 Pair NewPair() {
   int sv[2];
-  CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0,
-        "socketpair errno %d", errno);
+  CHECK(StreamPair(sv, true) == 0, "socketpair errno %d", errno);
   return Pair{sv[0], sv[1], false, 0};
 }
 
@@ -106,14 +106,14 @@ void ModelRun(const std::string& name) {
         break;
       case 2:
         if (!pr.readable) {
-          CHECK(write(pr.b, "x", 1) == 1);
+          CHECK(RawWrite(pr.b, "x", 1) == 1);
           pr.readable = true;
         }
         break;
       case 3:
         if (pr.readable) {
           char c;
-          CHECK(read(pr.a, &c, 1) == 1);
+          CHECK(RawRead(pr.a, &c, 1) == 1);
           pr.readable = false;
         }
         break;
@@ -121,8 +121,8 @@ void ModelRun(const std::string& name) {
         // Remove, close, and open again: the lowest free numbers come back at once.
         int old = pr.a;
         if (pr.interest) CHECK(p->Remove(pr.a) == 0);
-        close(pr.a);
-        close(pr.b);
+        RawClose(pr.a);
+        RawClose(pr.b);
         pr = NewPair();
         reused += pr.a == old;
         break;
@@ -135,12 +135,14 @@ void ModelRun(const std::string& name) {
   }
   std::string why = Compare(p.get(), pairs);
   CHECK(why.empty(), "%s: final: %s", name.c_str(), why.c_str());
+#ifndef _WIN32  // Windows socket handles are neither small numbers nor reused lowest-first
   CHECK(above, "%s: no fd above 1024 was exercised", name.c_str());
   CHECK(reused > 0, "%s: no fd number was reused", name.c_str());
+#endif
   for (Pair& q : pairs) {
     if (q.interest) CHECK(p->Remove(q.a) == 0);
-    close(q.a);
-    close(q.b);
+    RawClose(q.a);
+    RawClose(q.b);
   }
 }
 
@@ -151,8 +153,10 @@ void RemoveThenAdd(const std::string& name) {
   FdFiller filler(1030);
   std::vector<PollEvent> ev(16);
   Pair x = NewPair();
+#ifndef _WIN32  // see ModelRun
   CHECK(x.a > 1024, "fd %d not above 1024", x.a);
-  CHECK(write(x.b, "x", 1) == 1);
+#endif
+  CHECK(RawWrite(x.b, "x", 1) == 1);
   CHECK(p->Add(x.a, static_cast<Token>(x.a), kReadable) == 0);
   int n = p->Wait(0, ev.data(), 16);
   CHECK(n == 1 && static_cast<int>(ev[0].token) == x.a && (ev[0].events & kReadable), "%s: n=%d", name.c_str(), n);
@@ -169,21 +173,25 @@ void RemoveThenAdd(const std::string& name) {
   // Close it and let a new descriptor take the same number.
   int old = x.a;
   CHECK(p->Remove(x.a) == 0);
-  close(x.a);
-  close(x.b);
+  RawClose(x.a);
+  RawClose(x.b);
   Pair y = NewPair();
+#ifndef _WIN32  // see ModelRun: there a new socket may or may not take the old value
   CHECK(y.a == old, "%s: fd %d not reused (got %d)", name.c_str(), old, y.a);
+#else
+  (void)old;
+#endif
   n = p->Wait(0, ev.data(), 16);
   CHECK(n == 0, "%s: fd reported before it was added (n=%d)", name.c_str(), n);
   CHECK(p->Add(y.a, static_cast<Token>(y.a), kReadable) == 0);
   n = p->Wait(0, ev.data(), 16);
   CHECK(n == 0, "%s: fresh fd reported readable with no data (n=%d)", name.c_str(), n);
-  CHECK(write(y.b, "y", 1) == 1);
+  CHECK(RawWrite(y.b, "y", 1) == 1);
   n = p->Wait(0, ev.data(), 16);
   CHECK(n == 1 && static_cast<int>(ev[0].token) == y.a && ev[0].events == kReadable, "%s: n=%d", name.c_str(), n);
   CHECK(p->Remove(y.a) == 0);
-  close(y.a);
-  close(y.b);
+  RawClose(y.a);
+  RawClose(y.b);
 }
 
 // More ready descriptors than one Wait() takes: every one is reported within a few waits
@@ -194,8 +202,8 @@ void Rotation(const std::string& name) {
   std::vector<int> fds;
   for (int i = 0; i < kPipes; i++) {
     int pp[2];
-    CHECK(pipe2(pp, O_NONBLOCK | O_CLOEXEC) == 0, "pipe2 errno %d at %d", errno, i);
-    CHECK(write(pp[1], "x", 1) == 1);
+    CHECK(StreamPair(pp, true) == 0, "socket pair errno %d at %d", errno, i);
+    CHECK(RawWrite(pp[1], "x", 1) == 1);
     CHECK(p->Add(pp[0], static_cast<Token>(pp[0]), kReadable) == 0);
     fds.push_back(pp[0]);
     fds.push_back(pp[1]);
@@ -213,8 +221,8 @@ void Rotation(const std::string& name) {
         seen.size(), kPipes, waits);
   for (size_t i = 0; i < fds.size(); i += 2) {
     p->Remove(fds[i]);
-    close(fds[i]);
-    close(fds[i + 1]);
+    RawClose(fds[i]);
+    RawClose(fds[i + 1]);
   }
 }
 
@@ -222,7 +230,11 @@ void Rotation(const std::string& name) {
 
 TEST(poller_backends_available) {
   auto names = Backends();
+#ifdef _WIN32
+  CHECK(names.size() >= 1);  // select alone, for now
+#else
   CHECK(names.size() >= 2);
+#endif
 #ifdef MUXNET_HAVE_EPOLL
   CHECK(names[0] == "epoll", "default backend %s", names[0].c_str());
 #endif
@@ -233,6 +245,14 @@ TEST(poller_backends_available) {
 // Wait() on a backend that never had a descriptor added must return 0 (nothing ready).
 // Run in a child process: a crash there is reported as a failure, not a dead run.
 static void WaitBeforeAnyAdd(const std::string& name) {
+#ifdef _WIN32
+  // No fork: the wait runs in this process (a crash ends the run, which the script reports).
+  std::unique_ptr<Poller> p;
+  CHECK(CreatePoller(name, &p) == 0);
+  PollEvent ev[4];
+  int n = p->Wait(0, ev, 4);
+  CHECK(n == 0, "%s: Wait() with nothing ever added -> %d", name.c_str(), n);
+#else
   fflush(stdout);
   pid_t pid = fork();
   CHECK(pid >= 0);
@@ -253,10 +273,13 @@ static void WaitBeforeAnyAdd(const std::string& name) {
   CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0,
         "%s: Wait() with nothing ever added: child exit status %d (1: a sanitizer error, "
         "4: Wait did not return 0)", name.c_str(), WEXITSTATUS(status));
+#endif
 }
 
 TEST(poller_select_wait_before_any_add) { WaitBeforeAnyAdd("select"); }
+#ifndef _WIN32  // no poll backend on Windows (poller_registry.cc says why)
 TEST(poller_poll_wait_before_any_add) { WaitBeforeAnyAdd("poll"); }
+#endif
 #ifdef MUXNET_HAVE_EPOLL
 TEST(poller_epoll_wait_before_any_add) { WaitBeforeAnyAdd("epoll"); }
 #endif
@@ -265,7 +288,9 @@ TEST(poller_kqueue_wait_before_any_add) { WaitBeforeAnyAdd("kqueue"); }
 #endif
 
 TEST(poller_select_model_above_1024) { ModelRun("select"); }
+#ifndef _WIN32
 TEST(poller_poll_model_above_1024) { ModelRun("poll"); }
+#endif
 #ifdef MUXNET_HAVE_EPOLL
 TEST(poller_epoll_model_above_1024) { ModelRun("epoll"); }
 #endif
@@ -274,7 +299,9 @@ TEST(poller_kqueue_model_above_1024) { ModelRun("kqueue"); }
 #endif
 
 TEST(poller_select_remove_then_add_same_fd) { RemoveThenAdd("select"); }
+#ifndef _WIN32
 TEST(poller_poll_remove_then_add_same_fd) { RemoveThenAdd("poll"); }
+#endif
 #ifdef MUXNET_HAVE_EPOLL
 TEST(poller_epoll_remove_then_add_same_fd) { RemoveThenAdd("epoll"); }
 #endif
@@ -283,7 +310,9 @@ TEST(poller_kqueue_remove_then_add_same_fd) { RemoveThenAdd("kqueue"); }
 #endif
 
 TEST(poller_select_scan_rotation) { Rotation("select"); }
+#ifndef _WIN32
 TEST(poller_poll_scan_rotation) { Rotation("poll"); }
+#endif
 #ifdef MUXNET_HAVE_EPOLL
 TEST(poller_epoll_many_ready_all_reported) { Rotation("epoll"); }
 #endif
@@ -307,8 +336,8 @@ void TokensComeBack(const std::string& name) {
   n = p->Wait(0, ev, 4);
   CHECK(n == 1 && ev[0].token == second, "%s: after Modify n=%d", name.c_str(), n);
   p->Remove(x.a);
-  close(x.a);
-  close(x.b);
+  RawClose(x.a);
+  RawClose(x.b);
 }
 
 // Wake() from another thread ends a Wait(-1) with nothing ready, and is not an event.
@@ -356,8 +385,7 @@ namespace {
 void RefusedAddChangesNothing(const std::string& name) {
   auto p = Make(name);
   Pair x = NewPair();
-  int closed = dup(x.a);
-  close(closed);
+  int closed = ClosedDescriptor(x.a);
   // select and poll check nothing at Add: only the kernel-backed backends can refuse.
   int r = p->Add(closed, 1, kReadable | kWritable);
   if (r == 0) {
@@ -367,14 +395,14 @@ void RefusedAddChangesNothing(const std::string& name) {
     int m = p->Modify(closed, 1, kReadable);
     CHECK(m == -ENOENT || m == -EBADF, "%s: a refused Add left state (Modify -> %d)", name.c_str(), m);
   }
-  CHECK(write(x.b, "r", 1) == 1);
+  CHECK(RawWrite(x.b, "r", 1) == 1);
   CHECK(p->Add(x.a, 2, kReadable | kWritable) == 0);  // after the byte: io_uring polls at Add
   PollEvent ev[8];
   int n = p->Wait(1000, ev, 8);
   CHECK(n == 1 && ev[0].token == 2 && ev[0].events == (kReadable | kWritable),
         "%s: ready both ways -> n=%d events=%x", name.c_str(), n, n > 0 ? ev[0].events : 0);
   CHECK(p->Modify(x.a, 2, kWritable) == 0);
-  close(x.b);  // the peer goes: a writer learns it too
+  RawClose(x.b);  // the peer goes: a writer learns it too
   n = p->Wait(1000, ev, 8);
   // select(2) has no hang-up: it reports the socket writable, and the write fails then.
   uint32_t want = name == "select" ? kWritable : kHangup;
@@ -384,7 +412,7 @@ void RefusedAddChangesNothing(const std::string& name) {
   CHECK(n == 1 && (ev[0].events & want), "%s: hang-up to a writer -> n=%d events=%x",
         name.c_str(), n, n > 0 ? ev[0].events : 0);
   CHECK(p->Remove(x.a) == 0);
-  close(x.a);
+  RawClose(x.a);
 }
 
 }  // namespace

@@ -1,10 +1,9 @@
 // Reads that complete (Loop::ReadStart/ReadStop), over every backend and mode: into the
 // caller's memory, a pool chunk, or a stream of chunks; detached buffers, Close with a read
 // started, and stale events for a closed id that was handed out again.
-#include <poll.h>
-#include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#ifndef _WIN32
+#include <sys/ioctl.h>  // TIOCOUTQ
+#endif
 
 #include <cstring>
 #include <memory>
@@ -22,8 +21,7 @@ namespace {
 
 // Waits until fd is readable (the bytes a peer sent have arrived).
 void WaitReadable(int fd, const std::string& cfg) {
-  pollfd p{fd, POLLIN, 0};
-  CHECK(poll(&p, 1, 3000) == 1, "%s: fd %d never readable", cfg.c_str(), fd);
+    CHECK(WaitFd(fd, false, 3000) == 1, "%s: fd %d never readable", cfg.c_str(), fd);
 }
 
 // The bytes a peer sent have arrived: in the socket, or, on a completion backend whose
@@ -53,7 +51,7 @@ int CountAfter(const MockHost& host, size_t mark, int32_t kind, int32_t id) {
 }
 
 void Send(int fd, const char* s) {
-  CHECK(write(fd, s, strlen(s)) == static_cast<ssize_t>(strlen(s)));
+  CHECK(RawWrite(fd, s, strlen(s)) == static_cast<ssize_t>(strlen(s)));
 }
 
 // One loop, a listener and an accepted raw peer: what every test here starts from.
@@ -69,7 +67,7 @@ struct Fixture {
   }
   ~Fixture() {
     loop.reset();
-    if (peer >= 0) close(peer);
+    if (peer >= 0) RawClose(peer);
   }
   // Starts a stream read on the empty server socket.
   void StartStream() {
@@ -172,7 +170,7 @@ TEST(read_start_stream_delivers_each_read_in_order_until_eof) {
     for (const char* m : {"one", "two", "three"}) got += f.SendAndReadChunk(m);
     CHECK(got == "onetwothree", "%s: stream read '%s'", f.cfg.c_str(), got.c_str());
     size_t mark = f.host.log.size();
-    shutdown(f.peer, SHUT_WR);
+    RawShutdownWrite(f.peer);
     Event e = PumpUntilRead(loop, &f.host, f.sid, mark, f.cfg);
     CHECK(e.a == 0 && e.b == -1, "%s: EOF as kEvRead a=%d b=%d", f.cfg.c_str(), e.a, e.b);
     // The stream has ended: a plain read is allowed again (not -EBUSY) and sees EOF.
@@ -192,9 +190,8 @@ TEST(read_start_stream_delivers_eof_that_came_with_data) {
     f.StartStream();
     size_t mark = f.host.log.size();
     Send(f.peer, "tail");
-    shutdown(f.peer, SHUT_WR);
-    pollfd p{loop->Fd(f.sid), POLLRDHUP, 0};
-    CHECK(poll(&p, 1, 3000) == 1, "%s: FIN never arrived", f.cfg.c_str());
+    RawShutdownWrite(f.peer);
+    CHECK(WaitHangup(loop->Fd(f.sid), 3000) == 1, "%s: FIN never arrived", f.cfg.c_str());
     bool ok = PumpUntil(loop, &f.host, [&] {
       for (size_t i = mark; i < f.host.log.size(); i++)
         if (f.host.log[i].kind == kEvRead && f.host.log[i].a == 0) return true;
@@ -299,19 +296,19 @@ TEST(read_start_stale_event_for_a_reused_id_is_not_delivered) {
     auto loop = MakeLoop(&host, c, FaultPoller::Factory(c.backend, faults));
     int chunk;
     int s1[2], s2[2];
-    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s1) == 0);
-    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s2) == 0);
+    CHECK(StreamPair(s1, false) == 0);
+    CHECK(StreamPair(s2, false) == 0);
     int old_id = -1, new_id = -1;
     CHECK(loop->Adopt(s1[0], HandleKind::kStream, &old_id) == 0);
     int old_fd = loop->Fd(old_id);
     CHECK(loop->ReadStart(old_id, kReadStream, nullptr, 0, nullptr, nullptr, &chunk) == -EINPROGRESS);
     // Threaded: the helper applies the registration; wait until the backend has the token.
     int64_t end = NowMs() + 3000;
-    while (faults->TokenOf(old_fd) == 0 && NowMs() < end) usleep(1000);
+    while (faults->TokenOf(old_fd) == 0 && NowMs() < end) SleepUs(1000);
     Token stale = faults->TokenOf(old_fd);
     CHECK(stale != 0, "%s: never registered", cfg.c_str());
     CHECK(loop->Close(old_id) == 0);
-    close(s1[1]);
+    RawClose(s1[1]);
     CHECK(loop->Adopt(s2[0], HandleKind::kStream, &new_id) == 0);
     CHECK(new_id == old_id, "%s: id %d not reused (got %d)", cfg.c_str(), old_id, new_id);
     CHECK(loop->ReadStart(new_id, kReadStream, nullptr, 0, nullptr, nullptr, &chunk) == -EINPROGRESS);
@@ -321,7 +318,7 @@ TEST(read_start_stale_event_for_a_reused_id_is_not_delivered) {
       // Let the helper take the injected wait before the new owner has data, so that wait's
       // batch holds the stale event alone (the helper stays parked until it is processed).
       end = NowMs() + 3000;
-      while (faults->injected_waits.load() == 0 && NowMs() < end) usleep(1000);
+      while (faults->injected_waits.load() == 0 && NowMs() < end) SleepUs(1000);
       CHECK(faults->injected_waits.load() == 1, "%s: injected wait never taken", cfg.c_str());
     }
     Send(s2[1], "new");
@@ -335,7 +332,7 @@ TEST(read_start_stale_event_for_a_reused_id_is_not_delivered) {
     CHECK(e.a == 3 && memcmp(loop->pool()->Data(e.b), "new", 3) == 0, "%s: kEvRead a=%d", cfg.c_str(), e.a);
     CHECK(loop->ReleaseChunk(e.b) == 0);
     CHECK(loop->Close(new_id) == 0);
-    close(s2[1]);
+    RawClose(s2[1]);
     CheckClean(&host, cfg);
   }
 }
@@ -358,7 +355,7 @@ TEST(read_start_completed_read_is_not_reported_again_as_readable) {
       if (*m != 0) {
         Send(f.peer, m);
       } else {
-        shutdown(f.peer, SHUT_WR);
+        RawShutdownWrite(f.peer);
       }
       Event e = PumpUntilRead(loop, &f.host, f.sid, before, f.cfg);
       CHECK(e.a == static_cast<int32_t>(strlen(m)), "%s: kEvRead a=%d", f.cfg.c_str(), e.a);
@@ -383,7 +380,7 @@ TEST(read_start_go_style_loop_changes_no_interest_per_message) {
     MockHost host;
     auto loop = MakeLoop(&host, c, FaultPoller::Factory(c.backend, faults));
     int s[2];
-    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s) == 0);
+    CHECK(StreamPair(s, false) == 0);
     int id = -1;
     CHECK(loop->Adopt(s[0], HandleKind::kStream, &id) == 0);
     char buf[64];
@@ -406,7 +403,7 @@ TEST(read_start_go_style_loop_changes_no_interest_per_message) {
     CHECK(faults->changes.load() == changes_after_first,
           "%s: %d interest changes over 18 messages", cfg.c_str(), faults->changes.load() - changes_after_first);
     CHECK(loop->Close(id) == 0);
-    close(s[1]);
+    RawClose(s[1]);
     CheckClean(&host, cfg);
   }
 }
@@ -415,6 +412,7 @@ TEST(read_start_go_style_loop_changes_no_interest_per_message) {
 // batch holds kBatchBytes of completed reads it is handed to the owner before the next
 // socket is read, and the chunk the owner gave back is the one the next read takes.
 // Inline only: a helper thread may wake for each socket anyway, which proves nothing.
+#ifndef _WIN32  // needs TIOCOUTQ to know both blocks arrived whole before the loop looks
 TEST(read_start_batch_is_delivered_after_a_full_chunk_of_reads) {
   for (const Config& c : LoopConfigs()) {
     if (c.threaded) continue;
@@ -427,7 +425,7 @@ TEST(read_start_batch_is_delivered_after_a_full_chunk_of_reads) {
     CHECK(loop->ReadStart(sid2, kReadStream, nullptr, 0, nullptr, nullptr, &chunk) == -EINPROGRESS);
     std::string block(BufferPool::kChunkSize, 'x');
     for (int fd : {f.peer, peer2}) {
-      CHECK(write(fd, block.data(), block.size()) == static_cast<ssize_t>(block.size()));
+      CHECK(RawWrite(fd, block.data(), block.size()) == static_cast<ssize_t>(block.size()));
     }
     for (int fd : {f.peer, peer2}) {
       // Both sockets hold the whole block before the loop looks (the sender's queue is
@@ -435,7 +433,7 @@ TEST(read_start_batch_is_delivered_after_a_full_chunk_of_reads) {
       int unsent = 1;
       for (int i = 0; i < 3000 && unsent > 0; i++) {
         if (ioctl(fd, TIOCOUTQ, &unsent) != 0) break;
-        if (unsent > 0) usleep(1000);
+        if (unsent > 0) SleepUs(1000);
       }
       CHECK(unsent == 0, "%s: the block never arrived whole", f.cfg.c_str());
     }
@@ -452,7 +450,8 @@ TEST(read_start_batch_is_delivered_after_a_full_chunk_of_reads) {
     CHECK(loop->caps().completion || reads[0].second == reads[1].second,
           "%s: the second read took chunk %d, not the returned %d", f.cfg.c_str(), reads[1].second, reads[0].second);
     f.host.on_event = nullptr;
-    close(peer2);
+    RawClose(peer2);
     CheckClean(&f.host, f.cfg);
   }
 }
+#endif  // !_WIN32

@@ -1,10 +1,5 @@
 // Native services (Loop::SetService): a listener's connections are served in C++ by the
 // benchmark's NativeEcho, over every backend and mode, and the host sees no event for them.
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <string>
 
 #include "../addon/native_echo.h"
@@ -29,7 +24,7 @@ TEST(service_echoes_without_events_to_the_host) {
     // A small receive buffer and 1 MiB each way: the echo has to hold bytes the client is
     // not reading yet (its write-interest path), not only echo at once.
     int client = RawConnect(port, 4096);
-    fcntl(client, F_SETFL, O_NONBLOCK);
+    SetNonBlocking(client);
     std::string sent(1 << 20, '\0');
     for (size_t i = 0; i < sent.size(); i++) sent[i] = static_cast<char>(i * 37 >> 5);
     std::string got;
@@ -37,11 +32,11 @@ TEST(service_echoes_without_events_to_the_host) {
     char buf[65536];
     bool ok = PumpUntil(loop.get(), &host, [&] {
       if (off < sent.size()) {
-        ssize_t n = send(client, sent.data() + off, std::min<size_t>(65536, sent.size() - off), MSG_NOSIGNAL);
+        ssize_t n = RawWrite(client, sent.data() + off, std::min<size_t>(65536, sent.size() - off));
         if (n > 0) off += n;
       }
       ssize_t n;
-      while ((n = read(client, buf, sizeof buf)) > 0) got.append(buf, n);
+      while ((n = RawRead(client, buf, sizeof buf)) > 0) got.append(buf, n);
       return got.size() == sent.size();
     }, 10000);
     CHECK(ok, "%s: %zu of %zu bytes echoed", cfg.c_str(), got.size(), sent.size());
@@ -49,7 +44,7 @@ TEST(service_echoes_without_events_to_the_host) {
     CHECK(loop->stats().accepted == 1 && loop->open_handles() == 2, "%s: accepted %llu, %zu open",
           cfg.c_str(), static_cast<unsigned long long>(loop->stats().accepted), loop->open_handles());
     // The client leaves: the service closes its connection (EOF), still without events.
-    close(client);
+    RawClose(client);
     CHECK(PumpUntil(loop.get(), &host, [&] { return loop->open_handles() == 1; }),
           "%s: the service kept the connection after EOF", cfg.c_str());
     CHECK(host.log.empty(), "%s: %zu events reached the host, first kind %d", cfg.c_str(),

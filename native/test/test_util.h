@@ -2,13 +2,6 @@
 #ifndef MUXNET_TEST_TEST_UTIL_H_
 #define MUXNET_TEST_TEST_UTIL_H_
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/eventfd.h>
-#include <sys/resource.h>
-#include <unistd.h>
-
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
@@ -19,32 +12,11 @@
 #include <vector>
 
 #include "../core/loop.h"
+#include "../core/waker.h"
 #include "check.h"
+#include "test_sys.h"
 
 namespace muxtest {
-
-// Raises the soft RLIMIT_NOFILE to the hard limit; returns the new soft limit.
-inline rlim_t RaiseNoFile() {
-  rlimit rl{};
-  getrlimit(RLIMIT_NOFILE, &rl);
-  if (rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-    getrlimit(RLIMIT_NOFILE, &rl);
-  }
-  return rl.rlim_cur;
-}
-
-inline int OpenFdCount() {
-  int n = 0;
-  DIR* d = opendir("/proc/self/fd");
-  if (d == nullptr) return -1;
-  while (dirent* e = readdir(d)) {
-    if (e->d_name[0] != '.') n++;
-  }
-  closedir(d);
-  return n - 1;  // the DIR's own descriptor
-}
 
 inline int64_t NowMs() {
   using namespace std::chrono;
@@ -52,9 +24,11 @@ inline int64_t NowMs() {
 }
 
 // Occupies the lowest descriptors so that the next ones are numbered above `above`.
+// Windows: nothing (socket handles are not the lowest free small integers).
 struct FdFiller {
   std::vector<int> fds;
   explicit FdFiller(int above) {
+#ifndef _WIN32
     int base = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (base < 0) return;
     fds.push_back(base);
@@ -64,9 +38,10 @@ struct FdFiller {
       fds.push_back(fd);
       if (fd >= above) break;
     }
+#endif
   }
   ~FdFiller() {
-    for (int fd : fds) close(fd);
+    for (int fd : fds) RawClose(fd);
   }
 };
 
@@ -83,16 +58,15 @@ struct MockHost : muxnet::LoopHost {
   int64_t timer_delay = -2;  // last ArmTimer argument (-2: never called)
   int active_changes = 0;
   bool active = false;
-  int wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  muxnet::Waker wake;  // WakeFromHelper signals it; Pump waits on it
   int depth = 0;
   int deliveries = 0;  // DeliverBatch calls
   int tokens_made = 0, tokens_released = 0;
 
-  explicit MockHost(int capacity = 64) : batch(capacity) {}
+  explicit MockHost(int capacity = 64) : batch(capacity) { wake.Open(); }
   ~MockHost() override {
     for (char* s : slabs) free(s);
     for (void* t : live_tokens) delete[] static_cast<char*>(t);
-    close(wake_fd);
   }
 
   void DeliverBatch(int count) override {
@@ -132,11 +106,7 @@ struct MockHost : muxnet::LoopHost {
     active = on;
     active_changes++;
   }
-  void WakeFromHelper() override {
-    uint64_t one = 1;
-    ssize_t ignored = write(wake_fd, &one, sizeof one);
-    (void)ignored;
-  }
+  void WakeFromHelper() override { wake.Signal(); }
 
   static void* MakeToken(void* context) {
     auto* host = static_cast<MockHost*>(context);
@@ -198,7 +168,9 @@ inline std::vector<Config> LoopConfigs() {
   out.push_back({"kqueue", false, true});
   out.push_back({"kqueue", true, false});
 #endif
+#ifndef _WIN32  // no poll backend on Windows (poller_registry.cc says why)
   out.push_back({"poll", true, false});
+#endif
   out.push_back({"select", true, false});
   return out;
 }
@@ -206,13 +178,11 @@ inline std::vector<Config> LoopConfigs() {
 // One turn of the host's event loop: waits up to timeout_ms for the loop's descriptor,
 // then runs whatever is ready, and the timers when they are due.
 inline void Pump(muxnet::Loop* loop, MockHost* host, int timeout_ms) {
-  int fd = loop->threaded() ? host->wake_fd : loop->PollableFd();
-  pollfd p{fd, POLLIN, 0};
-  poll(&p, 1, timeout_ms);
-  if (p.revents & POLLIN) {
+  int fd = loop->threaded() ? host->wake.fd() : loop->PollableFd();
+  if (WaitFd(fd, false, timeout_ms)) {
     if (loop->threaded()) {
-      uint64_t v;
-      if (read(host->wake_fd, &v, sizeof v) == sizeof v) loop->RunReady();
+      host->wake.Drain();
+      loop->RunReady();
     } else {
       loop->RunInline();
     }
@@ -265,12 +235,12 @@ inline int ListenLocal(muxnet::Loop* loop, int* port) {
 // A blocking client socket connected to 127.0.0.1:port (the kernel completes the
 // handshake from its backlog, before any accept).
 inline int RawConnect(int port, int rcvbuf = 0) {
-  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = RawTcpSocket();
   CHECK(fd >= 0);
-  if (rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (rcvbuf > 0) RawSetInt(fd, SOL_SOCKET, SO_RCVBUF, rcvbuf);
   muxnet::SockAddr a;
   muxnet::SockAddr::FromIp("127.0.0.1", port, &a);
-  int rc = connect(fd, reinterpret_cast<sockaddr*>(&a.storage), a.len);
+  int rc = RawConnectTo(fd, a);
   CHECK(rc == 0, "connect: errno %d", errno);
   return fd;
 }

@@ -1,8 +1,5 @@
 // WriteQueue through a small socket buffer: partial writes keep the bytes in order, and
 // every token comes back exactly once, in request order.
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -11,24 +8,26 @@
 
 #include "../core/write_queue.h"
 #include "check.h"
+#include "test_sys.h"
 
 using muxnet::WriteQueue;
+using namespace muxtest;
 
 namespace {
 struct SmallPair {
   int w = -1, r = -1;
   SmallPair() {
     int sv[2];
-    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
+    CHECK(StreamPair(sv, true) == 0);
     w = sv[0];
     r = sv[1];
     int size = 4096;
-    setsockopt(w, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
-    setsockopt(r, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+    RawSetInt(w, SOL_SOCKET, SO_SNDBUF, size);
+    RawSetInt(r, SOL_SOCKET, SO_RCVBUF, size);
   }
   ~SmallPair() {
-    if (w >= 0) close(w);
-    if (r >= 0) close(r);
+    if (w >= 0) RawClose(w);
+    if (r >= 0) RawClose(r);
   }
 };
 
@@ -37,6 +36,12 @@ void* Tok(int i) { return reinterpret_cast<void*>(static_cast<intptr_t>(i + 1));
 
 TEST(write_queue_partial_writes_ordered_tokens_once) {
   std::mt19937 rng(7);
+  int total_short_writes = 0;
+#ifdef _WIN32
+  constexpr bool kPerRound = false;
+#else
+  constexpr bool kPerRound = true;  // checked in each round instead
+#endif
   for (int round = 0; round < 30; round++) {
     SmallPair sp;
     WriteQueue q;
@@ -63,11 +68,10 @@ TEST(write_queue_partial_writes_ordered_tokens_once) {
       if (err == -EAGAIN) short_writes++;
       CHECK((err == 0) == q.empty(), "round %d: Flush result and empty() disagree", round);
       CHECK(q.bytes() <= before, "round %d: bytes() grew", round);
-      ssize_t n = read(sp.r, rb, 1 + rng() % sizeof rb);
+      ssize_t n = RawRead(sp.r, rb, 1 + rng() % sizeof rb);
       if (n > 0) got.append(rb, n);
     }
-    ssize_t n;
-    while ((n = read(sp.r, rb, sizeof rb)) > 0) got.append(rb, n);
+    ReadUntil(sp.r, &got, expect.size(), 5000);
     CHECK(q.bytes() == 0, "round %d: bytes() %zu after drain", round, q.bytes());
     CHECK(got.size() == expect.size(), "round %d: %zu bytes arrived, %zu sent", round,
           got.size(), expect.size());
@@ -76,8 +80,15 @@ TEST(write_queue_partial_writes_ordered_tokens_once) {
           round, done.size(), nreq);
     for (int i = 0; i < nreq; i++)
       CHECK(done[i] == Tok(i), "round %d: token %d out of order", round, i);
+#ifdef _WIN32
+    // Windows buffers past a 4 KiB SO_SNDBUF as it sees fit: partial writes must happen in
+    // the run, not in every large round.
+    total_short_writes += short_writes;
+#else
     if (expect.size() > 16384) CHECK(short_writes > 0, "round %d: no partial write exercised", round);
+#endif
   }
+  CHECK(total_short_writes > 0 || kPerRound, "no partial write exercised in any round");
 }
 
 TEST(write_queue_clear_releases_rest_once) {
@@ -102,9 +113,12 @@ TEST(write_queue_clear_releases_rest_once) {
   CHECK(q.Flush(sp.w, &again) == 0 && again.empty());
 }
 
+// Windows: a send to a closed loopback peer is taken until the peer's reset arrives, then
+// fails with ECONNRESET or ECONNABORTED; EPIPE without SIGPIPE is the POSIX promise.
+#ifndef _WIN32
 TEST(write_queue_peer_closed_gives_epipe_not_sigpipe) {
   SmallPair sp;
-  close(sp.r);
+  RawClose(sp.r);
   sp.r = -1;
   WriteQueue q;
   char data[100] = {};
@@ -117,19 +131,17 @@ TEST(write_queue_peer_closed_gives_epipe_not_sigpipe) {
   q.Clear(&dropped);
   CHECK(dropped.size() == 1 && dropped[0] == Tok(0));
 }
+#endif  // !_WIN32
 
 namespace {
 // A temporary file holding `bytes`, removed when done.
 struct TempFile {
   int fd = -1;
   explicit TempFile(const std::string& bytes) {
-    char path[] = "/tmp/muxnet-wq-XXXXXX";
-    fd = mkstemp(path);
+    fd = TempFileWith(bytes);
     CHECK(fd >= 0);
-    unlink(path);
-    CHECK(write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
   }
-  ~TempFile() { close(fd); }
+  ~TempFile() { CloseFile(fd); }
 };
 }  // namespace
 
@@ -152,11 +164,11 @@ TEST(write_queue_file_requests_keep_their_place_among_writes) {
   for (int i = 0; i < 100000 && !q.empty(); i++) {
     int err = q.Flush(sp.w, &done);
     CHECK(err == 0 || err == -EAGAIN, "Flush -> %d", err);
-    ssize_t n = read(sp.r, rb, sizeof rb);
+    ssize_t n = RawRead(sp.r, rb, sizeof rb);
     if (n > 0) got.append(rb, static_cast<size_t>(n));
   }
   CHECK(q.empty() && q.bytes() == 0);
-  for (ssize_t n; (n = read(sp.r, rb, sizeof rb)) > 0;) got.append(rb, static_cast<size_t>(n));
+  ReadUntil(sp.r, &got, expect.size(), 5000);
   CHECK(got == expect, "got %zu bytes, expected %zu", got.size(), expect.size());
   CHECK(done.size() == 4 && done[0] == Tok(0) && done[1] == Tok(1) && done[2] == Tok(2) && done[3] == Tok(3));
 }
@@ -171,19 +183,20 @@ TEST(write_queue_file_shorter_than_its_request_gives_enodata) {
   CHECK(err == -ENODATA, "Flush -> %d", err);
   CHECK(done.empty());
   char rb[64];
-  CHECK(read(sp.r, rb, sizeof rb) == 8, "the 8 bytes the file had were sent");
+  CHECK(RawRead(sp.r, rb, sizeof rb) == 8, "the 8 bytes the file had were sent");
   std::vector<void*> dropped;
   q.Clear(&dropped);
   CHECK(dropped.size() == 1 && dropped[0] == Tok(0));
 }
 
+#ifndef _WIN32  // as write_queue_peer_closed_gives_epipe_not_sigpipe
 TEST(write_queue_file_to_closed_peer_gives_epipe_not_sigpipe) {
   // The test runner ignores SIGPIPE; with the default action a raised one would kill it.
   auto old = signal(SIGPIPE, SIG_DFL);
   {
     TempFile f(std::string(1000, 'x'));
     SmallPair sp;
-    close(sp.r);
+    RawClose(sp.r);
     sp.r = -1;
     WriteQueue q;
     q.PushFile(f.fd, 0, 1000, Tok(0));
@@ -194,3 +207,4 @@ TEST(write_queue_file_to_closed_peer_gives_epipe_not_sigpipe) {
   }
   signal(SIGPIPE, old);
 }
+#endif  // !_WIN32

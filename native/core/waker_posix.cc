@@ -1,4 +1,5 @@
-// Waker: see waker.h.
+// Waker on POSIX systems: see waker.h. Windows has waker_win.cc.
+#ifndef _WIN32
 #include "waker.h"
 
 #include <fcntl.h>
@@ -53,3 +54,5 @@ void Waker::Drain() {
 }
 
 }  // namespace muxnet
+
+#endif  // !_WIN32
