@@ -135,7 +135,7 @@ uint32_t Loop::DesiredInterest(const Handle& h) const {
       const auto& s = static_cast<const StreamHandle&>(h);
       uint32_t interest = 0;
       // A completion backend's receive reports for itself (receive.cc).
-      bool received = UsesReceive(s) && (s.receiving || !s.received.empty());
+      bool received = UsesReceive(s) && Received(s);
       if ((h.read_wanted && !received) || (s.read_mode != kReadNone && !UsesReceive(s))) interest |= kReadable;
       if (s.connecting || !s.writes.empty() || h.write_wanted) interest |= kWritable;
       return interest;

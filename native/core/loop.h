@@ -384,8 +384,10 @@ class Loop {
   // --- receive.cc: stream reads on a completion backend.
   // The stream reads through the backend's receive (not a service's connection).
   bool UsesReceive(const StreamHandle& h) const { return completion_ && h.service == nullptr; }
-  ssize_t ReceiveStart(StreamHandle* h, int mode, char* data, size_t len, MakeToken make_token,
-                       void* context, int* chunk);
+  // A receive is armed or its results wait: the next bytes are its, not the socket's.
+  static bool Received(const StreamHandle& h) { return h.receiving || !h.received.empty(); }
+  // ReadStart's waiting path there: the read waits for a receive's result (-EINPROGRESS).
+  ssize_t ReceiveStart(StreamHandle* h, int mode, MakeToken make_token, void* context);
   // Read/ReadChunk while the receive owns the socket: what it received, or -EAGAIN (then
   // kEvReadable follows when something comes, for a WantRead owner).
   ssize_t TakeReceived(StreamHandle* h, char* data, size_t len, int* chunk);

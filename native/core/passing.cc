@@ -51,7 +51,7 @@ ssize_t Loop::RecvWithFds(int id, void* data, size_t len, int* fds, int max, int
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;
   // A started read, or a completion backend's receive, owns the next bytes.
-  if (h->read_mode != kReadNone || h->receiving || !h->received.empty()) return -EBUSY;
+  if (h->read_mode != kReadNone || Received(*h)) return -EBUSY;
   ssize_t n = muxnet::RecvWithFds(h->fd, data, len, fds, max, count);
   if (n == -EAGAIN) h->may_read = false;
   return AfterReceive(h, n, n > 0 ? static_cast<size_t>(n) : 0);

@@ -80,28 +80,7 @@ ssize_t Loop::TakeReceived(StreamHandle* h, char* data, size_t len, int* chunk) 
   return static_cast<ssize_t>(n);
 }
 
-ssize_t Loop::ReceiveStart(StreamHandle* h, int mode, char* data, size_t len, MakeToken make_token,
-                           void* context, int* chunk) {
-  if (!h->received.empty()) {
-    // Received before this read started: it takes that now, as a readiness backend's read
-    // takes what the socket holds. A stream read stays started after data (see ReadStart).
-    ssize_t n = TakeReceived(h, mode == kReadBuffer ? data : nullptr, len, chunk);
-    h->read_mode = mode == kReadStream && n > 0 ? kReadStream : kReadNone;
-    return n;
-  }
-  if (!h->receiving && h->may_read && !h->connecting) {
-    // No receive armed and the socket may hold data (never read, or a receive just ended):
-    // one read(2) now, as on a readiness backend; the receive is armed once it is drained.
-    int32_t was = h->read_mode;
-    h->read_mode = mode;
-    ssize_t n = ReadOnce(h, data, len, chunk);
-    if (n != -EAGAIN) {
-      h->read_mode = mode == kReadStream && n > 0 ? kReadStream : kReadNone;
-      if (h->read_mode == kReadNone && was == kReadStream) EndRead(h);
-      return n;
-    }
-    h->read_mode = was;
-  }
+ssize_t Loop::ReceiveStart(StreamHandle* h, int mode, MakeToken make_token, void* context) {
   if (mode == kReadStream && h->read_mode == kReadStream && h->receiving) return -EINPROGRESS;
   h->read_mode = mode;
   if (mode == kReadBuffer) h->read_token = make_token(context);

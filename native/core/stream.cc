@@ -29,7 +29,7 @@ ssize_t Loop::Read(int id, void* data, size_t len) {
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;
   if (h->read_mode != kReadNone) return -EBUSY;  // the started read owns the next bytes
-  if (UsesReceive(*h) && (h->receiving || !h->received.empty())) {
+  if (UsesReceive(*h) && Received(*h)) {
     int unused;  // counted when received; -EAGAIN asks for kEvReadable
     return AfterReceive(h, TakeReceived(h, static_cast<char*>(data), len, &unused), 0);
   }
@@ -42,7 +42,7 @@ ssize_t Loop::ReadChunk(int id, int* chunk) {
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;
   if (h->read_mode != kReadNone) return -EBUSY;
-  if (UsesReceive(*h) && (h->receiving || !h->received.empty())) {
+  if (UsesReceive(*h) && Received(*h)) {
     return AfterReceive(h, TakeReceived(h, nullptr, 0, chunk), 0);
   }
   int index = pool_->Acquire();
@@ -103,8 +103,17 @@ ssize_t Loop::ReadStart(int id, int mode, char* data, size_t len, MakeToken make
   bool reading_on = mode == kReadStream && h->read_mode == kReadStream;
   if (h->read_mode != kReadNone && !reading_on) return -EBUSY;
   if (mode == kReadBuffer && len == 0) return -EINVAL;
-  if (UsesReceive(*h)) return ReceiveStart(h, mode, data, len, make_token, context, chunk);
-  if (h->may_read && !h->connecting) {
+  const bool receive = UsesReceive(*h);
+  if (receive && !h->received.empty()) {
+    // Received before this read started (receive.cc): it takes that now, as a read takes
+    // what the socket holds.
+    ssize_t n = TakeReceived(h, mode == kReadBuffer ? data : nullptr, len, chunk);
+    h->read_mode = mode == kReadStream && n > 0 ? kReadStream : kReadNone;
+    return n;
+  }
+  // An armed receive owns the next bytes; without one, a socket that may hold data is read
+  // at once on either kind of backend (a completion backend arms a receive once it is dry).
+  if (h->may_read && !h->connecting && !(receive && h->receiving)) {
     int32_t was = h->read_mode;
     h->read_mode = mode;  // ReadOnce reads where the mode says
     ssize_t n = ReadOnce(h, data, len, chunk);
@@ -119,6 +128,7 @@ ssize_t Loop::ReadStart(int id, int mode, char* data, size_t len, MakeToken make
     }
     h->read_mode = was;
   }
+  if (receive) return ReceiveStart(h, mode, make_token, context);
   if (reading_on) return -EINPROGRESS;
   h->read_mode = mode;
   if (mode == kReadBuffer) h->read_token = make_token(context);
@@ -249,7 +259,7 @@ ssize_t Loop::SpliceIn(int id, int pipe, size_t len) {
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;
   if (!PipeOpen(pipe)) return -EBADF;
-  if (h->read_mode != kReadNone || h->receiving || !h->received.empty()) return -EBUSY;
+  if (h->read_mode != kReadNone || Received(*h)) return -EBUSY;
   ssize_t n = Splice(h->fd, pipes_[pipe].second, len);
   if (n == -EAGAIN) h->may_read = false;
   return AfterReceive(h, n, n > 0 ? static_cast<size_t>(n) : 0);
@@ -334,7 +344,7 @@ void Loop::OnStreamReady(StreamHandle* h, uint32_t events) {
   if (events & (kHangup | kReadHangup)) h->read_hangup = true;
   // On a completion backend a receive owns the socket's bytes once armed: its results are
   // the reports (receive.cc), and a read here would take bytes out of order.
-  if (UsesReceive(*h) && (h->receiving || !h->received.empty() || h->read_mode != kReadNone)) return;
+  if (UsesReceive(*h) && (Received(*h) || h->read_mode != kReadNone)) return;
   h->may_read = true;
   const bool served = h->read_mode != kReadNone;
   if (served) {

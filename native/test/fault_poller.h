@@ -50,16 +50,38 @@ struct Faults {
   }
 };
 
-class FaultPoller final : public muxnet::Poller {
+// A backend that passes every call to another: the base of test wrappers, which override
+// only what they watch or change.
+class ForwardingPoller : public muxnet::Poller {
+ public:
+  explicit ForwardingPoller(std::unique_ptr<muxnet::Poller> inner) : inner_(std::move(inner)) {}
+  const char* Name() const override { return inner_->Name(); }
+  muxnet::PollerCaps Caps() const override { return inner_->Caps(); }
+  int Add(int fd, muxnet::Token token, uint32_t interest) override { return inner_->Add(fd, token, interest); }
+  int Modify(int fd, muxnet::Token token, uint32_t interest) override { return inner_->Modify(fd, token, interest); }
+  int Remove(int fd) override { return inner_->Remove(fd); }
+  int Wait(int timeout_ms, muxnet::PollEvent* events, int max) override { return inner_->Wait(timeout_ms, events, max); }
+  void Wake() override { inner_->Wake(); }
+  int PollableFd() const override { return inner_->PollableFd(); }
+  void Defer(bool on) override { inner_->Defer(on); }
+  int ProvideChunk(int chunk, char* data, size_t len) override { return inner_->ProvideChunk(chunk, data, len); }
+  int ProvidedChunks() const override { return inner_->ProvidedChunks(); }
+  int ChunkCapacity() const override { return inner_->ChunkCapacity(); }
+  int Receive(int fd, muxnet::Token token, bool multishot) override { return inner_->Receive(fd, token, multishot); }
+  int CancelReceive(muxnet::Token token) override { return inner_->CancelReceive(token); }
+
+ protected:
+  std::unique_ptr<muxnet::Poller> inner_;
+};
+
+class FaultPoller final : public ForwardingPoller {
  public:
   FaultPoller(std::unique_ptr<muxnet::Poller> inner, std::shared_ptr<Faults> faults)
-      : inner_(std::move(inner)), faults_(std::move(faults)) {
+      : ForwardingPoller(std::move(inner)), faults_(std::move(faults)) {
     faults_->poller = this;
   }
   ~FaultPoller() override { faults_->poller = nullptr; }
 
-  const char* Name() const override { return inner_->Name(); }
-  muxnet::PollerCaps Caps() const override { return inner_->Caps(); }
   int Add(int fd, muxnet::Token token, uint32_t interest) override {
     if (int err = Refusal()) return err;
     faults_->changes++;
@@ -93,15 +115,6 @@ class FaultPoller final : public muxnet::Poller {
     }
     return inner_->Wait(timeout_ms, events, max);
   }
-  void Wake() override { inner_->Wake(); }
-  int PollableFd() const override { return inner_->PollableFd(); }
-  // A completion backend's operations pass through unchanged.
-  void Defer(bool on) override { inner_->Defer(on); }
-  int ProvideChunk(int chunk, char* data, size_t len) override { return inner_->ProvideChunk(chunk, data, len); }
-  int ProvidedChunks() const override { return inner_->ProvidedChunks(); }
-  int ChunkCapacity() const override { return inner_->ChunkCapacity(); }
-  int Receive(int fd, muxnet::Token token, bool multishot) override { return inner_->Receive(fd, token, multishot); }
-  int CancelReceive(muxnet::Token token) override { return inner_->CancelReceive(token); }
 
   // A LoopOptions::make_poller that wraps the backend `name` with `faults`.
   static std::function<int(std::unique_ptr<muxnet::Poller>*)> Factory(
@@ -126,7 +139,6 @@ class FaultPoller final : public muxnet::Poller {
     faults_->token_of[fd] = token;
   }
 
-  std::unique_ptr<muxnet::Poller> inner_;
   std::shared_ptr<Faults> faults_;
 };
 

@@ -12,6 +12,7 @@
 
 #include "../core/loop.h"
 #include "check.h"
+#include "fault_poller.h"
 #include "test_util.h"
 
 #ifdef MUXNET_HAVE_IO_URING
@@ -29,14 +30,9 @@ bool Available() {
 }
 
 // Passes everything to the real backend and counts the receive results it reports.
-class CountingPoller final : public Poller {
+class CountingPoller final : public ForwardingPoller {
  public:
-  explicit CountingPoller(std::unique_ptr<Poller> inner) : inner_(std::move(inner)) {}
-  const char* Name() const override { return inner_->Name(); }
-  PollerCaps Caps() const override { return inner_->Caps(); }
-  int Add(int fd, Token token, uint32_t interest) override { return inner_->Add(fd, token, interest); }
-  int Modify(int fd, Token token, uint32_t interest) override { return inner_->Modify(fd, token, interest); }
-  int Remove(int fd) override { return inner_->Remove(fd); }
+  using ForwardingPoller::ForwardingPoller;
   int Wait(int timeout_ms, PollEvent* events, int max) override {
     int n = inner_->Wait(timeout_ms, events, max);
     for (int i = 0; i < n; i++) {
@@ -46,20 +42,9 @@ class CountingPoller final : public Poller {
     }
     return n;
   }
-  void Wake() override { inner_->Wake(); }
-  int PollableFd() const override { return inner_->PollableFd(); }
-  void Defer(bool on) override { inner_->Defer(on); }
-  int ProvideChunk(int chunk, char* data, size_t len) override { return inner_->ProvideChunk(chunk, data, len); }
-  int ProvidedChunks() const override { return inner_->ProvidedChunks(); }
-  int ChunkCapacity() const override { return inner_->ChunkCapacity(); }
-  int Receive(int fd, Token token, bool multishot) override { return inner_->Receive(fd, token, multishot); }
-  int CancelReceive(Token token) override { return inner_->CancelReceive(token); }
 
   std::shared_ptr<int> enobufs = std::make_shared<int>(0);
   std::shared_ptr<int> received = std::make_shared<int>(0);
-
- private:
-  std::unique_ptr<Poller> inner_;
 };
 
 const Config kUring{"io_uring", false, false};
