@@ -5,8 +5,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { exited, startExample } from './helpers/examples';
 import { LineClient } from './helpers/lines';
 import { toolEnv, withTimeout } from './helpers/util';
+import { skipSuiteOnWindows } from './helpers/platform';
 
 describe('examples: chat', () => {
+  skipSuiteOnWindows('drives the example with nc');
   const children: ChildProcess[] = [];
   const clients: LineClient[] = [];
   afterEach(() => {

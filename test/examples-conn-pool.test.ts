@@ -5,6 +5,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { examplesDir } from './helpers/examples';
 import { withTimeout } from './helpers/util';
+import { skipSuiteOnWindows } from './helpers/platform';
 
 /** A line echo server counting connections (in total and at the peak); `idleMs` closes quiet ones. */
 class CountingEcho {
@@ -45,6 +46,7 @@ function runPool(args: string[]): Promise<string> {
 }
 
 describe('examples: conn-pool', () => {
+  skipSuiteOnWindows("the pool's health check reads TCP_INFO's state, which muxnet does not report on Windows");
   let echo: CountingEcho | null = null;
   afterEach(async () => {
     if (echo !== null) {

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { examplesDir, exited, startExample } from './helpers/examples';
 import { toolEnv, withTimeout } from './helpers/util';
+import { skipSuiteOnWindows } from './helpers/platform';
 
 /** Runs `cmd args` with `input` on its stdin (then closed); resolves with its stdout once it exits 0. */
 function through(cmd: string, args: string[], input: Buffer): Promise<Buffer> {
@@ -21,6 +22,7 @@ function through(cmd: string, args: string[], input: Buffer): Promise<Buffer> {
 }
 
 describe('examples: echo', () => {
+  skipSuiteOnWindows('drives the example with socat and nc, and stops it with SIGTERM');
   let child: ChildProcess | null = null;
   afterEach(() => {
     if (child !== null && child.exitCode === null) child.kill('SIGKILL');

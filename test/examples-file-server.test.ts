@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { exited, startExample } from './helpers/examples';
 import { toolEnv, withTimeout } from './helpers/util';
+import { skipSuiteOnWindows } from './helpers/platform';
 
 /** Runs curl with `args`; resolves with its stdout (it must exit 0). */
 function curl(args: string[]): Promise<string> {
@@ -34,6 +35,7 @@ function raw(addr: string, request: string): Promise<string> {
 }
 
 describe('examples: file-server', () => {
+  skipSuiteOnWindows('drives the example with curl');
   let child: ChildProcess | null = null;
   let dir = '';
   beforeEach(() => { dir = mkdtempSync(path.join(tmpdir(), 'muxnet-file-server-')); });

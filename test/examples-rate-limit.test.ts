@@ -5,8 +5,10 @@ import { execFile, type ChildProcess } from 'node:child_process';
 import { exited, startExample } from './helpers/examples';
 import { LineClient } from './helpers/lines';
 import { sleep, toolEnv, withTimeout } from './helpers/util';
+import { skipSuiteOnWindows } from './helpers/platform';
 
 describe('examples: rate-limit', () => {
+  skipSuiteOnWindows('drives the example with nc');
   let child: ChildProcess | null = null;
   const clients: LineClient[] = [];
   afterEach(() => {

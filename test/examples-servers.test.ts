@@ -7,10 +7,12 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { exited, startExample } from './helpers/examples';
 import { toolEnv, withTimeout } from './helpers/util';
+import { skipSuiteOnWindows } from './helpers/platform';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures', 'tls');
 
 describe('examples: servers', () => {
+  skipSuiteOnWindows('drives the examples with curl and openssl, and stops them with SIGTERM');
   let child: ChildProcess | null = null;
   afterEach(() => {
     if (child !== null && child.exitCode === null) child.kill('SIGKILL');

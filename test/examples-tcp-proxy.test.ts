@@ -6,6 +6,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { exited, startExample } from './helpers/examples';
 import { toolEnv, withTimeout } from './helpers/util';
+import { skipSuiteOnWindows } from './helpers/platform';
 
 /** Listens on a free loopback port; resolves with the server and its "127.0.0.1:port". */
 async function listenNode<S extends net.Server>(server: S): Promise<{ server: S; addr: string }> {
@@ -14,6 +15,7 @@ async function listenNode<S extends net.Server>(server: S): Promise<{ server: S;
 }
 
 describe('examples: tcp-proxy', () => {
+  skipSuiteOnWindows('drives the example with curl and socat');
   let child: ChildProcess | null = null;
   const servers: net.Server[] = [];
   afterEach(async () => {

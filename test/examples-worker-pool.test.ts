@@ -6,6 +6,7 @@ import { createHash } from 'node:crypto';
 import * as net from 'node:net';
 import { exited, startExample } from './helpers/examples';
 import { withTimeout } from './helpers/util';
+import { skipSuiteOnWindows } from './helpers/platform';
 
 /** sha256 of `text`, hashed `rounds` times, as the example computes it. */
 function iteratedSha256(rounds: number, text: string): string {
@@ -35,6 +36,7 @@ function request(addr: string, line: string, label: string, replies: string[]): 
 }
 
 describe('examples: worker-pool', () => {
+  skipSuiteOnWindows('stops the example with SIGTERM, which Windows delivers as a kill (no handler runs)');
   let child: ChildProcess | null = null;
   afterEach(() => {
     if (child !== null && child.exitCode === null) child.kill('SIGKILL');

@@ -349,9 +349,26 @@ int SetNoDelay(int fd, bool on) { return SetInt(fd, IPPROTO_TCP, TCP_NODELAY, on
 int SetKeepAlive(int fd, bool on, int idle_s, int interval_s, int count) {
   int err = SetInt(fd, SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0);
   if (err != 0 || !on) return err;
-  if (idle_s > 0 && (err = SetInt(fd, IPPROTO_TCP, kTcpKeepIdle, idle_s)) != 0) return err;
-  if (interval_s > 0 && (err = SetInt(fd, IPPROTO_TCP, kTcpKeepIntvl, interval_s)) != 0) return err;
-  if (count > 0 && (err = SetInt(fd, IPPROTO_TCP, kTcpKeepCount, count)) != 0) return err;
+  if (idle_s > 0 && (err = SetInt(fd, IPPROTO_TCP, kTcpKeepIdle, idle_s)) != 0 && err != -ENOPROTOOPT) return err;
+  if (err == 0 && interval_s > 0 && (err = SetInt(fd, IPPROTO_TCP, kTcpKeepIntvl, interval_s)) != 0 &&
+      err != -ENOPROTOOPT) {
+    return err;
+  }
+  if (err == -ENOPROTOOPT) {
+    // Windows before 10 1709 (and wine 8) have no TCP_KEEPALIVE/TCP_KEEPINTVL options; the
+    // older ioctl sets both times at once (in ms; Windows' defaults where one is not given).
+    tcp_keepalive vals{};
+    vals.onoff = 1;
+    vals.keepalivetime = static_cast<ULONG>(idle_s > 0 ? idle_s : 2 * 60 * 60) * 1000;
+    vals.keepaliveinterval = static_cast<ULONG>(interval_s > 0 ? interval_s : 1) * 1000;
+    DWORD got = 0;
+    if (WSAIoctl(S(fd), SIO_KEEPALIVE_VALS, &vals, sizeof vals, nullptr, 0, &got, nullptr, nullptr) != 0) {
+      return LastError();
+    }
+  }
+  // Without TCP_KEEPCNT (before Windows 10 1703, and wine 8) the probe count is the system's
+  // (10): the connection is still probed, only the count is not ours to set.
+  if (count > 0 && (err = SetInt(fd, IPPROTO_TCP, kTcpKeepCount, count)) != 0 && err != -ENOPROTOOPT) return err;
   return 0;
 }
 
