@@ -11,9 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cxx=${MINGW_CXX:-x86_64-w64-mingw32-g++-posix}
-dlltool=${MINGW_DLLTOOL:-x86_64-w64-mingw32-dlltool}
-objdump=${MINGW_OBJDUMP:-x86_64-w64-mingw32-objdump}
+source scripts/mingw.sh
 tools=${MUXNET_TOOLS:-$HOME/.cache/muxnet-tools}
 node_win_version=${MUXNET_WIN_NODE_VERSION:-20.20.2}
 node_exe=${MUXNET_WIN_NODE:-$tools/node-win/package/bin/node.exe}
@@ -41,10 +39,10 @@ fi
 
 out=build/win-addon
 mkdir -p "$out"
-# Up to date (nothing in native/addon, native/core or this script is newer): done, so the
+# Up to date (nothing in native/addon, native/core or the build scripts is newer): done, so the
 # scripts that each need the addon can all call this.
 if [ -f "$out/prebuilds/win32-x64/muxnet.napi.uv1.node" ] &&
-   [ -z "$(find native/addon native/core "$0" -newer "$out/prebuilds/win32-x64/muxnet.napi.uv1.node" -print -quit)" ]; then
+   [ -z "$(find native/addon native/core "$0" scripts/mingw.sh -newer "$out/prebuilds/win32-x64/muxnet.napi.uv1.node" -print -quit)" ]; then
   echo "$out/muxnet.node"
   exit 0
 fi
@@ -63,18 +61,11 @@ addon_api=$(node -p "require('node-addon-api').include_dir")
 flags=(-std=c++17 -O2 -Wall -Wextra -Wno-unused-parameter
        -DNAPI_VERSION=8 -DNAPI_DISABLE_CPP_EXCEPTIONS -DNODE_ADDON_API_DISABLE_DEPRECATED
        -Inode_modules/node-api-headers/include -I"$addon_api" -I"$uv_include")
-objs=()
-pids=()
+sources=()
 for src in native/addon/*.cc native/core/*.cc; do
-  [ "$src" = native/core/poller_epoll.cc ] && continue  # Linux's only
-  obj="$out/$(echo "${src%.cc}" | tr / _).o"
-  objs+=("$obj")
-  "$cxx" "${flags[@]}" -c "$src" -o "$obj" &
-  pids+=($!)
+  [ "$src" = native/core/poller_epoll.cc ] || sources+=("$src")  # epoll: Linux's only
 done
-status=0
-for pid in "${pids[@]}"; do wait "$pid" || status=1; done
-[ "$status" -eq 0 ] || { echo "build-windows-addon: compile failed" >&2; exit 1; }
+mingw_compile "$out" "${sources[@]}" || { echo "build-windows-addon: compile failed" >&2; exit 1; }
 # -static: with only -static-libgcc -static-libstdc++ the addon would import
 # libwinpthread-1.dll, which node.exe does not have ("Module not found"). -s: no debug symbols
 # in the shipped binary.

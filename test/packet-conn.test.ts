@@ -10,7 +10,7 @@ import { assertArgError, assertDeadlineExceeded, assertErrClosed, rejectionOf, t
 import { socketFds } from './helpers/fds';
 import { pattern } from './helpers/pattern';
 import { Resources, assertBytesEqual, describeError, withTimeout } from './helpers/util';
-import { onWindows, skipIf } from './helpers/platform';
+import { onWindows, skipIf, underWine } from './helpers/platform';
 
 // The largest UDP payload over IPv4: 65,535 - 20 (IP header) - 8 (UDP header).
 const kMaxUdp4 = 65_507;
@@ -82,7 +82,11 @@ for (const cfg of loopConfigs()) {
       assert.equal(await c.read(buf), 5);
     });
 
-    it('reports ECONNREFUSED on a connected socket whose peer port is closed', async () => {
+    it('reports ECONNREFUSED on a connected socket whose peer port is closed', async function () {
+      // Observed with wine 8 in a small Winsock program: a connected UDP socket with
+      // SIO_UDP_CONNRESET on sends to a closed port, select waits 2 s with nothing readable,
+      // and recv gives WSAEWOULDBLOCK: the ICMP port-unreachable is never reported.
+      skipIf(this, underWine(), 'wine 8 does not report ICMP port-unreachable to a connected UDP socket');
       const gone = listenPacket('udp', '127.0.0.1:0', cfg.options);
       const port = gone.localAddr().port;
       gone.close();

@@ -100,13 +100,13 @@ int SetNonBlocking(SOCKET s) {
   return ioctlsocket(s, FIONBIO, &on) == 0 ? 0 : LastError();
 }
 
-// A datagram socket that learns of an ICMP port-unreachable for an earlier send would fail
-// its next receive with WSAECONNRESET; POSIX reports that only on connected sockets, and
-// the loop expects no error from a receive that finds nothing. Switched off, as libuv does.
-void NoUdpConnReset(SOCKET s) {
-  BOOL off = FALSE;
+// A datagram socket that learns of an ICMP port-unreachable for an earlier send fails its
+// next receive with WSAECONNRESET. POSIX reports that only on connected sockets: switched off
+// when the socket is made (as libuv does), and on again once it is connected (ConnectDatagram).
+void UdpConnReset(SOCKET s, bool on) {
+  BOOL value = on ? TRUE : FALSE;
   DWORD bytes = 0;
-  WSAIoctl(s, SIO_UDP_CONNRESET, &off, sizeof off, nullptr, 0, &bytes, nullptr, nullptr);
+  WSAIoctl(s, SIO_UDP_CONNRESET, &value, sizeof value, nullptr, 0, &bytes, nullptr, nullptr);
 }
 
 // socket() for the loop: non-blocking, not inherited by child processes. A descriptor or
@@ -120,7 +120,7 @@ int OpenSocket(int family, int type, int protocol) {
     closesocket(s);
     return err;
   }
-  if (type == SOCK_DGRAM && IsTcp(family)) NoUdpConnReset(s);
+  if (type == SOCK_DGRAM && IsTcp(family)) UdpConnReset(s, false);
   return static_cast<int>(s);
 }
 
@@ -234,6 +234,7 @@ int ConnectDatagram(const SockAddr& addr, int* fd) {
     closesocket(S(s));
     return err;
   }
+  UdpConnReset(S(s), true);  // a refused send fails the next receive, as on POSIX
   *fd = s;
   return 0;
 }
@@ -254,6 +255,8 @@ ssize_t RecvFrom(int fd, void* data, size_t len, SockAddr* from, bool* truncated
     *truncated = true;
     return static_cast<ssize_t>(len);
   }
+  // On a datagram socket WSAECONNRESET is the ICMP port-unreachable POSIX calls ECONNREFUSED.
+  if (wsa == WSAECONNRESET) return -ECONNREFUSED;
   return FromWsa(wsa);
 }
 
