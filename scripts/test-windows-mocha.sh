@@ -45,7 +45,7 @@ for backend in $names; do
   rc=0
   # Networking under wine is 10-40x slower than on Linux: a generous per-test time-out.
   MUXNET_TEST_BACKEND=$backend winnode node_modules/mocha/bin/mocha.js --no-config \
-    --timeout "${MUXNET_WIN_MOCHA_TIMEOUT:-120000}" --reporter dot "${specs[@]}" >"$log" 2>&1 || rc=$?
+    --timeout "${MUXNET_WIN_MOCHA_TIMEOUT:-120000}" --reporter spec "${specs[@]}" >"$log" 2>&1 || rc=$?
   tr -d '\r' <"$log"
   echo "test-windows-mocha: $backend: exit $rc, $((SECONDS - start)) s ($(grep -aoE '[0-9]+ (passing|pending|failing)' "$log" | tr '\n' ' '))"
   [ "$rc" -eq 0 ] || status=1

@@ -6,7 +6,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { examplesDir, exited, startExample } from './helpers/examples';
 import { withTimeout } from './helpers/util';
-import { skipSuiteOnWindows } from './helpers/platform';
+import { onWindows, skipIf } from './helpers/platform';
 
 /** What the test uses of examples/rpc/client.ts (loaded from its compiled file, as a user would import it). */
 interface RpcClient {
@@ -39,7 +39,6 @@ async function rawClient(addr: string): Promise<{ socket: net.Socket; got: () =>
 }
 
 describe('examples: rpc', () => {
-  skipSuiteOnWindows('stops the example with SIGTERM, which Windows delivers as a kill (no handler runs)');
   let child: ChildProcess | null = null;
   const clients: RpcClient[] = [];
   afterEach(() => {
@@ -49,6 +48,7 @@ describe('examples: rpc', () => {
   });
 
   it('answers 100 pipelined calls on one connection out of order, each matched to its own call', async function () {
+    skipIf(this, onWindows, 'SIGTERM: Windows kills the process, no handler runs');
     this.timeout(30_000);
     const ex = await startExample('rpc/server.js', ['127.0.0.1:0']);
     child = ex.child;
