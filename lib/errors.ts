@@ -15,6 +15,14 @@ for (const [uvErrno, [name, message]] of getSystemErrorMap()) {
   const key = crt !== undefined ? -crt : uvErrno;
   if (!systemErrors.has(key)) systemErrors.set(key, [name, message, uvErrno]);
 }
+// Windows' libuv has no EOPNOTSUPP (the C runtime's is 130, beside ENOTSUP's 129): the addon's
+// -EOPNOTSUPP reads as ENOTSUP there, as it does on Linux, where the two are one number.
+const opNotSupported = (constants.errno as Record<string, number | undefined>).EOPNOTSUPP;
+const notSupported = (constants.errno as Record<string, number | undefined>).ENOTSUP;
+if (opNotSupported !== undefined && notSupported !== undefined && !systemErrors.has(-opNotSupported)) {
+  const entry = systemErrors.get(-notSupported);
+  if (entry !== undefined) systemErrors.set(-opNotSupported, entry);
+}
 
 /** Negative errno values the TypeScript layer branches on. */
 export const EAGAIN = -constants.errno.EAGAIN;

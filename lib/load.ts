@@ -56,7 +56,9 @@ function resolveAddon(root: string): string {
   }
   const build = require('node-gyp-build') as NodeGypBuild;
   try {
-    return build.path(root);
+    // Absolute: node-gyp-build returns `MUXNET_PREBUILD`'s folder as given, and require() takes
+    // a relative path without ./ for a package name.
+    return path.resolve(build.path(root));
   } catch (err) {
     const shipped = shippedPrebuilds(root);
     throw new Error(

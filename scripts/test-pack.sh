@@ -2,8 +2,9 @@
 # Installs the package as a user would: packs the tarball (prepack builds the prebuilt
 # binary), installs it into a new project with npm's defaults and a PATH that holds only node
 # and npm (no compiler, make or python), then imports listen/dial through ESM and CommonJS and
-# echoes a few bytes over loopback. Then removes the prebuilt binary from the install, checks
-# that loading fails with the message that says how to build from source, and follows that
+# echoes a few bytes over loopback, here and in arm64 Node (qemu) and Windows Node (wine) over
+# the package's own linux-arm64 and win32-x64 binaries. Then removes the prebuilt binary from
+# the install, checks that loading fails with the message that says how to build from source, and follows that
 # advice (`npm rebuild muxnet`, with the compiler back on the PATH).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +16,8 @@ tarball="$(npm pack --pack-destination "$work" | tail -n 1)"
 contents="$(tar tzf "$work/$tarball")"
 for want in package/prebuilds/linux-x64/muxnet.napi.uv1.glibc.node package/prebuilds/linux-x64/muxnet.napi.uv1.musl.node \
             package/prebuilds/linux-arm64/muxnet.napi.uv1.glibc.node package/prebuilds/darwin-x64/muxnet.napi.uv1.node \
-            package/prebuilds/darwin-arm64/muxnet.napi.uv1.node package/dist/index.js \
+            package/prebuilds/darwin-arm64/muxnet.napi.uv1.node package/prebuilds/win32-x64/muxnet.napi.uv1.node \
+            package/dist/index.js \
             package/dist/index.d.ts package/esm/index.mjs package/binding.gyp package/native/core/loop.cc; do
   grep -qx "$want" <<<"$contents" || { echo "test-pack: $tarball lacks $want" >&2; exit 1; }
 done
@@ -83,6 +85,15 @@ arm64="$(cd "$work/app" && env -i HOME="$HOME" PATH="$bin" QEMU_LD_PREFIX=/usr/a
   "$(command -v qemu-aarch64-static)" "$node_arm64" echo.mjs)"
 [ "$arm64" = "ping from esm" ] || { echo "test-pack: the arm64 echo gave '$arm64'" >&2; exit 1; }
 echo "test-pack: echo in arm64 Node (qemu) over the installed package's linux-arm64 binary: ok"
+
+# The same install on Windows: Windows Node (node.exe under wine, see test-windows-addon.sh) picks
+# the package's win32-x64 binary by itself. node.exe's stdout must be a file under wine.
+node_win="${MUXNET_WIN_NODE:-${MUXNET_TOOLS:-$HOME/.cache/muxnet-tools}/node-win/package/bin/node.exe}"
+(source "$root/scripts/wine-env.sh" && cd "$work/app" &&
+  timeout -k 5 300 wine "$node_win" echo.cjs >"$work/win-echo.log" 2>&1) || true
+win="$(tr -d '\r' <"$work/win-echo.log")"
+[ "$win" = "ping from cjs" ] || { echo "test-pack: the Windows echo gave '$win'" >&2; exit 1; }
+echo "test-pack: echo in Windows Node (wine) over the installed package's win32-x64 binary: ok"
 
 # No binary for this platform: a clear message, not a stack of require errors.
 rm -rf "$work/app/node_modules/muxnet/prebuilds"

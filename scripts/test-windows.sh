@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-cxx=${MINGW_CXX:-x86_64-w64-mingw32-g++-posix}
+source scripts/mingw.sh
 missing=()
 command -v "$cxx" >/dev/null || missing+=("$cxx (apt-get install -y --no-install-recommends g++-mingw-w64-x86-64-posix)")
 command -v wine >/dev/null || missing+=("wine (apt-get install -y --no-install-recommends wine wine64)")
@@ -32,17 +32,7 @@ for src in native/core/*.cc native/test/*.cc native/addon/native_echo.cc; do
   sources+=("$src")
 done
 flags=(-std=c++17 -O1 -g -Wall -Wextra -Wno-unused-parameter)
-objs=()
-pids=()
-for src in "${sources[@]}"; do
-  obj="$out/$(echo "${src%.cc}" | tr / _).o"
-  objs+=("$obj")
-  "$cxx" "${flags[@]}" -c "$src" -o "$obj" &
-  pids+=($!)
-done
-status=0
-for pid in "${pids[@]}"; do wait "$pid" || status=1; done
-[ "$status" -eq 0 ] || { echo "test-windows: compile failed" >&2; exit 1; }
+mingw_compile "$out" "${sources[@]}" || { echo "test-windows: compile failed" >&2; exit 1; }
 # -static: no libwinpthread/libstdc++ DLLs to find next to the .exe.
 "$cxx" "${flags[@]}" -static "${objs[@]}" -o "$out/native-tests.exe" -lws2_32 -liphlpapi
 

@@ -8,6 +8,7 @@ import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { assertBytesEqual, withTimeout } from './helpers/util';
+import { skipSuiteOnWindows } from './helpers/platform';
 
 const root = path.join(__dirname, '..', '..');
 const benchBuild = path.join(root, '.bench-build', 'bench');
@@ -71,6 +72,7 @@ function readExactly(s: net.Socket, n: number): Promise<Buffer> {
 }
 
 describe('bench: proxy and file scenarios (smoke)', function () {
+  skipSuiteOnWindows("the benchmark harness is Linux's (getconf, taskset, /proc)");
   this.timeout(120_000);
   let bench: Bench;
   let dir: string;
@@ -80,7 +82,9 @@ describe('bench: proxy and file scenarios (smoke)', function () {
     dir = mkdtempSync(path.join(os.tmpdir(), 'muxnet-bench-test-'));
     for (const [name, bytes] of Object.entries(files)) writeFileSync(path.join(dir, name), bytes);
   });
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });  // unset when the suite was skipped
+  });
 
   for (const form of ['pipe', 'go', 'node']) {
     it(`proxy ${form}: relays 1 MiB to the echo backend and back, and passes the client's end through and back`, async () => {

@@ -5,13 +5,15 @@ import { loopConfigs } from './helpers/configs';
 import { assertArgError, rejectionOf, thrownBy } from './helpers/assert-errors';
 import { connectPair } from './helpers/servers';
 import { Resources, describeError, withTimeout } from './helpers/util';
+import { skipIf, underWine, wineResetIsEof } from './helpers/platform';
 
 for (const cfg of loopConfigs()) {
   describe(`conn addresses cached [${cfg.name}]`, () => {
     const res = new Resources();
     afterEach(() => res.closeAll());
 
-    it('keeps remoteAddr() after the peer resets, and the read error names both ends', async () => {
+    it('keeps remoteAddr() after the peer resets, and the read error names both ends', async function () {
+      skipIf(this, underWine(), wineResetIsEof);
       const pair = res.add(await connectPair(cfg.options));
       const server = String(pair.server.localAddr());
       const client = String(pair.client.localAddr());
@@ -56,7 +58,8 @@ for (const cfg of loopConfigs()) {
       assert.equal(err.message, `write tcp ${local}->${pair.ln.addr()}: use of closed network connection`);
     });
 
-    it('the dialing side caches both ends when the dial completes', async () => {
+    it('the dialing side caches both ends when the dial completes', async function () {
+      skipIf(this, underWine(), wineResetIsEof);
       const ln = res.add(listen('tcp', '127.0.0.1:0', cfg.options));
       const [c, s] = await Promise.all([dial('tcp', String(ln.addr()), cfg.options), ln.accept()]);
       res.add(c);
@@ -68,7 +71,8 @@ for (const cfg of loopConfigs()) {
       assert.equal(String(c.localAddr()), String(s.remoteAddr()));
     });
 
-    it('serve()\'s default onError names the peer, even when it has reset', async () => {
+    it('serve()\'s default onError names the peer, even when it has reset', async function () {
+      skipIf(this, underWine(), wineResetIsEof);
       const ln = res.add(listen('tcp', '127.0.0.1:0', cfg.options));
       const printed: string[] = [];
       const original = console.error;

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { exited, startExample } from './helpers/examples';
 import { LineClient } from './helpers/lines';
 import { toolEnv, withTimeout } from './helpers/util';
+import { onWindows, skipIf } from './helpers/platform';
 
 describe('examples: chat', () => {
   const children: ChildProcess[] = [];
@@ -15,6 +16,7 @@ describe('examples: chat', () => {
   });
 
   it('broadcasts each line to the other clients, announces arrivals and departures, and drops a client that does not read', async function () {
+    skipIf(this, onWindows, 'drives the example with nc');
     this.timeout(60_000);
     const ex = await startExample('chat.js', ['127.0.0.1:0', String(64 * 1024)]);
     children.push(ex.child);

@@ -5,6 +5,7 @@ import { randomBytes } from 'node:crypto';
 import * as path from 'node:path';
 import { examplesDir, exited, startExample } from './helpers/examples';
 import { toolEnv, withTimeout } from './helpers/util';
+import { onWindows, skipIf } from './helpers/platform';
 
 /** Runs `cmd args` with `input` on its stdin (then closed); resolves with its stdout once it exits 0. */
 function through(cmd: string, args: string[], input: Buffer): Promise<Buffer> {
@@ -28,6 +29,7 @@ describe('examples: echo', () => {
   });
 
   it('echoes 4 MiB from socat and 1 MiB from nc byte for byte, ends each at the client\'s end, and stops on SIGTERM', async function () {
+    skipIf(this, onWindows, 'drives the example with socat and nc, and stops it with SIGTERM');
     this.timeout(60_000);
     const ex = await startExample('echo.js', ['127.0.0.1:0']);
     child = ex.child;

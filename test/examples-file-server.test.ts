@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { exited, startExample } from './helpers/examples';
 import { toolEnv, withTimeout } from './helpers/util';
+import { onWindows, skipIf } from './helpers/platform';
 
 /** Runs curl with `args`; resolves with its stdout (it must exit 0). */
 function curl(args: string[]): Promise<string> {
@@ -44,6 +45,7 @@ describe('examples: file-server', () => {
   });
 
   it('serves a 6 MiB file byte-exact to curl, a range of it, and a second file on the same connection', async function () {
+    skipIf(this, onWindows, 'drives the example with curl');
     this.timeout(60_000);
     const root = path.join(dir, 'root');
     mkdirSync(path.join(root, 'sub'), { recursive: true });
@@ -69,6 +71,7 @@ describe('examples: file-server', () => {
   });
 
   it('answers 404 for a missing file, 403 for ".." and a symlink out of the root, 400 and 431 for bad requests', async function () {
+    skipIf(this, onWindows, 'drives the example with curl');
     this.timeout(30_000);
     const root = path.join(dir, 'root');
     mkdirSync(root);

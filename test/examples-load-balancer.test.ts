@@ -4,6 +4,7 @@ import type { ChildProcess } from 'node:child_process';
 import * as net from 'node:net';
 import { exited, startExample, type StartedExample } from './helpers/examples';
 import { withTimeout } from './helpers/util';
+import { onWindows, skipIf } from './helpers/platform';
 
 /** A backend: says its name on connect, closes when the client does; can be killed and restarted on its port. */
 class NamedBackend {
@@ -90,7 +91,8 @@ describe('examples: load-balancer', () => {
     for (const b of backends) await b.kill();
   });
 
-  it('round-robin spreads nine clients three to each backend, and stops on SIGTERM', async () => {
+  it('round-robin spreads nine clients three to each backend, and stops on SIGTERM', async function () {
+    skipIf(this, onWindows, 'SIGTERM: Windows kills the process, no handler runs');
     const ex = await startExample('load-balancer.js', ['--listen', '127.0.0.1:0', ...backends.map((b) => b.addr)]);
     child = ex.child;
     const names: string[] = [];

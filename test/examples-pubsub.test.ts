@@ -6,6 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { exited, startExample } from './helpers/examples';
 import { LineClient } from './helpers/lines';
 import { toolEnv, withTimeout } from './helpers/util';
+import { onWindows, skipIf } from './helpers/platform';
 
 describe('examples: pubsub', () => {
   const children: ChildProcess[] = [];
@@ -16,6 +17,7 @@ describe('examples: pubsub', () => {
   });
 
   it('fans out to the subscribers of a topic only, and drops (and counts) messages for a subscriber that does not read', async function () {
+    skipIf(this, onWindows, 'drives the example with nc');
     this.timeout(60_000);
     const ex = await startExample('pubsub.js', ['127.0.0.1:0', String(64 * 1024)]);
     children.push(ex.child);

@@ -5,6 +5,7 @@ import { execFile, type ChildProcess } from 'node:child_process';
 import { exited, startExample } from './helpers/examples';
 import { LineClient } from './helpers/lines';
 import { sleep, toolEnv, withTimeout } from './helpers/util';
+import { onWindows, skipIf } from './helpers/platform';
 
 describe('examples: rate-limit', () => {
   let child: ChildProcess | null = null;
@@ -24,6 +25,7 @@ describe('examples: rate-limit', () => {
   }
 
   it('answers exactly `burst` requests of a client IP at once, limits the rest on all its connections, and not another IP\'s', async function () {
+    skipIf(this, onWindows, 'drives the example with nc');
     this.timeout(30_000);
     // Half a request per second: no token comes back while a burst is being answered.
     const ex = await startExample('rate-limit.js', ['127.0.0.1:0', '0.5', '5']);

@@ -7,6 +7,7 @@ import * as net from 'node:net';
 import * as path from 'node:path';
 import { exited, startExample } from './helpers/examples';
 import { toolEnv, withTimeout } from './helpers/util';
+import { onWindows, skipIf } from './helpers/platform';
 
 const fixtures = path.join(__dirname, '..', '..', 'test', 'fixtures', 'tls');
 
@@ -17,7 +18,8 @@ describe('examples: servers', () => {
     child = null;
   });
 
-  it('http-server.ts: Node http over muxnet serves curl on one keep-alive connection, then stops on SIGTERM', async () => {
+  it('http-server.ts: Node http over muxnet serves curl on one keep-alive connection, then stops on SIGTERM', async function () {
+    skipIf(this, onWindows, 'drives the example with curl');
     const ex = await startExample('http-server.js', ['127.0.0.1:0']);
     child = ex.child;
     const body = await withTimeout(new Promise<string>((resolve, reject) => {
@@ -39,7 +41,8 @@ describe('examples: servers', () => {
     assert.match(ex.out(), /SIGTERM: closing after 2 requests/);
   });
 
-  it('tls-echo.ts: echoes to openssl s_client, and drops a client that never handshakes', async () => {
+  it('tls-echo.ts: echoes to openssl s_client, and drops a client that never handshakes', async function () {
+    skipIf(this, onWindows, 'drives the example with openssl');
     const ex = await startExample('tls-echo.js', [path.join(fixtures, 'localhost-key.pem'), path.join(fixtures, 'localhost-cert.pem'),
       '127.0.0.1:0', '500']);
     child = ex.child;
@@ -72,6 +75,7 @@ describe('examples: servers', () => {
   });
 
   it('graceful-shutdown.ts: on SIGTERM a request in flight completes, an idle client is told goodbye, a stuck one is cut at the timeout', async function () {
+    skipIf(this, onWindows, 'SIGTERM: Windows kills the process, no handler runs');
     this.timeout(30_000);
     const ex = await startExample('graceful-shutdown.js', ['127.0.0.1:0', '1500']);
     child = ex.child;
@@ -105,7 +109,8 @@ describe('examples: servers', () => {
     assert.match(ex.out(), /SIGTERM: shutting down\n[^]*shutdown: 2 finished, 1 forced\n/);
   });
 
-  it('multi-worker.ts: two worker threads serve one port in turn (handoff), then stop on SIGTERM', async () => {
+  it('multi-worker.ts: two worker threads serve one port in turn (handoff), then stop on SIGTERM', async function () {
+    skipIf(this, onWindows, 'handoff needs descriptor passing over a Unix socket');
     const ex = await startExample('multi-worker.js', ['127.0.0.1:0', '2', 'handoff']);
     child = ex.child;
     const threads = new Set<string>();

@@ -6,6 +6,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { exited, startExample } from './helpers/examples';
 import { toolEnv, withTimeout } from './helpers/util';
+import { onWindows, skipIf } from './helpers/platform';
 
 /** Listens on a free loopback port; resolves with the server and its "127.0.0.1:port". */
 async function listenNode<S extends net.Server>(server: S): Promise<{ server: S; addr: string }> {
@@ -22,7 +23,8 @@ describe('examples: tcp-proxy', () => {
     for (const s of servers.splice(0)) await new Promise((resolve) => s.close(resolve));
   });
 
-  it('carries a 2 MiB HTTP response from a Node http server to curl whole, and stops on SIGTERM', async () => {
+  it('carries a 2 MiB HTTP response from a Node http server to curl whole, and stops on SIGTERM', async function () {
+    skipIf(this, onWindows, 'drives the example with curl');
     const body = randomBytes(2 << 20);
     const up = await listenNode(http.createServer((req, res) => {
       res.setHeader('content-type', 'application/octet-stream');
@@ -44,7 +46,8 @@ describe('examples: tcp-proxy', () => {
     assert.ok(Number(m[2]) > body.length, `the log counts the response's ${m[2]} bytes`);
   });
 
-  it('passes half-close through: socat ends its side after 1 MiB and still receives the echo and the upstream\'s summary', async () => {
+  it('passes half-close through: socat ends its side after 1 MiB and still receives the echo and the upstream\'s summary', async function () {
+    skipIf(this, onWindows, 'drives the example with socat');
     // The upstream echoes, and only when the client's end of stream reaches it does it send a summary and close.
     const up = await listenNode(net.createServer({ allowHalfOpen: true }, (s) => {
       let n = 0;

@@ -26,7 +26,7 @@ describe('package entry points', () => {
       c.close(); ln.close();
     `]);
     const result = JSON.parse(out.trim());
-    assert.ok(result.backends.length >= 2, 'backends listed');
+    assert.ok(result.backends.length >= 1 && result.backends.every((b: unknown) => typeof b === 'string'), 'backends listed');
     assert.equal(result.sameClass, true);
     assert.equal(result.isConn, true);
   });

@@ -10,6 +10,7 @@ import { assertArgError, assertDeadlineExceeded, assertErrClosed, rejectionOf, t
 import { socketFds } from './helpers/fds';
 import { pattern } from './helpers/pattern';
 import { Resources, assertBytesEqual, describeError, withTimeout } from './helpers/util';
+import { onWindows, skipIf, underWine } from './helpers/platform';
 
 // The largest UDP payload over IPv4: 65,535 - 20 (IP header) - 8 (UDP header).
 const kMaxUdp4 = 65_507;
@@ -81,7 +82,11 @@ for (const cfg of loopConfigs()) {
       assert.equal(await c.read(buf), 5);
     });
 
-    it('reports ECONNREFUSED on a connected socket whose peer port is closed', async () => {
+    it('reports ECONNREFUSED on a connected socket whose peer port is closed', async function () {
+      // Observed with wine 8 in a small Winsock program: a connected UDP socket with
+      // SIO_UDP_CONNRESET on sends to a closed port, select waits 2 s with nothing readable,
+      // and recv gives WSAEWOULDBLOCK: the ICMP port-unreachable is never reported.
+      skipIf(this, underWine(), 'wine 8 does not report ICMP port-unreachable to a connected UDP socket');
       const gone = listenPacket('udp', '127.0.0.1:0', cfg.options);
       const port = gone.localAddr().port;
       gone.close();
@@ -122,7 +127,8 @@ for (const cfg of loopConfigs()) {
       assertErrClosed(await rejectionOf(a.writeTo('x', '127.0.0.1:9')), 'write');
     });
 
-    it('speaks unixgram between two named sockets', async () => {
+    it('speaks unixgram between two named sockets', async function () {
+      skipIf(this, onWindows, 'Unix sockets: POSIX only in muxnet');
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'muxnet-dgram-'));
       try {
         const a = res.add(listenPacket('unixgram', path.join(dir, 'a'), cfg.options));

@@ -7,6 +7,7 @@ import { listenTLS, type TLSConn } from 'muxnet';
 import { loopConfigs } from './helpers/configs';
 import { ca, echoServer, fixturePath, server } from './helpers/tls-fixtures';
 import { Resources, toolEnv, withTimeout } from './helpers/util';
+import { skipSuiteOnWindows } from './helpers/platform';
 
 function curl(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -28,6 +29,7 @@ async function readRequestLine(conn: TLSConn): Promise<string> {
 
 for (const cfg of loopConfigs()) {
   describe(`TLS with real clients [${cfg.name}]`, () => {
+    skipSuiteOnWindows("drives Linux's openssl and curl binaries");
     const res = new Resources();
     afterEach(() => res.closeAll());
 

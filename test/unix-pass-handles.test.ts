@@ -11,11 +11,13 @@ import { socketFds } from './helpers/fds';
 import { readExactly } from './helpers/io';
 import { connectPair } from './helpers/servers';
 import { Resources, describeError, withTimeout } from './helpers/util';
+import { skipSuiteOnWindows } from './helpers/platform';
 
 const dec = new TextDecoder();
 
 for (const cfg of loopConfigs()) {
   describe(`unix pass handles [${cfg.name}]`, () => {
+    skipSuiteOnWindows('descriptor passing over Unix sockets: POSIX only');
     const res = new Resources();
     let dir: string;
     beforeEach(() => {
@@ -98,6 +100,7 @@ for (const cfg of loopConfigs()) {
 }
 
 describe('unix pass handles between processes', () => {
+  skipSuiteOnWindows('descriptor passing over Unix sockets: POSIX only');
   it('hands a live TCP connection to a child process, which serves it', async function () {
     this.timeout(30_000);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'muxnet-pass-'));

@@ -12,6 +12,7 @@ import { socketFds } from './helpers/fds';
 import { readExactly, readToEnd } from './helpers/io';
 import { pattern } from './helpers/pattern';
 import { Resources, assertBytesEqual, describeError, withTimeout } from './helpers/util';
+import { skipSuiteOnWindows } from './helpers/platform';
 
 function assertOpError(err: unknown, op: string, code: string): void {
   assert.ok(err instanceof OpError, `expected OpError, got ${describeError(err)}`);
@@ -44,6 +45,7 @@ async function echoOnce(ln: Listener, address: string, options: object, bytes: U
 
 for (const cfg of loopConfigs()) {
   describe(`unix sockets [${cfg.name}]`, () => {
+    skipSuiteOnWindows('Unix sockets: POSIX only in muxnet');
     const res = new Resources();
     let dir: string;
     beforeEach(() => {
@@ -151,6 +153,7 @@ for (const cfg of loopConfigs()) {
 }
 
 describe('unix socket arguments', () => {
+  skipSuiteOnWindows('Unix sockets: POSIX only in muxnet');
   it('rejects a path longer than the kernel allows, naming address and the limit, leaking nothing', async () => {
     const before = socketFds();
     const long = path.join(os.tmpdir(), 'x'.repeat(120));

@@ -9,6 +9,7 @@ import type { EchoWorkerData } from './fixtures/workers-echo';
 import { loopConfigs } from './helpers/configs';
 import { socketFds, socketsLeftOpen } from './helpers/fds';
 import { Resources, sleep, withTimeout } from './helpers/util';
+import { skipSuiteOnWindows } from './helpers/platform';
 
 const workerFile = path.join(__dirname, 'fixtures', 'workers-echo.js');
 
@@ -48,6 +49,7 @@ const configs = loopConfigs().filter((c) => wanted.has(c.name));
 for (const cfg of configs) {
   for (const mode of ['reuseport', 'handoff'] as const) {
     describe(`serveWorkers [${cfg.name}, ${mode}]`, () => {
+      skipSuiteOnWindows('serveWorkers needs SO_REUSEPORT or descriptor passing over a Unix socket, neither of which Windows has');
       const res = new Resources();
       let group: WorkerGroup | null = null;
       const start = async (workerData: EchoWorkerData = {}, closeTimeout = 20_000): Promise<WorkerGroup> => {
@@ -204,6 +206,7 @@ for (const cfg of configs) {
 }
 
 describe('serveWorkers: arguments', () => {
+  skipSuiteOnWindows('serveWorkers needs SO_REUSEPORT or descriptor passing over a Unix socket, neither of which Windows has');
   const ok = { workers: 2, address: '127.0.0.1:0' };
   const cases: [string, () => Promise<unknown>, RegExp][] = [
     ['file not a path', () => serveWorkers(42 as never, ok), /^file: expected/],

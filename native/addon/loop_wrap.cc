@@ -293,6 +293,13 @@ struct LoopMethods {
     if (!(limit >= 0) || !(offset >= 0) || !(len >= 0) || offset > 9007199254740991.0 || len > 9007199254740991.0) {
       return -EINVAL;
     }
+#ifdef _WIN32
+    // Node's fs descriptors index node.exe's C runtime, not the one linked into the addon:
+    // the core takes the file's HANDLE instead (Windows keeps handle values within 32 bits).
+    uv_os_fd_t handle = uv_get_osfhandle(fd);
+    if (handle == INVALID_HANDLE_VALUE) return -EBADF;
+    fd = static_cast<int32_t>(reinterpret_cast<intptr_t>(handle));
+#endif
     TokenContext context{c.env, holder.value};
     return c.loop->SendFile(id, fd, static_cast<int64_t>(offset), static_cast<size_t>(len),
                             static_cast<size_t>(limit), MakeRefToken, &context);

@@ -118,7 +118,8 @@ ssize_t Writev(int fd, const iovec* iov, int count);
 
 // Up to `len` bytes of `file` from *offset to the socket (sendfile where there is one, in
 // transfer.cc), advancing *offset: bytes sent, 0 at the file's end, or -errno (-EAGAIN when
-// the socket buffer is full). Never raises SIGPIPE.
+// the socket buffer is full). Never raises SIGPIPE. On Windows `file` is the file's HANDLE
+// (a C runtime descriptor would belong to one runtime of several in the process).
 ssize_t SendFile(int sock, int file, int64_t* offset, size_t len);
 
 // splice(2) of up to `len` bytes between a socket and a pipe end (either way), non-blocking,

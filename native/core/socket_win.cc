@@ -100,13 +100,13 @@ int SetNonBlocking(SOCKET s) {
   return ioctlsocket(s, FIONBIO, &on) == 0 ? 0 : LastError();
 }
 
-// A datagram socket that learns of an ICMP port-unreachable for an earlier send would fail
-// its next receive with WSAECONNRESET; POSIX reports that only on connected sockets, and
-// the loop expects no error from a receive that finds nothing. Switched off, as libuv does.
-void NoUdpConnReset(SOCKET s) {
-  BOOL off = FALSE;
+// A datagram socket that learns of an ICMP port-unreachable for an earlier send fails its
+// next receive with WSAECONNRESET. POSIX reports that only on connected sockets: switched off
+// when the socket is made (as libuv does), and on again once it is connected (ConnectDatagram).
+void UdpConnReset(SOCKET s, bool on) {
+  BOOL value = on ? TRUE : FALSE;
   DWORD bytes = 0;
-  WSAIoctl(s, SIO_UDP_CONNRESET, &off, sizeof off, nullptr, 0, &bytes, nullptr, nullptr);
+  WSAIoctl(s, SIO_UDP_CONNRESET, &value, sizeof value, nullptr, 0, &bytes, nullptr, nullptr);
 }
 
 // socket() for the loop: non-blocking, not inherited by child processes. A descriptor or
@@ -120,7 +120,7 @@ int OpenSocket(int family, int type, int protocol) {
     closesocket(s);
     return err;
   }
-  if (type == SOCK_DGRAM && IsTcp(family)) NoUdpConnReset(s);
+  if (type == SOCK_DGRAM && IsTcp(family)) UdpConnReset(s, false);
   return static_cast<int>(s);
 }
 
@@ -234,6 +234,7 @@ int ConnectDatagram(const SockAddr& addr, int* fd) {
     closesocket(S(s));
     return err;
   }
+  UdpConnReset(S(s), true);  // a refused send fails the next receive, as on POSIX
   *fd = s;
   return 0;
 }
@@ -254,6 +255,8 @@ ssize_t RecvFrom(int fd, void* data, size_t len, SockAddr* from, bool* truncated
     *truncated = true;
     return static_cast<ssize_t>(len);
   }
+  // On a datagram socket WSAECONNRESET is the ICMP port-unreachable POSIX calls ECONNREFUSED.
+  if (wsa == WSAECONNRESET) return -ECONNREFUSED;
   return FromWsa(wsa);
 }
 
@@ -349,9 +352,26 @@ int SetNoDelay(int fd, bool on) { return SetInt(fd, IPPROTO_TCP, TCP_NODELAY, on
 int SetKeepAlive(int fd, bool on, int idle_s, int interval_s, int count) {
   int err = SetInt(fd, SOL_SOCKET, SO_KEEPALIVE, on ? 1 : 0);
   if (err != 0 || !on) return err;
-  if (idle_s > 0 && (err = SetInt(fd, IPPROTO_TCP, kTcpKeepIdle, idle_s)) != 0) return err;
-  if (interval_s > 0 && (err = SetInt(fd, IPPROTO_TCP, kTcpKeepIntvl, interval_s)) != 0) return err;
-  if (count > 0 && (err = SetInt(fd, IPPROTO_TCP, kTcpKeepCount, count)) != 0) return err;
+  if (idle_s > 0 && (err = SetInt(fd, IPPROTO_TCP, kTcpKeepIdle, idle_s)) != 0 && err != -ENOPROTOOPT) return err;
+  if (err == 0 && interval_s > 0 && (err = SetInt(fd, IPPROTO_TCP, kTcpKeepIntvl, interval_s)) != 0 &&
+      err != -ENOPROTOOPT) {
+    return err;
+  }
+  if (err == -ENOPROTOOPT) {
+    // Windows before 10 1709 (and wine 8) have no TCP_KEEPALIVE/TCP_KEEPINTVL options; the
+    // older ioctl sets both times at once (in ms; Windows' defaults where one is not given).
+    tcp_keepalive vals{};
+    vals.onoff = 1;
+    vals.keepalivetime = static_cast<ULONG>(idle_s > 0 ? idle_s : 2 * 60 * 60) * 1000;
+    vals.keepaliveinterval = static_cast<ULONG>(interval_s > 0 ? interval_s : 1) * 1000;
+    DWORD got = 0;
+    if (WSAIoctl(S(fd), SIO_KEEPALIVE_VALS, &vals, sizeof vals, nullptr, 0, &got, nullptr, nullptr) != 0) {
+      return LastError();
+    }
+  }
+  // Without TCP_KEEPCNT (before Windows 10 1703, and wine 8) the probe count is the system's
+  // (10): the connection is still probed, only the count is not ours to set.
+  if (count > 0 && (err = SetInt(fd, IPPROTO_TCP, kTcpKeepCount, count)) != 0 && err != -ENOPROTOOPT) return err;
   return 0;
 }
 

@@ -13,10 +13,7 @@
 #include <thread>
 #include <vector>
 
-#ifdef _WIN32
-#include <fcntl.h>
-#include <io.h>
-#else
+#ifndef _WIN32
 #include <dirent.h>
 #include <fcntl.h>
 #include <csignal>
@@ -179,19 +176,22 @@ inline int ClosedDescriptor(int) {
   RawClose(fd);
   return fd;
 }
-// A C runtime descriptor of a temporary file holding `bytes`, deleted when closed; -1 on failure.
+// A temporary file holding `bytes`, deleted when closed, as SendFile takes a file on Windows:
+// its HANDLE (in an int: Windows keeps handle values within 32 bits); -1 on failure.
 inline int TempFileWith(const std::string& bytes) {
   char dir[MAX_PATH], path[MAX_PATH];
   if (GetTempPathA(sizeof dir, dir) == 0 || GetTempFileNameA(dir, "mux", 0, path) == 0) return -1;
-  int fd = _open(path, _O_RDWR | _O_BINARY | _O_TEMPORARY);
-  if (fd < 0) return -1;
-  if (_write(fd, bytes.data(), static_cast<unsigned>(bytes.size())) != static_cast<int>(bytes.size())) {
-    _close(fd);
+  HANDLE h = CreateFileA(path, GENERIC_READ | GENERIC_WRITE, 0, nullptr, CREATE_ALWAYS,
+                         FILE_ATTRIBUTE_TEMPORARY | FILE_FLAG_DELETE_ON_CLOSE, nullptr);
+  if (h == INVALID_HANDLE_VALUE) return -1;
+  DWORD wrote = 0;
+  if (!WriteFile(h, bytes.data(), static_cast<DWORD>(bytes.size()), &wrote, nullptr) || wrote != bytes.size()) {
+    CloseHandle(h);
     return -1;
   }
-  return fd;
+  return static_cast<int>(reinterpret_cast<intptr_t>(h));
 }
-inline void CloseFile(int fd) { _close(fd); }
+inline void CloseFile(int file) { CloseHandle(reinterpret_cast<HANDLE>(static_cast<intptr_t>(file))); }
 
 #else
 

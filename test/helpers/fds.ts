@@ -29,6 +29,8 @@ export function fillFdsBelow(above: number, held: number[]): void {
 
 /** The socket fds the process has open (Linux /proc/self/fd), or null where unavailable. */
 export function socketFds(): Set<number> | null {
+  // Under wine, /proc/self/fd is the Linux process's table behind Windows' handles.
+  if (process.platform === 'win32') return null;
   let names: string[];
   try {
     names = fs.readdirSync('/proc/self/fd');

@@ -1,10 +1,13 @@
 // Run by scripts/test-windows-addon.sh in Windows Node (node.exe) under wine, with the addon
-// built by mingw-w64 (MUXNET_ADDON): listen, dial, echo a message on the select backend, and a
-// refused dial whose error reads as Node's own (code and errno) on Windows. Exits 0 or 1.
-// Plain CommonJS over dist/: mocha and its TypeScript build are not involved.
+// built by mingw-w64 and found by node-gyp-build as a prebuilt binary (MUXNET_PREBUILD): listen,
+// dial, echo a message on every backend, and a refused dial whose error reads as Node's own (code
+// and errno) on Windows. Exits 0 or 1.
+// Plain CommonJS over dist/ (the package's entry point): mocha and its TypeScript build are not
+// involved.
 'use strict';
 const assert = require('node:assert');
 const net = require('node:net');
+const path = require('node:path');
 const { listen, dial, backends } = require('../../dist/index.js');
 
 // Node's own error for a refused connection to `port`, for comparison.
@@ -14,8 +17,8 @@ function nodeRefusal(port) {
   });
 }
 
-async function echo() {
-  const ln = listen('tcp', '127.0.0.1:0', { backend: 'select' });
+async function echo(backend) {
+  const ln = listen('tcp', '127.0.0.1:0', { backend });
   const served = (async () => {
     for await (const conn of ln) {
       const buf = Buffer.alloc(64);
@@ -23,7 +26,7 @@ async function echo() {
       conn.close();
     }
   })();
-  const c = await dial('tcp', ln.addr().toString(), { backend: 'select', timeout: 20000 });
+  const c = await dial('tcp', ln.addr().toString(), { backend, timeout: 20000 });
   const message = 'hello from muxnet on Windows';
   await c.write(Buffer.from(message));
   const buf = Buffer.alloc(64);
@@ -37,7 +40,7 @@ async function echo() {
   ln.close();
   await served;
   assert.strictEqual(got, message);
-  console.log(`ok echo over select (${ln.addr()})`);
+  console.log(`ok echo over ${backend} (${ln.addr()})`);
 }
 
 async function refused() {
@@ -55,9 +58,13 @@ async function refused() {
 }
 
 (async () => {
-  assert.deepStrictEqual(backends(), ['select']);
+  // The binary node-gyp-build picked for win32-x64: the package's prebuilt one.
+  const addon = require('node-gyp-build').path(path.resolve(__dirname, '..', '..'));
+  assert.match(addon, /[\\/]prebuilds[\\/]win32-x64[\\/]muxnet\.napi\.uv1\.node$/);
+  console.log(`ok node-gyp-build loads ${addon}`);
+  assert.ok(backends().includes('select'), `no select in ${backends()}`);
   console.log(`ok backends: ${backends().join(', ')} (${process.platform}, Node ${process.version})`);
-  await echo();
+  for (const backend of backends()) await echo(backend);
   await refused();
 })().catch((e) => {
   console.error('FAIL', e);
