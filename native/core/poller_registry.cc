@@ -16,6 +16,9 @@ std::vector<std::string> Compiled() {
 #ifdef MUXNET_HAVE_EPOLL
       "epoll",
 #endif
+#ifdef _WIN32
+      "afd",  // every Windows build has it (poller_afd_win.cc)
+#endif
   };
 #ifdef MUXNET_HAVE_IO_URING
   // Only where the kernel lets this process use it (a probe ring, made once).
@@ -39,7 +42,9 @@ const std::vector<std::string>& AvailableBackends() {
 
 int CreatePoller(const std::string& name, std::unique_ptr<Poller>* out) {
   if (name == "select") return NewSelectPoller(out);
-#ifndef _WIN32  // see AvailableBackends
+#ifdef _WIN32
+  if (name == "afd") return NewAfdPoller(out);
+#else  // see AvailableBackends
   if (name == "poll") return NewPollPoller(out);
 #endif
 #ifdef MUXNET_HAVE_EPOLL

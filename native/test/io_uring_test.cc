@@ -1,6 +1,7 @@
 // The io_uring backend's own rules (every loop test runs on it too, through LoopConfigs):
 // receives into the buffer ring, a dry ring, results nobody reads yet, and a socket closed
 // while its receive is armed. Skipped, with the probe's reason, where io_uring cannot run.
+#ifdef MUXNET_HAVE_IO_URING  // Linux only: the whole file (also its POSIX headers)
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -14,8 +15,6 @@
 #include "check.h"
 #include "fault_poller.h"
 #include "test_util.h"
-
-#ifdef MUXNET_HAVE_IO_URING
 
 using namespace muxnet;
 using namespace muxtest;
