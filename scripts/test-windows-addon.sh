@@ -2,7 +2,7 @@
 # Builds the addon for win32-x64 with mingw-w64 (build/win-addon/muxnet.node, linked -static
 # against import libraries of node.exe made with dlltool: Node-API from node-api-headers'
 # node_api.def, libuv from the uv_* names node.exe exports) and runs test/windows/addon-echo.cjs
-# in Windows Node under wine: an echo over the select backend and a refused dial.
+# in Windows Node under wine: an echo and a refused dial over each Windows backend (afd, select).
 # Installs nothing: it says what is missing. Needs dist/ (npm run build:ts).
 #   bash scripts/test-windows-addon.sh
 set -euo pipefail

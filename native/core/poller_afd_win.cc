@@ -278,9 +278,10 @@ void AfdPoller::Arm(PollEvent* events, int max, int* count) {
 }
 
 // Takes back a completed poll: the events to report for it (0: none), and queues it for the
-// next poll.
+// next poll (within this Wait() when it was cancelled or asked for other events).
 uint32_t AfdPoller::Complete(Socket* s) {
   in_flight_--;
+  const ULONG asked = s->polling;
   s->polling = 0;
   if (s->removed) {
     orphans_.erase(s);
@@ -296,6 +297,9 @@ uint32_t AfdPoller::Complete(Socket* s) {
   // The interest may have shrunk since the poll went out (that cancels nothing).
   if (!(s->interest & kReadable)) fired &= ~(kReadable | kReadHangup);
   if (!(s->interest & kWritable)) fired &= ~kWritable;
+  // Nothing to report, and the same question would get the same answer at once: asked
+  // again at the next Wait(), not in a spin within this one.
+  if (fired == 0 && asked == AfdEvents(s->interest)) s->reported = waits_;
   return fired;
 }
 

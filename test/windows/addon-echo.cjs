@@ -1,6 +1,6 @@
 // Run by scripts/test-windows-addon.sh in Windows Node (node.exe) under wine, with the addon
-// built by mingw-w64 (MUXNET_ADDON): listen, dial, echo a message on the select backend, and a
-// refused dial whose error reads as Node's own (code and errno) on Windows. Exits 0 or 1.
+// built by mingw-w64 (MUXNET_ADDON): on each Windows backend (afd, select), listen, dial, echo a
+// message, and a refused dial whose error reads as Node's own (code and errno). Exits 0 or 1.
 // Plain CommonJS over dist/: mocha and its TypeScript build are not involved.
 'use strict';
 const assert = require('node:assert');
@@ -14,8 +14,8 @@ function nodeRefusal(port) {
   });
 }
 
-async function echo() {
-  const ln = listen('tcp', '127.0.0.1:0', { backend: 'select' });
+async function echo(backend) {
+  const ln = listen('tcp', '127.0.0.1:0', { backend });
   const served = (async () => {
     for await (const conn of ln) {
       const buf = Buffer.alloc(64);
@@ -23,7 +23,7 @@ async function echo() {
       conn.close();
     }
   })();
-  const c = await dial('tcp', ln.addr().toString(), { backend: 'select', timeout: 20000 });
+  const c = await dial('tcp', ln.addr().toString(), { backend, timeout: 20000 });
   const message = 'hello from muxnet on Windows';
   await c.write(Buffer.from(message));
   const buf = Buffer.alloc(64);
@@ -37,28 +37,30 @@ async function echo() {
   ln.close();
   await served;
   assert.strictEqual(got, message);
-  console.log(`ok echo over select (${ln.addr()})`);
+  console.log(`ok echo over ${backend} (${ln.addr()})`);
 }
 
-async function refused() {
-  const ln = listen('tcp', '127.0.0.1:0', { backend: 'select' });
+async function refused(backend) {
+  const ln = listen('tcp', '127.0.0.1:0', { backend });
   const port = ln.addr().port;
   ln.close();
-  const err = await dial('tcp', `127.0.0.1:${port}`, { backend: 'select', timeout: 20000 }).then(
+  const err = await dial('tcp', `127.0.0.1:${port}`, { backend, timeout: 20000 }).then(
     () => assert.fail('dial to a closed port connected'),
     (e) => e,
   );
   const theirs = await nodeRefusal(port);
   assert.strictEqual(err.code, 'ECONNREFUSED');
   assert.strictEqual(err.errno, theirs.errno, `errno ${err.errno}, Node's net says ${theirs.errno}`);
-  console.log(`ok refused dial: ${err.code} ${err.errno}, as Node's net reports it`);
+  console.log(`ok refused dial over ${backend}: ${err.code} ${err.errno}, as Node's net reports it`);
 }
 
 (async () => {
-  assert.deepStrictEqual(backends(), ['select']);
+  assert.deepStrictEqual(backends(), ['afd', 'select']);
   console.log(`ok backends: ${backends().join(', ')} (${process.platform}, Node ${process.version})`);
-  await echo();
-  await refused();
+  for (const backend of backends()) {
+    await echo(backend);
+    await refused(backend);
+  }
 })().catch((e) => {
   console.error('FAIL', e);
   process.exitCode = 1;
