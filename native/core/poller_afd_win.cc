@@ -268,9 +268,10 @@ void AfdPoller::Arm(PollEvent* events, int max, int* count) {
     if (st == kStatusPending || NT_SUCCESS(st)) {  // either way the completion comes to the port
       s->polling = want;
       in_flight_++;
-    } else {
+    } else {  // stays queued, asked again at the next Wait()
       s->reported = waits_;
-      Queue(s);
+      s->queued = true;
+      arm_[kept++] = s;
       events[(*count)++] = PollEvent{s->token, kHangup};
     }
   }
