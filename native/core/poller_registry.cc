@@ -1,6 +1,7 @@
 // Maps backend names to the factories that this build compiled (binding.gyp / CMake decide
-// which poller_<name>.cc files exist and define MUXNET_HAVE_<NAME> for them) and that can
-// run on this machine (io_uring is probed).
+// which poller_<name>.cc files exist and define MUXNET_HAVE_<NAME> for them; the Windows ones,
+// *_win.cc, compile to nothing elsewhere and go by _WIN32) and that can run on this machine
+// (io_uring is probed).
 #include <cerrno>
 
 #include "poller.h"
