@@ -959,10 +959,12 @@ export class Conn extends Descriptor implements AsyncIterable<Uint8Array> {
   }
 
   /** close(): everything pending fails with ErrClosed. @internal */
-  protected abort(err: ErrClosed): void {
-    splicers.get(this)?.fail(this.opError('splice', err));
-    this.rejectReads(this.opError('read', err));
-    this.rejectWrites(this.opError('write', err));
+  protected abort(): void {
+    splicers.get(this)?.fail(this.opError('splice', new ErrClosed()));
+    if (this.read0 !== null) this.rejectReads(this.opError('read', new ErrClosed()));
+    if (this.sent.length > 0 || this.writes.length > 0 || this.held.length > 0) {
+      this.rejectWrites(this.opError('write', new ErrClosed()));
+    }
     this.connectWaiter = null;  // dial closes a connection it gives up on, and rejects itself
     this.dataHandler = null;    // closed by its owner: no onEnd
     this.endHandler = null;

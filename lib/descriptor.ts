@@ -86,7 +86,7 @@ export abstract class Descriptor implements LoopHandle {
     this.closed = true;
     this.loop.forget(this.id, this);
     this.loop.native.close(this.id);
-    this.abort(new ErrClosed());
+    this.abort();
   }
 
   /** Sets both deadlines: a Date or epoch milliseconds; 0 clears. */
@@ -183,8 +183,11 @@ export abstract class Descriptor implements LoopHandle {
   protected abstract expireReads(): void;
   /** The write deadline passed: fail the writes waiting now. @internal */
   protected abstract expireWrites(): void;
-  /** close(): reject whatever is pending with `err` (wrapped per operation). @internal */
-  protected abstract abort(err: ErrClosed): void;
+  /**
+   * close(): reject whatever is pending with an {@link ErrClosed} (wrapped per operation),
+   * made only for what is pending: closing an idle socket builds no Error. @internal
+   */
+  protected abstract abort(): void;
   /** The state {@link info} reports for a socket without TCP_INFO. @internal */
   protected unixState(): string {
     return 'CONNECTED';

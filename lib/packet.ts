@@ -276,9 +276,9 @@ export class PacketConn extends Descriptor {
   }
 
   /** @internal */
-  protected abort(err: ErrClosed): void {
-    this.rejectReads(this.opError('read', err));
-    this.rejectWrites(this.opError('write', err));
+  protected abort(): void {
+    if (this.reads.length > 0) this.rejectReads(this.opError('read', new ErrClosed()));
+    if (this.writes.length > 0) this.rejectWrites(this.opError('write', new ErrClosed()));
   }
 
   private startRead(kind: ReadKind, bufs: Uint8Array[]): Promise<unknown> {

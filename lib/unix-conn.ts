@@ -104,10 +104,10 @@ export class UnixConn extends Conn {
   }
 
   /** @internal */
-  protected override abort(err: ErrClosed): void {
-    super.abort(err);
+  protected override abort(): void {
+    super.abort();
     if (this.handleSend !== null) {
-      this.handleSend.reject(this.opError('write', err));
+      this.handleSend.reject(this.opError('write', new ErrClosed()));
       this.handleSend = null;
     }
   }

@@ -314,6 +314,7 @@ class Loop {
     // (bounded: a multishot receive is cancelled when its read stops, and at kMaxReceived).
     bool receiving = false;
     bool multishot = false;
+    int8_t receive_shots = 0;  // 0 not known yet, 1 one result per arming, 2 multishot
     struct Received {
       int32_t n;      // bytes, 0 (end of stream) or -errno
       int32_t chunk;  // the pool chunk holding them from its start, or -1

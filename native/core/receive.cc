@@ -40,7 +40,14 @@ int Loop::ArmReceive(StreamHandle* h) {
     receiving_ = true;  // from now on Leave() keeps the ring stocked
     ProvideChunks();
   }
-  bool multishot = h->read_mode == kReadStream;
+  if (h->receive_shots == 0) {
+    // A multishot receive on a Unix stream socket misses the end of stream that is there
+    // with its last bytes when it is armed (Linux 6.18: it takes the bytes and waits on):
+    // those sockets receive once per arming, a stream read arming again after each result.
+    SockAddr local;
+    h->receive_shots = LocalAddr(h->fd, &local) == 0 && local.family() == AF_UNIX ? 1 : 2;
+  }
+  bool multishot = h->read_mode == kReadStream && h->receive_shots == 2;
   int err = poller_->Receive(h->fd, h->token(), multishot);
   if (err == 0) {
     h->receiving = true;

@@ -229,6 +229,48 @@ TEST(io_uring_short_buffer_read_keeps_the_rest_first) {
   CHECK(host.live_tokens.empty(), "a read token was kept");
 }
 
+// A stream read restarted while its stopped receive is being cancelled is armed again when
+// the cancellation ends; if the peer's last bytes and its end are both in the socket by
+// then, the read gets the bytes and then the end, on TCP and on a Unix stream socket.
+TEST(io_uring_rearmed_stream_read_gets_the_last_bytes_and_the_end) {
+  if (!Available()) return;
+  for (bool unix_socket : {false, true}) {
+    MockHost host;
+    auto loop = MakeLoop(&host, kUring);
+    int id, peer;
+    if (unix_socket) {
+      int sv[2];
+      CHECK(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+      CHECK(loop->Adopt(sv[0], HandleKind::kStream, &id) == 0);
+      peer = sv[1];
+    } else {
+      auto conns = Accept(loop.get(), &host, 1);
+      id = conns[0].id;
+      peer = conns[0].peer;
+    }
+    const char* kind = unix_socket ? "unix" : "tcp";
+    StartStream(loop.get(), id);
+    Pump(loop.get(), &host, 5);  // armed, waiting
+    CHECK(loop->ReadStop(id) == 0);
+    StartStream(loop.get(), id);  // waits for the cancellation to end
+    CHECK(write(peer, "bye", 3) == 3);
+    CHECK(shutdown(peer, SHUT_WR) == 0);
+    size_t mark = 0;
+    int eof = 0;
+    bool ok = PumpUntil(loop.get(), &host, [&] {
+      eof = 0;
+      ReadBytes(loop.get(), &host, id, mark, &eof);
+      return eof > 0;
+    }, 2000);
+    std::string got = ReadBytes(loop.get(), &host, id, mark);
+    CHECK(ok, "%s: no end of stream after '%s'", kind, got.c_str());
+    CHECK(got == "bye", "%s: got '%s'", kind, got.c_str());
+    for (const Event& e : host.log)
+      if (e.kind == kEvRead && e.id == id && e.a > 0) CHECK(loop->ReleaseChunk(e.b) == 0);
+    close(peer);
+  }
+}
+
 // Closing a socket whose receive is armed cancels the receive, so the socket really closes
 // (the peer sees the end) although the kernel held it for the receive; a result the kernel
 // made before the close gives its chunk back to the pool.
