@@ -36,7 +36,7 @@
         # The *_posix.cc files and poller_poll.cc compile to nothing on Windows, these to
         # nothing elsewhere. (The addon itself is not built for Windows yet.)
         ["OS=='win'", {
-          "sources": ["native/core/poller_select_win.cc", "native/core/socket_win.cc",
+          "sources": ["native/core/poller_afd_win.cc", "native/core/poller_select_win.cc", "native/core/socket_win.cc",
                       "native/core/transfer_win.cc", "native/core/waker_win.cc"],
           "libraries": ["-lws2_32", "-liphlpapi"]
         }],

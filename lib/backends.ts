@@ -5,8 +5,8 @@ import { native } from './load';
 /** Options that choose the loop a listener or connection runs on. */
 export interface LoopOptions {
   /**
-   * 'epoll', 'io_uring', 'poll' or 'select' on Linux (see {@link backends}); default:
-   * `MUXNET_BACKEND` or the first.
+   * 'epoll', 'io_uring', 'poll' or 'select' on Linux, 'afd' or 'select' on Windows (see
+   * {@link backends}); default: `MUXNET_BACKEND` or the first.
    */
   backend?: string;
   /**
@@ -18,7 +18,7 @@ export interface LoopOptions {
    * 'inline': the backend's descriptor is watched from Node's own loop; needs a backend with a
    * pollable descriptor ({@link BackendCapabilities.pollable}: epoll) and is the default there.
    * 'thread': the wait runs on a helper thread that hands each ready set to the JS thread in one
-   * batch (the default, and the only mode, for backends without one: select and poll).
+   * batch (the default, and the only mode, for backends without one: select, poll and afd).
    * io_uring runs inline only ({@link BackendCapabilities.inlineOnly}).
    */
   mode?: 'inline' | 'thread';
@@ -41,7 +41,7 @@ export interface BackendCapabilities {
   readonly edge: boolean;
   /**
    * The backend has one descriptor Node's own loop can watch: `mode: 'inline'` is accepted and
-   * is the default (epoll). Without it the wait runs on a helper thread (select, poll).
+   * is the default (epoll). Without it the wait runs on a helper thread (select, poll, afd).
    */
   readonly pollable: boolean;
   /**

@@ -2,7 +2,8 @@
 # Builds the addon for win32-x64 (scripts/build-windows-addon.sh) and runs
 # test/windows/addon-echo.cjs in Windows Node under wine: the package's own entry point
 # (dist/index.js) loads the addon through node-gyp-build's prebuild lookup
-# (prebuilds/win32-x64/muxnet.napi.uv1.node), then an echo over every backend and a refused dial.
+# (prebuilds/win32-x64/muxnet.napi.uv1.node), then an echo and a refused dial over each
+# Windows backend (afd, select).
 # Installs nothing: it says what is missing. Needs dist/ (npm run build:ts).
 #   bash scripts/test-windows-addon.sh
 set -euo pipefail

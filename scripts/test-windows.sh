@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the native core's C++ unit tests as a Windows executable with mingw-w64
 # (build/native-tests-win/native-tests.exe: C++17, linked -static) and runs it under wine,
-# on the backends Windows has (select). Installs nothing: it says what is missing.
+# on the backends Windows has (afd, select). Installs nothing: it says what is missing.
 #   bash scripts/test-windows.sh [test-name-filter]
 # The wine prefix lives in ${MUXNET_TOOLS:-~/.cache/muxnet-tools}/wine-prefix and is made on
 # first use (wineboot, then winecfg -v win10; ~10 s).

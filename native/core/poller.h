@@ -1,5 +1,5 @@
 // The backend contract: one small interface, one file per backend (select, poll, epoll,
-// kqueue, io_uring).
+// kqueue, io_uring, afd).
 // Read this header and one backend file (poller_poll.cc is the simplest) to add another.
 #ifndef MUXNET_CORE_POLLER_H_
 #define MUXNET_CORE_POLLER_H_
@@ -60,7 +60,8 @@ class Poller {
  public:
   virtual ~Poller() = default;
 
-  // Short stable name for logs, tests and benchmarks: "select", "poll", "epoll", "kqueue".
+  // Short stable name for logs, tests and benchmarks: "select", "poll", "epoll", "kqueue",
+  // "io_uring", "afd".
   virtual const char* Name() const = 0;
   virtual PollerCaps Caps() const = 0;
 
@@ -117,6 +118,7 @@ int NewPollPoller(std::unique_ptr<Poller>* out);
 int NewEpollPoller(std::unique_ptr<Poller>* out);
 int NewKqueuePoller(std::unique_ptr<Poller>* out);
 int NewIoUringPoller(std::unique_ptr<Poller>* out);
+int NewAfdPoller(std::unique_ptr<Poller>* out);  // Windows only
 // Empty when this machine can run the io_uring backend, else why not (for error messages).
 const std::string& IoUringUnavailable();
 

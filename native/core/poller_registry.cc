@@ -1,6 +1,7 @@
 // Maps backend names to the factories that this build compiled (binding.gyp / CMake decide
-// which poller_<name>.cc files exist and define MUXNET_HAVE_<NAME> for them) and that can
-// run on this machine (io_uring is probed).
+// which poller_<name>.cc files exist and define MUXNET_HAVE_<NAME> for them; the Windows ones,
+// *_win.cc, compile to nothing elsewhere and go by _WIN32) and that can run on this machine
+// (io_uring is probed).
 #include <cerrno>
 
 #include "poller.h"
@@ -15,6 +16,9 @@ std::vector<std::string> Compiled() {
 #endif
 #ifdef MUXNET_HAVE_EPOLL
       "epoll",
+#endif
+#ifdef _WIN32
+      "afd",  // every Windows build has it (poller_afd_win.cc)
 #endif
   };
 #ifdef MUXNET_HAVE_IO_URING
@@ -39,7 +43,9 @@ const std::vector<std::string>& AvailableBackends() {
 
 int CreatePoller(const std::string& name, std::unique_ptr<Poller>* out) {
   if (name == "select") return NewSelectPoller(out);
-#ifndef _WIN32  // see AvailableBackends
+#ifdef _WIN32
+  if (name == "afd") return NewAfdPoller(out);
+#else  // see AvailableBackends
   if (name == "poll") return NewPollPoller(out);
 #endif
 #ifdef MUXNET_HAVE_EPOLL

@@ -168,7 +168,9 @@ inline std::vector<Config> LoopConfigs() {
   out.push_back({"kqueue", false, true});
   out.push_back({"kqueue", true, false});
 #endif
-#ifndef _WIN32  // no poll backend on Windows (poller_registry.cc says why)
+#ifdef _WIN32  // AFD polling has no pollable fd: it always waits on a helper thread
+  out.push_back({"afd", true, false});
+#else  // no poll backend on Windows (poller_registry.cc says why)
   out.push_back({"poll", true, false});
 #endif
   out.push_back({"select", true, false});
