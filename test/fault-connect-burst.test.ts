@@ -9,6 +9,7 @@ import { openFileLimit, socketFds, socketsLeftOpen } from './helpers/fds';
 import { roundTrip } from './helpers/io';
 import { pattern } from './helpers/pattern';
 import { startEcho } from './helpers/servers';
+import { skipIf, underWine } from './helpers/platform';
 import { Resources, assertBytesEqual, describeError, withTimeout } from './helpers/util';
 
 const kConnects = 5000;
@@ -47,6 +48,11 @@ for (const cfg of loopConfigs()) {
 
     it(`${kConnects} simultaneous dials each echo or fail with an OpError in time; no leak; the listener serves on`, async function () {
       this.timeout(30_000);
+      // Seen with wine 8 on 2026-12-01: with the 5,000 AFD polls pending, wineserver ran at
+      // 100% CPU for 10 minutes while node.exe sat idle in GetQueuedCompletionStatusEx (in
+      // the whole suite: 15 connections echoed in the window). select under wine passes.
+      skipIf(this, underWine() && cfg.options.backend === 'afd',
+        'wine 8: wineserver spins for minutes on 5,000 pending AFD polls (node.exe idle); select under wine runs it');
       // Both ends live in this process: two descriptors per connection.
       assert.ok(openFileLimit() > 2 * kConnects + 200, `open-file limit ${openFileLimit()} is too low; raise ulimit -n`);
       const before = socketFds();
