@@ -30,6 +30,14 @@ void WatchIdle(Poller* p, Token token, int sv[2]) {
   CHECK(n == 0, "idle socket reported (n=%d)", n);
 }
 
+// The next Wait() (up to timeout_ms) reports exactly `token`, as a hang-up.
+void ExpectHangup(Poller* p, Token token, int timeout_ms, const char* what) {
+  PollEvent ev[4];
+  int n = p->Wait(timeout_ms, ev, 4);
+  CHECK(n == 1 && ev[0].token == token && (ev[0].events & kHangup), "%s: n=%d events=%x", what, n,
+        n > 0 ? ev[0].events : 0);
+}
+
 }  // namespace
 
 // Read interest on an idle socket leaves a poll for receive in flight; adding write interest
@@ -94,10 +102,7 @@ TEST(afd_failed_connect_is_a_hangup) {
   int rc = Connect(closed, &fd);
   CHECK(rc == -EINPROGRESS, "Connect -> %d", rc);
   CHECK(p->Add(fd, 9, kWritable) == 0);
-  PollEvent ev[4];
-  int n = p->Wait(10000, ev, 4);
-  CHECK(n == 1 && ev[0].token == 9 && (ev[0].events & kHangup), "refused connect: n=%d events=%x", n,
-        n > 0 ? ev[0].events : 0);
+  ExpectHangup(p.get(), 9, 10000, "refused connect");
   CHECK(ConnectResult(fd) == -ECONNREFUSED, "SO_ERROR -> %d", ConnectResult(fd));
   CHECK(p->Remove(fd) == 0);
   Close(fd);
@@ -110,10 +115,7 @@ TEST(afd_reset_is_a_hangup) {
   WatchIdle(p.get(), 3, sv);
   CHECK(SetLinger(sv[1], 0) == 0);
   RawClose(sv[1]);
-  PollEvent ev[4];
-  int n = p->Wait(5000, ev, 4);
-  CHECK(n == 1 && ev[0].token == 3 && (ev[0].events & kHangup), "reset: n=%d events=%x", n,
-        n > 0 ? ev[0].events : 0);
+  ExpectHangup(p.get(), 3, 5000, "reset");
   CHECK(p->Remove(sv[0]) == 0);
   RawClose(sv[0]);
 }
@@ -126,10 +128,7 @@ TEST(afd_closed_while_registered_is_a_hangup) {
   CHECK(StreamPair(sv, true) == 0);
   CHECK(p->Add(sv[0], 4, kReadable) == 0);
   RawClose(sv[0]);
-  PollEvent ev[4];
-  int n = p->Wait(5000, ev, 4);
-  CHECK(n == 1 && ev[0].token == 4 && (ev[0].events & kHangup), "closed: n=%d events=%x", n,
-        n > 0 ? ev[0].events : 0);
+  ExpectHangup(p.get(), 4, 5000, "closed");
   CHECK(p->Remove(sv[0]) == 0);
   RawClose(sv[1]);
 }
