@@ -28,7 +28,7 @@ mkdir -p "$out"
 # MUXNET_PREBUILD: node-gyp-build looks for prebuilds/win32-x64 in build/win-addon instead of
 # the package root, whose build/Release holds the Linux addon (PREBUILDS_ONLY keeps it off that).
 export MUXNET_PREBUILD="$PWD/build/win-addon" PREBUILDS_ONLY=1 MUXNET_UNDER_WINE=1
-winnode() { timeout -k 5 "${MUXNET_WIN_TIMEOUT:-900}" wine "$node_exe" "$@"; }
+winnode() { timeout -k 5 "${MUXNET_WIN_TIMEOUT:-420}" wine "$node_exe" "$@"; }
 
 winnode -e "require('fs').writeFileSync('$out/backends.txt', require('./dist/index.js').backends().join(' '))" \
   >"$out/backends.log" 2>&1 || { tr -d '\r' <"$out/backends.log"; exit 1; }

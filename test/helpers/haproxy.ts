@@ -62,6 +62,9 @@ export function findHaproxy(): { path: string | null; why: string } {
     }
     return null;
   };
+  if (process.platform === 'win32') {
+    return { path: null, why: 'the haproxy tests run a Linux haproxy binary: POSIX only here' };
+  }
   if (haproxyBinary === undefined) {
     haproxyBinary = find();
     if (haproxyBinary === null && process.getuid?.() === 0) {
