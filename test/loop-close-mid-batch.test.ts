@@ -209,9 +209,10 @@ for (const cfg of loopConfigs()) {
           s.close();
           const dialing = dial('tcp', ln.addr().toString(), cfg.options);
           const after = socketFds();
-          if (before !== null && after !== null) {
-            fdReused = before.size === after.size && [...before].every((fd) => after.has(fd));
-          }
+          // Every number open before is open again: the closed one was taken by the new
+          // socket. (On io_uring the kernel may also have accepted the new connection
+          // already, on a number of its own: so not "the same count".)
+          if (before !== null && after !== null) fdReused = [...before].every((fd) => after.has(fd));
           replacement = Promise.all([ln.accept(), dialing]);
           replacement.catch(() => {});
           return 'replaced';

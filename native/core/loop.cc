@@ -127,7 +127,10 @@ uint32_t Loop::DesiredInterest(const Handle& h) const {
   if (h.service != nullptr && h.kind == HandleKind::kStream) return h.service_interest;
   switch (h.kind) {
     case HandleKind::kListener:
-      return static_cast<const ListenerHandle&>(h).accepting ? uint32_t{kReadable} : 0u;
+    {
+      const auto& l = static_cast<const ListenerHandle&>(h);
+      return l.accepting && !UsesAccept(l) ? uint32_t{kReadable} : 0u;  // else: OnAccepted
+    }
     case HandleKind::kStream: {
       // Edge-triggered connections are registered once for both directions: an edge is
       // never missed, and no epoll_ctl is needed when an operation starts or ends.
@@ -225,6 +228,13 @@ int Loop::Close(int id) {
     s->receiving = false;
     DropReceived(s);
     if (s->service != nullptr) s->service->OnClosed(id);
+  } else if (h->kind == HandleKind::kListener) {
+    auto* l = static_cast<ListenerHandle*>(h);
+    // As a receive, the accept holds the socket open until it ends; what it accepts late
+    // is closed when its result comes (OnAccepted).
+    if (l->accepts > 0 && !l->accept_cancelled) poller_->CancelAccept(l->token());
+    for (int fd : l->accepted) muxnet::Close(fd);
+    l->accepted.clear();
   }
   timers_.Cancel(id, kReadDeadline);
   timers_.Cancel(id, kWriteDeadline);
@@ -379,6 +389,7 @@ void Loop::RunInline() {
     Process(events_.data(), n);
     if (n < kMaxEvents) break;
   }
+  if (!accepted_due_.empty()) DeliverAccepted();
   FlushBatch();
   Leave();
 }
@@ -404,6 +415,7 @@ void Loop::RunReady() {
       if (Handle* h = Get(static_cast<int>(id))) FailHandle(h, fatal);
     }
   }
+  if (!accepted_due_.empty()) DeliverAccepted();
   FlushBatch();
   Leave();
   waiter_->Done(&events);
@@ -415,6 +427,10 @@ void Loop::Process(const PollEvent* events, int n) {
     uint32_t fired = events[i].events;
     if (fired & kReceived) {
       OnReceived(h, events[i]);  // also for a closed handle: its chunk comes back
+      continue;
+    }
+    if (fired & kAccepted) {
+      OnAccepted(h, events[i]);  // also for a closed listener: its connection is closed
       continue;
     }
     if (h == nullptr) continue;  // closed earlier in this batch, or a stale generation

@@ -300,6 +300,15 @@ class Loop {
     ListenerHandle() : Handle(HandleKind::kListener) {}
     bool accepting = false;
     int accept_budget = 0;  // connections still to accept before stopping
+    // Completion backend (listener.cc): the backend's accepts in flight (and being
+    // cancelled); connections they made while the owner was not accepting, in order, to be
+    // handed out at the next wake-up once it accepts again (accepted_due).
+    bool ring_accept = true;  // false: the backend has no accept, readiness as elsewhere
+    int accepts = 0;
+    bool accept_cancelled = false;
+    bool accepted_before = false;
+    bool accepted_due = false;
+    std::deque<int> accepted;
   };
   struct StreamHandle final : Handle {
     StreamHandle() : Handle(HandleKind::kStream) {}
@@ -340,6 +349,18 @@ class Loop {
   void FailHandle(Handle* h, int err);
   void Process(const PollEvent* events, int n);
   void OnListenerReady(ListenerHandle* h);
+  // A connection accepted for h: counted and handed to the owner (kEvAccept) or its service.
+  void HandOut(ListenerHandle* h, int fd);
+  // Accepting failed with err: sheds the backlog on EMFILE, stops, emits kEvAcceptError.
+  void AcceptFailed(ListenerHandle* h, int err);
+  // --- A completion backend's accept (listener.cc).
+  bool UsesAccept(const ListenerHandle& h) const { return completion_ && h.ring_accept; }
+  // Arms or cancels the backend's accept as h->accepting says; 0 or -errno.
+  int UpdateAccept(ListenerHandle* h);
+  void OnAccepted(Handle* h, const PollEvent& e);
+  // Hands out the connections accepted while their listener's owner was not accepting.
+  void DeliverAccepted();
+  static constexpr int kAcceptsInFlight = 16;
   void OnStreamReady(StreamHandle* h, uint32_t events);
   void OnDatagramReady(DatagramHandle* h, uint32_t events);
   // Serves the started read while the socket has data; see ReadStart.
@@ -427,6 +448,7 @@ class Loop {
   LoopStats stats_;
   std::vector<PollEvent> events_;
   std::vector<void*> tokens_;  // scratch for released write tokens
+  std::vector<int32_t> accepted_due_;  // listeners whose accepted wait for DeliverAccepted
   int reserve_fd_ = -1;         // spare descriptor, given up to shed a connection on EMFILE
   std::vector<std::pair<int, int>> pipes_;  // by pipe id: read end, write end; -1 when free
 };

@@ -24,6 +24,9 @@ enum : uint32_t {
   // result is the bytes received (> 0, into pool chunk `chunk`), 0 at end of stream or -errno.
   kReceived = 1u << 5,
   kMore = 1u << 6,  // with kReceived: the receive stays armed; more results follow
+  // Completion backends, fired only: an Accept() of the token's listener completed. The
+  // event's result is the accepted connection's descriptor (>= 0) or -errno.
+  kAccepted = 1u << 7,
 };
 
 // What the loop registers with a descriptor and gets back with each of its events: the
@@ -103,6 +106,12 @@ class Poller {
   virtual int Receive(int fd, Token token, bool multishot) { return -EOPNOTSUPP; }
   // Asks the kernel to end the receive of `token`; results already made still come.
   virtual int CancelReceive(Token token) { return -EOPNOTSUPP; }
+  // Starts one accept on listening socket fd (several may be in flight): its connection
+  // (non-blocking, close-on-exec) or error is a kAccepted event for `token` (-ECANCELED
+  // after CancelAccept). -EOPNOTSUPP: the loop accepts on readiness instead.
+  virtual int Accept(int fd, Token token) { return -EOPNOTSUPP; }
+  // Asks the kernel to end every accept of `token`; connections already made still come.
+  virtual int CancelAccept(Token token) { return -EOPNOTSUPP; }
 };
 
 // Creates the backend called `name`. Returns 0, -ENOENT for an unknown or unavailable

@@ -1,11 +1,12 @@
-// io_uring backend (Linux 6.0+), the first completion backend. Two kinds of operation go
+// io_uring backend (Linux 6.0+), the first completion backend. Three kinds of operation go
 // through one ring:
-// - readiness, for what the loop still does itself (accept, connect, queued writes,
-//   datagrams): a single-shot POLL_ADD per watched descriptor, armed again at the next
-//   submission while interest remains, so it behaves level-triggered like poll(2);
-// - stream receives: a multishot RECV per socket into a provided buffer ring that the loop
-//   stocks with its pool chunks. The kernel picks a chunk only when data arrives, so an idle
-//   connection holds none, and a read event carries the chunk the kernel filled.
+// - readiness, for what the loop still does itself (connect, queued writes, datagrams): a
+//   single-shot POLL_ADD per watched descriptor, armed again at the next submission while
+//   interest remains, so it behaves level-triggered like poll(2);
+// - stream receives: a RECV (multishot for a stream read) into a provided buffer ring that
+//   the loop stocks with its pool chunks. The kernel picks a chunk only when data arrives,
+//   so an idle connection holds none, and a read event carries the chunk the kernel filled;
+// - accepts: a few ACCEPTs in flight per accepting listener, each connection a completion.
 // The ring is made with SINGLE_ISSUER | COOP_TASKRUN on the loop's thread and its descriptor
 // is pollable, so the loop nests it in Node's loop like the epoll fd (inline only). Raw
 // syscalls and the kernel's header, no liburing: Debian's 2.3 cannot set a buffer ring up,
@@ -14,6 +15,7 @@
 #include <linux/io_uring.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -30,9 +32,9 @@ namespace muxnet {
 namespace {
 
 // What a completion's user_data says, in bits 28-31 (a token's id stays below 2^24):
-//   recv: the token itself with the op; poll: descriptor in bits 0-27, sequence in 32-39;
-//   wake and ignored (removals, cancellations): the op alone.
-enum Op : uint64_t { kOpPoll = 1, kOpRecv = 2, kOpWake = 3, kOpIgnore = 4 };
+//   recv and accept: the token itself with the op; poll: descriptor in bits 0-27, sequence
+//   in 32-39; wake and ignored (removals, cancellations): the op alone.
+enum Op : uint64_t { kOpPoll = 1, kOpRecv = 2, kOpWake = 3, kOpIgnore = 4, kOpAccept = 5 };
 constexpr uint64_t kOpShift = 28;
 constexpr uint64_t kOpMask = uint64_t{0xf} << kOpShift;
 constexpr uint64_t kIdBits = 0x00ffffff;
@@ -41,7 +43,8 @@ constexpr unsigned kCqEntries = 8192;
 constexpr unsigned kBufEntries = 1024;  // provided buffer ring: a power of 2, >= pool chunks
 constexpr uint16_t kBufGroup = 0;
 
-uint64_t RecvData(Token t) { return (t & ~uint64_t{0xffffffff}) | (t & kIdBits) | (uint64_t{kOpRecv} << kOpShift); }
+uint64_t TokenData(Token t, Op op) { return (t & ~uint64_t{0xffffffff}) | (t & kIdBits) | (uint64_t{op} << kOpShift); }
+Token DataToken(uint64_t ud) { return (ud & ~uint64_t{0xffffffff}) | (ud & kIdBits); }
 uint64_t PollData(int fd, uint8_t seq) {
   return (uint64_t{seq} << 32) | (uint64_t{kOpPoll} << kOpShift) | static_cast<uint32_t>(fd);
 }
@@ -225,20 +228,24 @@ class IoUringPoller final : public Poller {
     sqe->ioprio = IORING_RECVSEND_POLL_FIRST | (multishot ? IORING_RECV_MULTISHOT : 0);
     sqe->flags = IOSQE_BUFFER_SELECT;
     sqe->buf_group = kBufGroup;
-    sqe->user_data = RecvData(token);
+    sqe->user_data = TokenData(token, kOpRecv);
     return MaybeSubmit();
   }
 
-  int CancelReceive(Token token) override {
+  int CancelReceive(Token token) override { return Cancel(TokenData(token, kOpRecv)); }
+
+  int Accept(int fd, Token token) override {
+    if ((token & 0xffffffffu) > kIdBits) return -EINVAL;
     io_uring_sqe* sqe = Sqe();
     if (sqe == nullptr) return -EBUSY;
-    sqe->opcode = IORING_OP_ASYNC_CANCEL;
-    sqe->fd = -1;
-    sqe->addr = RecvData(token);
-    sqe->user_data = uint64_t{kOpIgnore} << kOpShift;
-    // Now, as Remove: the receive holds a reference to the socket being closed.
-    return Submit(0, 0);
+    sqe->opcode = IORING_OP_ACCEPT;
+    sqe->fd = fd;
+    sqe->accept_flags = SOCK_NONBLOCK | SOCK_CLOEXEC;
+    sqe->user_data = TokenData(token, kOpAccept);
+    return MaybeSubmit();
   }
+
+  int CancelAccept(Token token) override { return Cancel(TokenData(token, kOpAccept), IORING_ASYNC_CANCEL_ALL); }
 
  private:
   struct FdState {
@@ -270,6 +277,19 @@ class IoUringPoller final : public Poller {
   }
 
   int MaybeSubmit() { return deferring_ ? 0 : Submit(0, 0); }
+
+  // Ends the operation whose user_data is `data`; submitted now, as Remove: the operation
+  // holds a reference to the socket, which may be closing.
+  int Cancel(uint64_t data, uint32_t flags = 0) {
+    io_uring_sqe* sqe = Sqe();
+    if (sqe == nullptr) return -EBUSY;
+    sqe->opcode = IORING_OP_ASYNC_CANCEL;
+    sqe->fd = -1;
+    sqe->addr = data;
+    sqe->cancel_flags = flags;
+    sqe->user_data = uint64_t{kOpIgnore} << kOpShift;
+    return Submit(0, 0);
+  }
 
   // One io_uring_enter for everything queued; waits for min_complete completions when asked.
   int Submit(unsigned min_complete, unsigned flags, void* arg = nullptr, size_t argsz = 0) {
@@ -352,7 +372,7 @@ class IoUringPoller final : public Poller {
       switch ((ud & kOpMask) >> kOpShift) {
         case kOpRecv: {
           PollEvent& e = events[count++];
-          e.token = (ud & ~uint64_t{0xffffffff}) | (ud & kIdBits);
+          e.token = DataToken(ud);
           e.events = kReceived | ((cqe.flags & IORING_CQE_F_MORE) ? kMore : 0u);
           e.result = cqe.res;
           e.chunk = -1;
@@ -360,6 +380,14 @@ class IoUringPoller final : public Poller {
             e.chunk = static_cast<int32_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT);
             provided_--;
           }
+          break;
+        }
+        case kOpAccept: {
+          PollEvent& e = events[count++];
+          e.token = DataToken(ud);
+          e.events = kAccepted;
+          e.result = cqe.res;
+          e.chunk = -1;
           break;
         }
         case kOpPoll: {

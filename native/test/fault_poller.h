@@ -69,6 +69,8 @@ class ForwardingPoller : public muxnet::Poller {
   int ChunkCapacity() const override { return inner_->ChunkCapacity(); }
   int Receive(int fd, muxnet::Token token, bool multishot) override { return inner_->Receive(fd, token, multishot); }
   int CancelReceive(muxnet::Token token) override { return inner_->CancelReceive(token); }
+  int Accept(int fd, muxnet::Token token) override { return inner_->Accept(fd, token); }
+  int CancelAccept(muxnet::Token token) override { return inner_->CancelAccept(token); }
 
  protected:
   std::unique_ptr<muxnet::Poller> inner_;

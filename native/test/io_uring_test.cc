@@ -28,22 +28,28 @@ bool Available() {
   return false;
 }
 
-// Passes everything to the real backend and counts the receive results it reports.
+// What a CountingPoller's backend reported.
+struct Counts {
+  int enobufs = 0;   // receives ended by a dry ring
+  int received = 0;  // receive results with bytes
+  int accepted = 0;  // accepts that brought a connection
+};
+
+// Passes everything to the real backend and counts what it reports.
 class CountingPoller final : public ForwardingPoller {
  public:
   using ForwardingPoller::ForwardingPoller;
   int Wait(int timeout_ms, PollEvent* events, int max) override {
     int n = inner_->Wait(timeout_ms, events, max);
     for (int i = 0; i < n; i++) {
-      if (!(events[i].events & kReceived)) continue;
-      if (events[i].result == -ENOBUFS) (*enobufs)++;
-      if (events[i].result > 0) (*received)++;
+      const PollEvent& e = events[i];
+      if ((e.events & kReceived) && e.result == -ENOBUFS) counts->enobufs++;
+      if ((e.events & kReceived) && e.result > 0) counts->received++;
+      if ((e.events & kAccepted) && e.result >= 0) counts->accepted++;
     }
     return n;
   }
-
-  std::shared_ptr<int> enobufs = std::make_shared<int>(0);
-  std::shared_ptr<int> received = std::make_shared<int>(0);
+  std::shared_ptr<Counts> counts = std::make_shared<Counts>();
 };
 
 const Config kUring{"io_uring", false, false};
@@ -63,6 +69,20 @@ std::vector<Conn> Accept(Loop* loop, MockHost* host, int n) {
     out.push_back({peer, id});
   }
   return out;
+}
+
+// A loop on io_uring whose backend counts what it reports into *counts.
+std::unique_ptr<Loop> MakeCountingLoop(MockHost* host, std::shared_ptr<Counts>* counts) {
+  *counts = std::make_shared<Counts>();
+  return MakeLoop(host, kUring, [c = *counts](std::unique_ptr<Poller>* out) {
+    std::unique_ptr<Poller> inner;
+    int err = CreatePoller("io_uring", &inner);
+    if (err != 0) return err;
+    auto p = std::make_unique<CountingPoller>(std::move(inner));
+    p->counts = c;
+    *out = std::move(p);
+    return 0;
+  });
 }
 
 void StartStream(Loop* loop, int id) {
@@ -110,16 +130,8 @@ TEST(io_uring_waiting_readers_hold_no_chunk_each) {
 TEST(io_uring_dry_ring_rearms_and_loses_nothing) {
   if (!Available()) return;
   MockHost host;
-  auto counting = std::make_shared<std::shared_ptr<int>>();
-  auto loop = MakeLoop(&host, kUring, [counting](std::unique_ptr<Poller>* out) {
-    std::unique_ptr<Poller> inner;
-    int err = CreatePoller("io_uring", &inner);
-    if (err != 0) return err;
-    auto p = std::make_unique<CountingPoller>(std::move(inner));
-    *counting = p->enobufs;
-    *out = std::move(p);
-    return 0;
-  });
+  std::shared_ptr<Counts> counts;
+  auto loop = MakeCountingLoop(&host, &counts);
   // The test pool is 2 slabs (32 chunks); the ring takes a quarter: 8.
   const int kConns = 12;
   auto conns = Accept(loop.get(), &host, kConns);
@@ -139,7 +151,7 @@ TEST(io_uring_dry_ring_rearms_and_loses_nothing) {
     });
     CHECK(ok, "round %d: not every connection's message arrived", round);
   }
-  CHECK(**counting > 0, "the ring never ran dry (the test did not test what it says)");
+  CHECK(counts->enobufs > 0, "the ring never ran dry (the test did not test what it says)");
   for (int i = 0; i < kConns; i++) {
     std::string want = "c" + std::to_string(i) + "r0;c" + std::to_string(i) + "r1;";
     std::string got = ReadBytes(loop.get(), &host, conns[i].id, mark);
@@ -300,6 +312,102 @@ TEST(io_uring_close_cancels_the_receive_and_late_results_return_their_chunk) {
     CHECK(read(c.peer, &b, 1) == 0, "the peer read data, not the end");
     close(c.peer);
   }
+}
+
+namespace {
+
+// The ids of the kEvAccept events for listener `lid` in the log from `mark`.
+std::vector<int> AcceptedIds(MockHost* host, int lid, size_t mark) {
+  std::vector<int> ids;
+  for (size_t i = mark; i < host->log.size(); i++)
+    if (host->log[i].kind == kEvAccept && host->log[i].id == lid) ids.push_back(host->log[i].a);
+  return ids;
+}
+
+}  // namespace
+
+// Connections come from the ring's accepts, never more at once than the owner's budget:
+// the rest wait in the kernel's backlog. Accepts that complete after the owner paused wait
+// in the loop (not handed out, not lost, not reset) until it accepts again, then come in
+// order.
+TEST(io_uring_accept_keeps_the_budget_and_what_completes_after_a_pause) {
+  if (!Available()) return;
+  MockHost host;
+  std::shared_ptr<Counts> counts;
+  auto loop = MakeCountingLoop(&host, &counts);
+  int port;
+  int lid = ListenLocal(loop.get(), &port);
+  constexpr int kPeers = 4;
+  int peers[kPeers];
+  for (int i = 0; i < kPeers; i++) {
+    peers[i] = RawConnect(port);
+    char tag = static_cast<char>('a' + i);
+    CHECK(write(peers[i], &tag, 1) == 1);
+  }
+  CHECK(loop->SetAccepting(lid, 1) == 0);
+  CHECK(PumpUntil(loop.get(), &host, [&] { return !AcceptedIds(&host, lid, 0).empty(); }), "no accept");
+  for (int i = 0; i < 5; i++) Pump(loop.get(), &host, 5);
+  CHECK(AcceptedIds(&host, lid, 0).size() == 1, "%zu connections handed out on a budget of 1",
+        AcceptedIds(&host, lid, 0).size());
+  CHECK(counts->accepted == 1, "the kernel accepted %d connections on a budget of 1", counts->accepted);
+  // Accepting, then paused before the loop runs: the accepts complete at their submission
+  // (the backlog has the connections), their results come after the pause.
+  CHECK(loop->SetAccepting(lid, 3) == 0);
+  CHECK(loop->SetAccepting(lid, 0) == 0);
+  for (int i = 0; i < 5; i++) Pump(loop.get(), &host, 5);
+  CHECK(AcceptedIds(&host, lid, 0).size() == 1, "%zu connections handed out while paused",
+        AcceptedIds(&host, lid, 0).size());
+  CHECK(loop->SetAccepting(lid, 10) == 0);
+  CHECK(PumpUntil(loop.get(), &host, [&] { return AcceptedIds(&host, lid, 0).size() == kPeers; }),
+        "%zu of %d connections handed out after accepting again", AcceptedIds(&host, lid, 0).size(), kPeers);
+  CHECK(counts->accepted == kPeers, "%d connections came from the ring's accepts", counts->accepted);
+  std::vector<int> ids = AcceptedIds(&host, lid, 0);
+  for (int i = 0; i < kPeers; i++) {
+    char tag = 0;
+    CHECK(WaitFd(loop->Fd(ids[i]), false, 2000), "connection %d: no byte", i);
+    CHECK(read(loop->Fd(ids[i]), &tag, 1) == 1);
+    CHECK(tag == 'a' + i, "connection %d carries peer %c's byte", i, tag);
+    CHECK(loop->Close(ids[i]) == 0);
+    close(peers[i]);
+  }
+  CHECK(loop->Close(lid) == 0);
+  Pump(loop.get(), &host, 5);
+}
+
+// Closing a listener whose accept is armed and whose accepted connections wait for the
+// owner: the waiting ones are closed (the peers see the end), nothing leaks (the test
+// runner counts descriptors), and the port is free at once (the kernel let go of the
+// listening socket: the accept was cancelled).
+TEST(io_uring_closed_listener_closes_what_waits_and_frees_the_port) {
+  if (!Available()) return;
+  MockHost host;
+  auto loop = MakeLoop(&host, kUring);
+  int port;
+  int lid = ListenLocal(loop.get(), &port);
+  int peers[3];
+  for (int& p : peers) p = RawConnect(port);
+  CHECK(loop->SetAccepting(lid, 1) == 0);
+  CHECK(PumpUntil(loop.get(), &host, [&] { return !AcceptedIds(&host, lid, 0).empty(); }), "no accept");
+  for (int i = 0; i < 5; i++) Pump(loop.get(), &host, 5);
+  int first = AcceptedIds(&host, lid, 0)[0];
+  CHECK(loop->SetAccepting(lid, 1) == 0);  // armed again, with two waiting to be handed out
+  CHECK(loop->Close(lid) == 0);
+  for (int i = 0; i < 5; i++) Pump(loop.get(), &host, 5);
+  CHECK(AcceptedIds(&host, lid, 0).size() == 1, "a closed listener handed out a connection");
+  for (int i = 1; i < 3; i++) {
+    CHECK(WaitFd(peers[i], false, 2000), "peer %d never saw its connection closed", i);
+    char b;
+    CHECK(read(peers[i], &b, 1) <= 0, "peer %d read data", i);
+  }
+  SockAddr a;
+  CHECK(SockAddr::FromIp("127.0.0.1", port, &a) == 0);
+  int again = -1;
+  int err = loop->Listen(a, ListenOptions{}, &again);
+  CHECK(err == 0, "listening again on the closed listener's port -> %d", err);
+  CHECK(loop->Close(again) == 0);
+  CHECK(loop->Close(first) == 0);
+  for (int p : peers) close(p);
+  Pump(loop.get(), &host, 5);
 }
 
 #endif  // MUXNET_HAVE_IO_URING
