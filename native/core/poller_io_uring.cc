@@ -7,8 +7,9 @@
 //   the loop stocks with its pool chunks. The kernel picks a chunk only when data arrives,
 //   so an idle connection holds none, and a read event carries the chunk the kernel filled;
 // - accepts: a few ACCEPTs in flight per accepting listener, each connection a completion.
-// The ring is made with SINGLE_ISSUER | COOP_TASKRUN on the loop's thread and its descriptor
-// is pollable, so the loop nests it in Node's loop like the epoll fd (inline only). Raw
+// The ring is made with SINGLE_ISSUER | COOP_TASKRUN (or DEFER_TASKRUN, see Init) on the
+// loop's thread and its descriptor (or DEFER_TASKRUN's eventfd) is pollable, so the loop
+// nests it in Node's loop like the epoll fd (inline only). Raw
 // syscalls and the kernel's header, no liburing: Debian's 2.3 cannot set a buffer ring up,
 // and the prebuilt binary must not need the library on the user's machine.
 #ifdef MUXNET_HAVE_IO_URING
@@ -73,12 +74,19 @@ class IoUringPoller final : public Poller {
     if (sq_ptr_ != nullptr) munmap(sq_ptr_, sq_size_);
     if (ring_ >= 0) close(ring_);
     if (wake_fd_ >= 0) close(wake_fd_);
+    if (cq_fd_ >= 0) close(cq_fd_);
   }
 
   int Init() {
+    // MUXNET_IO_URING_TASKRUN=defer: DEFER_TASKRUN, where the kernel's completion work waits
+    // for the loop's next io_uring_enter instead of running at any syscall (COOP_TASKRUN,
+    // the default). Such a ring's descriptor does not wake a poll for it, so the loop
+    // watches an eventfd registered with the ring instead.
+    const char* taskrun = getenv("MUXNET_IO_URING_TASKRUN");
+    defer_taskrun_ = taskrun != nullptr && strcmp(taskrun, "defer") == 0;
     io_uring_params p{};
-    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_CQSIZE |
-              IORING_SETUP_SUBMIT_ALL;
+    p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
+              (defer_taskrun_ ? IORING_SETUP_DEFER_TASKRUN : IORING_SETUP_COOP_TASKRUN);
     p.cq_entries = kCqEntries;
     ring_ = Setup(kSqEntries, &p);
     if (ring_ < 0) return -errno;
@@ -120,6 +128,11 @@ class IoUringPoller final : public Poller {
 
     wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd_ < 0) return -errno;
+    if (defer_taskrun_) {
+      cq_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+      if (cq_fd_ < 0) return -errno;
+      if (Register(ring_, IORING_REGISTER_EVENTFD, &cq_fd_, 1) != 0) return -errno;
+    }
     ArmWake();
     return Submit(0, 0);
   }
@@ -132,7 +145,7 @@ class IoUringPoller final : public Poller {
     c.inline_only = true;
     return c;
   }
-  int PollableFd() const override { return ring_; }
+  int PollableFd() const override { return defer_taskrun_ ? cq_fd_ : ring_; }
   void Wake() override {
     uint64_t one = 1;
     ssize_t n = write(wake_fd_, &one, sizeof one);
@@ -168,11 +181,19 @@ class IoUringPoller final : public Poller {
     st->interest = 0;
     // Submitted now, also while deferring: the poll holds a reference to the socket, which
     // would stay open after close(2) until the removal reaches the kernel.
-    return Submit(0, 0);
+    return SubmitRelease();
   }
 
   int Wait(int timeout_ms, PollEvent* events, int max) override {
     ArmFired();
+    if (defer_taskrun_) {
+      // Reset first: work the kernel adds from now on signals the eventfd again.
+      uint64_t v;
+      while (read(cq_fd_, &v, sizeof v) > 0) {
+      }
+      // The completions that wait for this thread are made (posted) only in io_uring_enter.
+      if (int err = Submit(0, IORING_ENTER_GETEVENTS); err != 0 && err != -EINTR) return err;
+    }
     int n = Reap(events, max);
     if (n > 0) return n;
     unsigned flags = IORING_ENTER_GETEVENTS;
@@ -288,8 +309,13 @@ class IoUringPoller final : public Poller {
     sqe->addr = data;
     sqe->cancel_flags = flags;
     sqe->user_data = uint64_t{kOpIgnore} << kOpShift;
-    return Submit(0, 0);
+    return SubmitRelease();
   }
+
+  // Submits a removal or cancellation so that the socket it held is let go of now. With
+  // DEFER_TASKRUN the ended operation gives its reference back in the work that waits for
+  // io_uring_enter with GETEVENTS: until then a closed listener's port stays taken.
+  int SubmitRelease() { return Submit(0, defer_taskrun_ ? IORING_ENTER_GETEVENTS : 0); }
 
   // One io_uring_enter for everything queued; waits for min_complete completions when asked.
   int Submit(unsigned min_complete, unsigned flags, void* arg = nullptr, size_t argsz = 0) {
@@ -432,6 +458,8 @@ class IoUringPoller final : public Poller {
 
   int ring_ = -1;
   int wake_fd_ = -1;
+  int cq_fd_ = -1;  // DEFER_TASKRUN: the eventfd the ring signals when it has work
+  bool defer_taskrun_ = false;
   void* sq_ptr_ = nullptr;
   void* cq_ptr_ = nullptr;
   size_t sq_size_ = 0, cq_size_ = 0, sqes_size_ = 0;

@@ -308,8 +308,10 @@ TEST(io_uring_close_cancels_the_receive_and_late_results_return_their_chunk) {
   for (auto& c : conns) {
     pollfd p{c.peer, POLLIN, 0};
     CHECK(poll(&p, 1, 2000) == 1, "the peer never saw the close");
+    // The end, or a reset where the data was still in the socket at the close (with
+    // MUXNET_IO_URING_TASKRUN=defer the kernel receives only when the loop enters the ring).
     char b;
-    CHECK(read(c.peer, &b, 1) == 0, "the peer read data, not the end");
+    CHECK(read(c.peer, &b, 1) <= 0, "the peer read data, not the close");
     close(c.peer);
   }
 }
@@ -392,6 +394,13 @@ TEST(io_uring_closed_listener_closes_what_waits_and_frees_the_port) {
   int first = AcceptedIds(&host, lid, 0)[0];
   CHECK(loop->SetAccepting(lid, 1) == 0);  // armed again, with two waiting to be handed out
   CHECK(loop->Close(lid) == 0);
+  // At once, before the loop runs again (as a server that closes a listener and listens
+  // anew in one step).
+  SockAddr a;
+  CHECK(SockAddr::FromIp("127.0.0.1", port, &a) == 0);
+  int again = -1;
+  int err = loop->Listen(a, ListenOptions{}, &again);
+  CHECK(err == 0, "listening again on the closed listener's port -> %d", err);
   for (int i = 0; i < 5; i++) Pump(loop.get(), &host, 5);
   CHECK(AcceptedIds(&host, lid, 0).size() == 1, "a closed listener handed out a connection");
   for (int i = 1; i < 3; i++) {
@@ -399,11 +408,12 @@ TEST(io_uring_closed_listener_closes_what_waits_and_frees_the_port) {
     char b;
     CHECK(read(peers[i], &b, 1) <= 0, "peer %d read data", i);
   }
-  SockAddr a;
-  CHECK(SockAddr::FromIp("127.0.0.1", port, &a) == 0);
-  int again = -1;
-  int err = loop->Listen(a, ListenOptions{}, &again);
-  CHECK(err == 0, "listening again on the closed listener's port -> %d", err);
+  // The same with accepts in flight (the backlog is empty): they hold the listening socket
+  // until they are cancelled.
+  CHECK(loop->SetAccepting(again, 4) == 0);
+  CHECK(loop->Close(again) == 0);
+  err = loop->Listen(a, ListenOptions{}, &again);
+  CHECK(err == 0, "listening again after closing a listener with accepts in flight -> %d", err);
   CHECK(loop->Close(again) == 0);
   CHECK(loop->Close(first) == 0);
   for (int p : peers) close(p);

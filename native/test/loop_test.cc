@@ -20,7 +20,7 @@ std::string ReadAll(Loop* loop, MockHost* host, int id, size_t len, const std::s
   std::string got;
   char buf[65536];
   CHECK(loop->WantRead(id) == 0);
-  int64_t end = NowMs() + 5000;
+  int64_t end = NowMs() + 20000;  // a ceiling: wine on a busy machine is slow
   while (got.size() < len) {
     ssize_t n = loop->Read(id, buf, std::min(sizeof buf, len - got.size()));
     if (n > 0) {
@@ -105,13 +105,16 @@ TEST(loop_try_write_queues_nothing_and_keeps_order) {
     while ((n = loop->TryWrite(sid, big.data(), big.size())) > 0) sent += n;
     CHECK(n == 0, "%s: TryWrite on a full socket -> %zd", cfg.c_str(), n);
     CHECK(host.tokens_made == 0, "%s: TryWrite made a token", cfg.c_str());
-    // With a write queued, TryWrite would overtake it: -EBUSY.
-    int rc = loop->Write(sid, "q", 1, kNoLimit, MockHost::MakeToken, &host);
+    // With a write queued, TryWrite would overtake it: -EBUSY. 1 MiB, so that it is queued
+    // even where the socket's buffer drained a little since (wine's sockets drain on their
+    // own thread: a 1-byte write went out at once there).
+    std::string tail(1 << 20, 'q');
+    int rc = loop->Write(sid, tail.data(), tail.size(), kNoLimit, MockHost::MakeToken, &host);
     CHECK(rc == 1, "%s: Write on a full socket -> %d", cfg.c_str(), rc);
     CHECK(loop->TryWrite(sid, "z", 1) == -EBUSY, "%s: TryWrite past a queued write", cfg.c_str());
-    std::string got = ReadAll(loop.get(), &host, cid, sent + 1, cfg);
-    CHECK(got.size() == sent + 1 && got.compare(0, 2, "ab") == 0 && got.back() == 'q',
-          "%s: bytes out of order", cfg.c_str());
+    std::string got = ReadAll(loop.get(), &host, cid, sent + tail.size(), cfg);
+    CHECK(got.size() == sent + tail.size() && got.compare(0, 2, "ab") == 0 &&
+          got.compare(sent, tail.size(), tail) == 0, "%s: bytes out of order", cfg.c_str());
     CHECK(PumpUntil(loop.get(), &host, [&] { return host.live_tokens.empty(); }));
     CHECK(loop->ShutdownWrite(sid) == 0);
     CHECK(loop->TryWrite(sid, "z", 1) == -EPIPE, "%s: TryWrite after shutdown", cfg.c_str());
@@ -312,7 +315,7 @@ TEST(loop_shutdown_after_queued_writes_delivers_then_eof) {
     size_t total = 0;
     bool eof = false;
     char buf[65536];
-    int64_t end = NowMs() + 5000;
+    int64_t end = NowMs() + 20000;  // 2 MiB through 4 KiB buffers: slow under wine on a busy machine
     SetNonBlocking(peer);
     while (!eof && NowMs() < end) {
       ssize_t n = RawRead(peer, buf, sizeof buf);
