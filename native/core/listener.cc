@@ -190,7 +190,7 @@ void Loop::DeliverAccepted() {
     h->accepted_due = false;
     while ((h = GetListener(lid)) != nullptr && h->accepting && !h->accepted.empty()) {
       int fd = h->accepted.front();
-      h->accepted.pop_front();
+      h->accepted.erase(h->accepted.begin());
       HandOut(h, fd);
     }
   }

@@ -70,7 +70,7 @@ ssize_t Loop::TakeReceived(StreamHandle* h, char* data, size_t len, int* chunk) 
   if (r.n <= 0 || data == nullptr) {  // the end, an error, or a whole chunk for a chunk read
     ssize_t n = r.n;
     *chunk = r.chunk;
-    h->received.pop_front();
+    h->received.erase(h->received.begin());
     return n;
   }
   // Into the caller's memory: what does not fit stays first, moved to the chunk's start.
@@ -82,7 +82,7 @@ ssize_t Loop::TakeReceived(StreamHandle* h, char* data, size_t len, int* chunk) 
     r.n -= static_cast<int32_t>(n);
   } else {
     pool_->Release(r.chunk);
-    h->received.pop_front();
+    h->received.erase(h->received.begin());
   }
   return static_cast<ssize_t>(n);
 }
@@ -110,12 +110,12 @@ void Loop::CompleteReceived(StreamHandle* h, int32_t n, int32_t chunk) {
     // The owner's memory may be gone (a detached ArrayBuffer): the bytes stay for the next
     // read, this one fails.
     if (!host_->ResolveBuffer(h->read_token, &data, &len)) {
-      h->received.push_front({n, chunk});
+      h->received.insert(h->received.begin(), {n, chunk});
       EndRead(h);
       EmitRead(id, -EFAULT, -1);
       return;
     }
-    h->received.push_front({n, chunk});
+    h->received.insert(h->received.begin(), {n, chunk});
     int unused;
     ssize_t got = TakeReceived(h, data, len, &unused);
     EndRead(h);
