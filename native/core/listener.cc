@@ -94,6 +94,17 @@ void Loop::HandOut(ListenerHandle* h, int fd) {
 }
 
 void Loop::AcceptFailed(ListenerHandle* h, int err) {
+  // Stop accepting until the owner asks again (after a back-off): without a spare
+  // descriptor a level-triggered listener would otherwise report the same error forever.
+  // First: on a completion backend this cancels the accepts in flight, which would take
+  // the descriptor freed below (the kernel runs them at any syscall of this thread: the
+  // spare was lost to one, and shedding with it, in CI's listener-emfile test).
+  h->accepting = false;
+  if (UsesAccept(*h)) {
+    UpdateAccept(h);
+  } else {
+    UpdateInterest(h);
+  }
   if (reserve_fd_ < 0) reserve_fd_ = OpenReserveFd();  // lost to another thread last time
   if ((err == -EMFILE || err == -ENFILE) && reserve_fd_ >= 0) {
     // Out of descriptors: the pending connection would keep the listener readable and
@@ -103,14 +114,6 @@ void Loop::AcceptFailed(ListenerHandle* h, int err) {
     int fd;
     while (Accept(h->fd, &fd) == 0) muxnet::Close(fd);
     reserve_fd_ = OpenReserveFd();
-  }
-  // Stop accepting until the owner asks again (after a back-off): without a spare
-  // descriptor a level-triggered listener would otherwise report the same error forever.
-  h->accepting = false;
-  if (UsesAccept(*h)) {
-    UpdateAccept(h);
-  } else {
-    UpdateInterest(h);
   }
   Emit(kEvAcceptError, h->id, err, 0);
 }
