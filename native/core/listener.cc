@@ -22,7 +22,7 @@ int Loop::SetAccepting(int id, int budget) {
   int was_budget = h->accept_budget;
   h->accept_budget = budget > 0 ? budget : 0;
   h->accepting = budget > 0;
-  int err = UsesAccept(*h) ? UpdateAccept(h) : UpdateInterest(h);
+  int err = ApplyAccepting(h);
   if (err != 0) {
     h->accepting = was;
     h->accept_budget = was_budget;
@@ -68,11 +68,7 @@ void Loop::HandOut(ListenerHandle* h, int fd) {
   if (--h->accept_budget <= 0) {
     // The owner's queue is full: the rest wait in the kernel's backlog.
     h->accepting = false;
-    if (UsesAccept(*h)) {
-      UpdateAccept(h);
-    } else {
-      UpdateInterest(h);  // a refusal keeps the interest: the next event re-checks
-    }
+    ApplyAccepting(h);  // a refusal keeps the interest: the next event re-checks
   }
   int id = AddHandle(std::make_unique<StreamHandle>(), fd);
   stats_.accepted++;
@@ -100,11 +96,7 @@ void Loop::AcceptFailed(ListenerHandle* h, int err) {
   // the descriptor freed below (the kernel runs them at any syscall of this thread: the
   // spare was lost to one, and shedding with it, in CI's listener-emfile test).
   h->accepting = false;
-  if (UsesAccept(*h)) {
-    UpdateAccept(h);
-  } else {
-    UpdateInterest(h);
-  }
+  ApplyAccepting(h);
   if (reserve_fd_ < 0) reserve_fd_ = OpenReserveFd();  // lost to another thread last time
   if ((err == -EMFILE || err == -ENFILE) && reserve_fd_ >= 0) {
     // Out of descriptors: the pending connection would keep the listener readable and

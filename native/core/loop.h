@@ -358,6 +358,8 @@ class Loop {
   bool UsesAccept(const ListenerHandle& h) const { return completion_ && h.ring_accept; }
   // Arms or cancels the backend's accept as h->accepting says; 0 or -errno.
   int UpdateAccept(ListenerHandle* h);
+  // Brings accepting in line with h->accepting: the backend's accept or readiness interest.
+  int ApplyAccepting(ListenerHandle* h) { return UsesAccept(*h) ? UpdateAccept(h) : UpdateInterest(h); }
   void OnAccepted(Handle* h, const PollEvent& e);
   // Hands out the connections accepted while their listener's owner was not accepting.
   void DeliverAccepted();
