@@ -50,6 +50,7 @@ int Loop::Init(const LoopOptions& options) {
   if (options.threaded && caps.inline_only) return -ENOTSUP;
   edge_ = options.edge_triggered;
   completion_ = caps.completion;
+  receive_limit_ = caps.receive_limit;
   // A backend with no descriptor to nest in Node's loop (select, poll) waits on a helper
   // thread; one with a descriptor can do either.
   threaded_ = options.threaded || !caps.pollable;

@@ -132,6 +132,11 @@ enum class HandleKind : uint8_t { kStream = 1, kListener = 2, kDatagram = 3 };
 
 class Loop {
  public:
+  // Completion backends that can limit a multishot receive: what one takes before it ends
+  // and the next read arms another, a bound on what an owner that stops reading has taken
+  // out of the kernel (4 chunks).
+  static constexpr uint32_t kReceiveLimit = 256 * 1024;
+
   // batch: where events are written, capacity entries; owned by the host.
   Loop(LoopHost* host, Event* batch, int capacity);
   // Closes every handle and stops the helper thread.
@@ -416,7 +421,8 @@ class Loop {
   // Read/ReadChunk while the receive owns the socket: what it received, or -EAGAIN (then
   // kEvReadable follows when something comes, for a WantRead owner).
   ssize_t TakeReceived(StreamHandle* h, char* data, size_t len, int* chunk);
-  // One receive for a single read, a multishot one for a stream read.
+  // One multishot receive for any read where the backend can limit it (kReceiveLimit),
+  // else one receive for a single read and a multishot one for a stream read.
   int ArmReceive(StreamHandle* h);
   void OnReceived(Handle* h, const PollEvent& e);
   // Hands the started read result n (chunk or -1); copies into kReadBuffer's memory.
@@ -439,6 +445,7 @@ class Loop {
   bool edge_ = false;
   bool completion_ = false;   // the backend receives (caps.completion)
   bool receiving_ = false;    // some receive was armed: keep the buffer ring stocked
+  bool receive_limit_ = false;  // the backend limits a multishot receive (caps.receive_limit)
   std::unique_ptr<BufferPool> pool_;
   TimerHeap timers_;
   int64_t armed_when_ = -1;

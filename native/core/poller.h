@@ -54,6 +54,7 @@ struct PollerCaps {
   bool completion = false;  // does the I/O itself (io_uring, IOCP): Receive() and friends
   bool inline_only = false;  // Wait() must run on the thread that made it (io_uring's
                              // SINGLE_ISSUER ring): no helper-thread mode
+  bool receive_limit = false;  // Receive() honours a multishot receive's byte limit
 };
 
 // A readiness backend. Not thread-safe: one thread calls every method (the loop makes sure
@@ -102,8 +103,11 @@ class Poller {
   // Starts a receive on stream socket fd into a provided chunk: one result, or, when
   // `multishot`, results that go on. Each is a kReceived event for `token`, the last without
   // kMore (a single receive's only one; the end of stream, an error, -ENOBUFS when no
-  // provided chunk was left, -ECANCELED after CancelReceive).
-  virtual int Receive(int fd, Token token, bool multishot) { return -EOPNOTSUPP; }
+  // provided chunk was left, -ECANCELED after CancelReceive). A multishot receive with a
+  // `limit` (caps.receive_limit; 0: none) also ends, with a result that has bytes and no
+  // kMore, once it has received `limit` bytes or more: the kernel checks after each result,
+  // so the last one may go past the limit by less than a chunk.
+  virtual int Receive(int fd, Token token, bool multishot, uint32_t limit = 0) { return -EOPNOTSUPP; }
   // Asks the kernel to end the receive of `token`; results already made still come.
   virtual int CancelReceive(Token token) { return -EOPNOTSUPP; }
   // Starts one accept on listening socket fd (several may be in flight): its connection

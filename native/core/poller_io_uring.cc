@@ -126,6 +126,7 @@ class IoUringPoller final : public Poller {
     reg.bgid = kBufGroup;
     if (Register(ring_, IORING_REGISTER_PBUF_RING, &reg, 1) != 0) return -errno;
 
+    receive_limit_ = ProbeReceiveLimit();
     wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd_ < 0) return -errno;
     if (defer_taskrun_) {
@@ -143,6 +144,7 @@ class IoUringPoller final : public Poller {
     c.pollable = true;
     c.completion = true;
     c.inline_only = true;
+    c.receive_limit = receive_limit_;
     return c;
   }
   int PollableFd() const override { return defer_taskrun_ ? cq_fd_ : ring_; }
@@ -239,16 +241,14 @@ class IoUringPoller final : public Poller {
   int ProvidedChunks() const override { return provided_; }
   int ChunkCapacity() const override { return static_cast<int>(kBufEntries); }
 
-  int Receive(int fd, Token token, bool multishot) override {
+  int Receive(int fd, Token token, bool multishot, uint32_t limit) override {
     if ((token & 0xffffffffu) > kIdBits) return -EINVAL;
+    if (limit != 0 && (!multishot || !receive_limit_)) return -EINVAL;
     io_uring_sqe* sqe = Sqe();
     if (sqe == nullptr) return -EBUSY;
-    sqe->opcode = IORING_OP_RECV;
-    sqe->fd = fd;
+    PrepareReceive(sqe, fd, multishot, limit);
     // The loop arms a receive once a read found the socket empty: poll first, no recv try.
-    sqe->ioprio = IORING_RECVSEND_POLL_FIRST | (multishot ? IORING_RECV_MULTISHOT : 0);
-    sqe->flags = IOSQE_BUFFER_SELECT;
-    sqe->buf_group = kBufGroup;
+    sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
     sqe->user_data = TokenData(token, kOpRecv);
     return MaybeSubmit();
   }
@@ -276,6 +276,42 @@ class IoUringPoller final : public Poller {
     bool armed = false;     // a POLL_ADD is in the kernel
     bool to_arm = false;    // in arm_: fired, to be armed again at the next submission
   };
+
+  static void PrepareReceive(io_uring_sqe* sqe, int fd, bool multishot, uint32_t limit) {
+    sqe->opcode = IORING_OP_RECV;
+    sqe->fd = fd;
+    sqe->ioprio = multishot ? IORING_RECV_MULTISHOT : 0;
+    sqe->flags = IOSQE_BUFFER_SELECT;
+    sqe->buf_group = kBufGroup;
+    // The multishot byte limit is the SQE's optlen, which older kernel headers (Debian's
+    // 6.1) call file_index: the same 32 bits.
+    sqe->file_index = limit;
+  }
+
+  // Whether this kernel ends a multishot receive at a byte limit (Linux 6.16 and later): a
+  // kernel without it refuses the limit with -EINVAL, one with it runs the receive, which
+  // here ends at once with -ENOBUFS (a byte is waiting and the buffer ring is still empty).
+  // Runs in Init, before anything else is in the ring.
+  bool ProbeReceiveLimit() {
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, sv) != 0) return false;
+    bool ok = false;
+    io_uring_sqe* sqe = write(sv[1], "x", 1) == 1 ? Sqe() : nullptr;
+    if (sqe != nullptr) {
+      PrepareReceive(sqe, sv[0], true, 1);
+      sqe->user_data = uint64_t{kOpIgnore} << kOpShift;
+      if (Submit(1, IORING_ENTER_GETEVENTS) == 0) {
+        unsigned head = *cq_head_;
+        if (head != LoadAcquire(cq_tail_)) {
+          ok = cqes_[head & cq_mask_].res != -EINVAL;
+          StoreRelease(cq_head_, head + 1);
+        }
+      }
+    }
+    close(sv[0]);
+    close(sv[1]);
+    return ok;
+  }
 
   void* Map(size_t size, off_t offset) {
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring_, offset);
@@ -460,6 +496,7 @@ class IoUringPoller final : public Poller {
   int wake_fd_ = -1;
   int cq_fd_ = -1;  // DEFER_TASKRUN: the eventfd the ring signals when it has work
   bool defer_taskrun_ = false;
+  bool receive_limit_ = false;  // the kernel ends a multishot receive at a byte limit
   void* sq_ptr_ = nullptr;
   void* cq_ptr_ = nullptr;
   size_t sq_size_ = 0, cq_size_ = 0, sqes_size_ = 0;

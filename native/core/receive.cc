@@ -1,11 +1,13 @@
 // Stream reads on a completion backend (io_uring): the same ReadStart/ReadStop/Read contract
 // as stream.cc, served by receives into pool chunks the kernel picks from a buffer ring the
-// loop keeps stocked. A single read (Go-style read(), readChunk()) submits one receive; a
-// stream read (onData, for await) one that goes on (multishot) until the read stops. So a
-// connection whose owner is not reading holds at most one chunk, or what a stream's receive
-// made before its cancellation took effect; those results wait here in order for the next
-// read (kMaxReceived cancels a stream's receive that runs on regardless), and the rest stays
-// in the kernel, as it does for a readiness backend whose owner is not reading.
+// loop keeps stocked. Where the kernel can end a multishot receive at a byte limit (Linux
+// 6.16+), every read arms one that goes on across reads until kReceiveLimit bytes; elsewhere
+// a single read (Go-style read(), readChunk()) submits one receive and a stream read
+// (onData, for await) one multishot receive. A read that stops (ReadStop, a deadline)
+// cancels a multishot receive. So a connection whose owner is not reading holds at most
+// what the receive made before its cancellation or its limit; those results wait here in
+// order for the next read (kMaxReceived cancels a receive that runs on regardless), and the
+// rest stays in the kernel, as it does for a readiness backend whose owner is not reading.
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -47,8 +49,14 @@ int Loop::ArmReceive(StreamHandle* h) {
     SockAddr local;
     h->receive_shots = LocalAddr(h->fd, &local) == 0 && local.family() == AF_UNIX ? 1 : 2;
   }
-  bool multishot = h->read_mode == kReadStream && h->receive_shots == 2;
-  int err = poller_->Receive(h->fd, h->token(), multishot);
+  // A single read's receive goes on too where the kernel limits it: the next reads find
+  // their results without arming again (one poll set up and torn down per message
+  // otherwise). The limit bounds what a reader that stops takes; ReadStop cancels it.
+  bool multishot = h->receive_shots == 2 && (receive_limit_ || h->read_mode == kReadStream);
+  // The kernel ends it at the first result that reaches its limit, which may take up to a
+  // chunk more: so the limit is a chunk short of kReceiveLimit.
+  uint32_t limit = multishot && receive_limit_ ? kReceiveLimit - BufferPool::kChunkSize : 0;
+  int err = poller_->Receive(h->fd, h->token(), multishot, limit);
   if (err == 0) {
     h->receiving = true;
     h->multishot = multishot;

@@ -67,7 +67,9 @@ class ForwardingPoller : public muxnet::Poller {
   int ProvideChunk(int chunk, char* data, size_t len) override { return inner_->ProvideChunk(chunk, data, len); }
   int ProvidedChunks() const override { return inner_->ProvidedChunks(); }
   int ChunkCapacity() const override { return inner_->ChunkCapacity(); }
-  int Receive(int fd, muxnet::Token token, bool multishot) override { return inner_->Receive(fd, token, multishot); }
+  int Receive(int fd, muxnet::Token token, bool multishot, uint32_t limit) override {
+    return inner_->Receive(fd, token, multishot, limit);
+  }
   int CancelReceive(muxnet::Token token) override { return inner_->CancelReceive(token); }
   int Accept(int fd, muxnet::Token token) override { return inner_->Accept(fd, token); }
   int CancelAccept(muxnet::Token token) override { return inner_->CancelAccept(token); }

@@ -28,11 +28,14 @@ bool Available() {
   return false;
 }
 
-// What a CountingPoller's backend reported.
+// What a CountingPoller's backend reported, and what it was asked.
 struct Counts {
   int enobufs = 0;   // receives ended by a dry ring
   int received = 0;  // receive results with bytes
+  int64_t received_bytes = 0;
   int accepted = 0;  // accepts that brought a connection
+  int receives = 0;  // Receive() calls: receives armed
+  bool receive_limit = false;  // the backend's caps.receive_limit
 };
 
 // Passes everything to the real backend and counts what it reports.
@@ -44,10 +47,17 @@ class CountingPoller final : public ForwardingPoller {
     for (int i = 0; i < n; i++) {
       const PollEvent& e = events[i];
       if ((e.events & kReceived) && e.result == -ENOBUFS) counts->enobufs++;
-      if ((e.events & kReceived) && e.result > 0) counts->received++;
+      if ((e.events & kReceived) && e.result > 0) {
+        counts->received++;
+        counts->received_bytes += e.result;
+      }
       if ((e.events & kAccepted) && e.result >= 0) counts->accepted++;
     }
     return n;
+  }
+  int Receive(int fd, Token token, bool multishot, uint32_t limit) override {
+    counts->receives++;
+    return inner_->Receive(fd, token, multishot, limit);
   }
   std::shared_ptr<Counts> counts = std::make_shared<Counts>();
 };
@@ -78,6 +88,7 @@ std::unique_ptr<Loop> MakeCountingLoop(MockHost* host, std::shared_ptr<Counts>* 
     std::unique_ptr<Poller> inner;
     int err = CreatePoller("io_uring", &inner);
     if (err != 0) return err;
+    c->receive_limit = inner->Caps().receive_limit;
     auto p = std::make_unique<CountingPoller>(std::move(inner));
     p->counts = c;
     *out = std::move(p);
@@ -216,6 +227,82 @@ TEST(io_uring_unread_data_stays_in_the_kernel_and_in_order) {
           sent.size());
     close(peer);
   }
+}
+
+// Where the kernel limits a multishot receive, a Go-style reader's reads share one: ten
+// messages read one by one arm one receive, not ten. A reader that then stops reading
+// (no read started, no ReadStop) has taken at most the limit out of the kernel, whatever
+// the peer sends; a read later gets every byte, in order.
+TEST(io_uring_single_reads_share_one_limited_receive) {
+  if (!Available()) return;
+  MockHost host;
+  std::shared_ptr<Counts> counts;
+  auto loop = MakeCountingLoop(&host, &counts);
+  if (!counts->receive_limit) {
+    printf("  (skipped: this kernel cannot limit a multishot receive; single reads arm one each)\n");
+    return;
+  }
+  auto conns = Accept(loop.get(), &host, 1);
+  int id = conns[0].id, peer = conns[0].peer;
+  char buf[16];
+  MockHost::BufferRef ref{&host, buf, sizeof buf};
+  int chunk;
+  for (int i = 0; i < 10; i++) {
+    size_t mark = host.log.size();
+    ssize_t n = loop->ReadStart(id, kReadBuffer, buf, sizeof buf, MockHost::MakeBufferToken, &ref, &chunk);
+    CHECK(n == -EINPROGRESS, "read %d: ReadStart -> %zd", i, n);
+    std::string m = "m" + std::to_string(i);
+    CHECK(write(peer, m.data(), m.size()) == static_cast<ssize_t>(m.size()));
+    CHECK(PumpUntil(loop.get(), &host, [&] { return host.Count(kEvRead, id) == i + 1; }), "read %d never came", i);
+    const Event* e = nullptr;
+    for (size_t j = mark; j < host.log.size(); j++)
+      if (host.log[j].kind == kEvRead && host.log[j].id == id) e = &host.log[j];
+    CHECK(e != nullptr && e->a == static_cast<int>(m.size()) && memcmp(buf, m.data(), m.size()) == 0,
+          "read %d: %d bytes", i, e == nullptr ? -1 : e->a);
+  }
+  CHECK(counts->receives == 1, "%d receives armed for 10 single reads", counts->receives);
+
+  // The owner stops reading; the peer sends more than the limit, in one go.
+  int64_t before = counts->received_bytes;
+  std::string sent(2 * Loop::kReceiveLimit, '\0');
+  for (size_t i = 0; i < sent.size(); i++) sent[i] = static_cast<char>('a' + i % 23);
+  size_t off = 0;
+  for (int i = 0; i < 200 && off < sent.size(); i++) {
+    ssize_t w = write(peer, sent.data() + off, sent.size() - off);
+    if (w > 0) off += static_cast<size_t>(w);
+    Pump(loop.get(), &host, 5);
+  }
+  for (int i = 0; i < 5; i++) Pump(loop.get(), &host, 5);
+  int64_t taken = counts->received_bytes - before;
+  CHECK(taken > 0 && taken <= static_cast<int64_t>(Loop::kReceiveLimit),
+        "%lld bytes taken from the kernel for an owner that stopped reading (limit %u)",
+        static_cast<long long>(taken), Loop::kReceiveLimit);
+  std::string got;
+  for (int i = 0; i < 2000 && got.size() < off; i++) {
+    ssize_t n = loop->ReadStart(id, kReadChunk, nullptr, 0, nullptr, nullptr, &chunk);
+    if (n > 0) {
+      got.append(loop->pool()->Data(chunk), n);
+      CHECK(loop->ReleaseChunk(chunk) == 0);
+      continue;
+    }
+    CHECK(n == -EINPROGRESS, "ReadStart -> %zd", n);
+    size_t mark = host.log.size();
+    CHECK(PumpUntil(loop.get(), &host, [&] { return host.log.size() > mark; }));
+    for (size_t j = mark; j < host.log.size(); j++) {
+      const Event& e = host.log[j];
+      if (e.kind != kEvRead || e.id != id) continue;
+      CHECK(e.a > 0, "kEvRead %d", e.a);
+      got.append(loop->pool()->Data(e.b), e.a);
+      CHECK(loop->ReleaseChunk(e.b) == 0);
+    }
+    if (off < sent.size()) {
+      ssize_t w = write(peer, sent.data() + off, sent.size() - off);
+      if (w > 0) off += static_cast<size_t>(w);
+    }
+  }
+  CHECK(off == sent.size() && got == sent, "got %zu bytes of %zu sent (%zu written)", got.size(), sent.size(), off);
+  close(peer);
+  CHECK(host.live_tokens.empty(), "a read token was kept");
 }
 
 // A buffer read smaller than what was received takes the start; the rest is the next read's.
