@@ -115,6 +115,34 @@ std::string ReadBytes(Loop* loop, MockHost* host, int id, size_t mark, int* eof 
   return got;
 }
 
+// Chunk reads of `id` until `want` bytes came (or `rounds` reads), chunks given back;
+// `between` runs after each read that waited (a writer that keeps the peer sending).
+std::string ReadChunks(Loop* loop, MockHost* host, int id, size_t want, int rounds,
+                       const std::function<void()>& between = nullptr) {
+  std::string got;
+  int chunk;
+  for (int i = 0; i < rounds && got.size() < want; i++) {
+    ssize_t n = loop->ReadStart(id, kReadChunk, nullptr, 0, nullptr, nullptr, &chunk);
+    if (n > 0) {
+      got.append(loop->pool()->Data(chunk), n);
+      CHECK(loop->ReleaseChunk(chunk) == 0);
+      continue;
+    }
+    CHECK(n == -EINPROGRESS, "ReadStart -> %zd", n);
+    size_t mark = host->log.size();
+    CHECK(PumpUntil(loop, host, [&] { return host->log.size() > mark; }));
+    for (size_t j = mark; j < host->log.size(); j++) {
+      const Event& e = host->log[j];
+      if (e.kind != kEvRead || e.id != id) continue;
+      CHECK(e.a > 0, "kEvRead %d", e.a);
+      got.append(loop->pool()->Data(e.b), e.a);
+      CHECK(loop->ReleaseChunk(e.b) == 0);
+    }
+    if (between) between();
+  }
+  return got;
+}
+
 }  // namespace
 
 // An idle connection with a read started holds no chunk: the ring's chunks are shared, and
@@ -204,25 +232,7 @@ TEST(io_uring_unread_data_stays_in_the_kernel_and_in_order) {
     int held = loop->pool()->in_use() - before;
     CHECK(held <= 1, "mode %d: %d chunks held for an owner that reads nothing", mode, held);
     CHECK(host.Count(kEvRead, id) == 0, "mode %d: a stopped read was reported", mode);
-    std::string got;
-    for (int i = 0; i < 200 && got.size() < sent.size(); i++) {
-      ssize_t n = loop->ReadStart(id, kReadChunk, nullptr, 0, nullptr, nullptr, &chunk);
-      if (n > 0) {
-        got.append(loop->pool()->Data(chunk), n);
-        CHECK(loop->ReleaseChunk(chunk) == 0);
-        continue;
-      }
-      CHECK(n == -EINPROGRESS, "ReadStart -> %zd", n);
-      size_t mark = host.log.size();
-      CHECK(PumpUntil(loop.get(), &host, [&] { return host.log.size() > mark; }));
-      for (size_t j = mark; j < host.log.size(); j++) {
-        const Event& e = host.log[j];
-        if (e.kind != kEvRead || e.id != id) continue;
-        CHECK(e.a > 0, "kEvRead %d", e.a);
-        got.append(loop->pool()->Data(e.b), e.a);
-        CHECK(loop->ReleaseChunk(e.b) == 0);
-      }
-    }
+    std::string got = ReadChunks(loop.get(), &host, id, sent.size(), 200);
     CHECK(got == sent, "mode %d: got %zu bytes '%s...', sent %zu", mode, got.size(), got.substr(0, 20).c_str(),
           sent.size());
     close(peer);
@@ -277,29 +287,12 @@ TEST(io_uring_single_reads_share_one_limited_receive) {
   CHECK(taken > 0 && taken <= static_cast<int64_t>(Loop::kReceiveLimit),
         "%lld bytes taken from the kernel for an owner that stopped reading (limit %u)",
         static_cast<long long>(taken), Loop::kReceiveLimit);
-  std::string got;
-  for (int i = 0; i < 2000 && got.size() < off; i++) {
-    ssize_t n = loop->ReadStart(id, kReadChunk, nullptr, 0, nullptr, nullptr, &chunk);
-    if (n > 0) {
-      got.append(loop->pool()->Data(chunk), n);
-      CHECK(loop->ReleaseChunk(chunk) == 0);
-      continue;
-    }
-    CHECK(n == -EINPROGRESS, "ReadStart -> %zd", n);
-    size_t mark = host.log.size();
-    CHECK(PumpUntil(loop.get(), &host, [&] { return host.log.size() > mark; }));
-    for (size_t j = mark; j < host.log.size(); j++) {
-      const Event& e = host.log[j];
-      if (e.kind != kEvRead || e.id != id) continue;
-      CHECK(e.a > 0, "kEvRead %d", e.a);
-      got.append(loop->pool()->Data(e.b), e.a);
-      CHECK(loop->ReleaseChunk(e.b) == 0);
-    }
+  std::string got = ReadChunks(loop.get(), &host, id, sent.size(), 2000, [&] {
     if (off < sent.size()) {
       ssize_t w = write(peer, sent.data() + off, sent.size() - off);
       if (w > 0) off += static_cast<size_t>(w);
     }
-  }
+  });
   CHECK(off == sent.size() && got == sent, "got %zu bytes of %zu sent (%zu written)", got.size(), sent.size(), off);
   close(peer);
   CHECK(host.live_tokens.empty(), "a read token was kept");
