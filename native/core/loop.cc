@@ -25,12 +25,23 @@ Loop::~Loop() {
     if (h == nullptr || h->closed) continue;
     if (h->kind == HandleKind::kStream) {
       auto* s = static_cast<StreamHandle*>(h.get());
-      s->writes.Clear(&tokens_);
+      DropWrites(s);
+      if (s->sending) poller_->CancelSend(s->token());
       if (s->read_token != nullptr) tokens_.push_back(s->read_token);
     }
     if (h->service != nullptr && h->kind == HandleKind::kStream) h->service->OnClosed(h->id);
     muxnet::Close(h->fd);
   }
+  // Sends still in the kernel read their writers' memory until their results come: wait for
+  // them (cancelled, they end at once) before letting go of it. Bounded: a kernel that
+  // never answers costs a second, then the memory is let go of anyway.
+  for (int round = 0; round < 100 && !parked_sends_.empty(); round++) {
+    int n = poller_->Wait(10, events_.data(), static_cast<int>(events_.size()));
+    for (int i = 0; i < n; i++)
+      if (events_[i].events & kSent) ReleaseParked(events_[i].token);
+  }
+  for (const auto& p : parked_sends_) tokens_.push_back(p.second);
+  parked_sends_.clear();
   ReleaseTokens();
   if (reserve_fd_ >= 0) muxnet::Close(reserve_fd_);
   for (auto& p : pipes_) {
@@ -51,6 +62,7 @@ int Loop::Init(const LoopOptions& options) {
   edge_ = options.edge_triggered;
   completion_ = caps.completion;
   receive_limit_ = caps.receive_limit;
+  send_ = caps.send;
   // A backend with no descriptor to nest in Node's loop (select, poll) waits on a helper
   // thread; one with a descriptor can do either.
   threaded_ = options.threaded || !caps.pollable;
@@ -141,7 +153,7 @@ uint32_t Loop::DesiredInterest(const Handle& h) const {
       // A completion backend's receive reports for itself (receive.cc).
       bool received = UsesReceive(s) && Received(s);
       if ((h.read_wanted && !received) || (s.read_mode != kReadNone && !UsesReceive(s))) interest |= kReadable;
-      if (s.connecting || !s.writes.empty() || h.write_wanted) interest |= kWritable;
+      if (s.connecting || (!s.writes.empty() && !s.sending) || h.write_wanted) interest |= kWritable;
       return interest;
     }
     case HandleKind::kDatagram: {
@@ -191,7 +203,7 @@ void Loop::FailHandle(Handle* h, int err) {
         if ((s = GetStream(id)) == nullptr) return;
       }
       if (!s->writes.empty()) {
-        s->writes.Clear(&tokens_);
+        DropWrites(s);
         ReleaseTokens();
         Emit(kEvWriteError, id, err, 0);
         if ((s = GetStream(id)) == nullptr) return;
@@ -215,13 +227,21 @@ void Loop::FailHandle(Handle* h, int err) {
 int Loop::Close(int id) {
   Handle* h = Get(id);
   if (h == nullptr) return -EBADF;
+  if (h->kind == HandleKind::kStream) {
+    // A send holds the socket open until it ends, as a receive does: cancelled. Before
+    // close(2): a send still to be submitted (this batch's) goes to the kernel with the
+    // cancellation, and is carried out first if the socket takes its bytes at once, as a
+    // readiness backend's write before the close would have been.
+    auto* s = static_cast<StreamHandle*>(h);
+    DropWrites(s);
+    if (s->sending) poller_->CancelSend(s->token());
+  }
   // Deregister before close(2): the fd number may be reused at once.
   waiter_->CloseFd(h->fd, h->registered);
   h->registered = false;
   h->closed = true;
   if (h->kind == HandleKind::kStream) {
     auto* s = static_cast<StreamHandle*>(h);
-    s->writes.Clear(&tokens_);
     EndRead(s);
     // The receive holds the socket open in the kernel until it ends; its late results
     // carry a stale token, and their chunks come back (OnReceived).
@@ -432,6 +452,10 @@ void Loop::Process(const PollEvent* events, int n) {
     }
     if (fired & kAccepted) {
       OnAccepted(h, events[i]);  // also for a closed listener: its connection is closed
+      continue;
+    }
+    if (fired & kSent) {
+      OnSent(h, events[i]);  // also for a closed handle: its memory is let go of
       continue;
     }
     if (h == nullptr) continue;  // closed earlier in this batch, or a stale generation

@@ -335,6 +335,12 @@ class Loop {
     // A vector, front first, not a deque: an empty std::deque allocates about 600 bytes,
     // which every connection on every backend paid (a handful of entries at most are here).
     std::vector<Received> received;
+    // Completion backend (receive.cc): a send of the head of `writes` is in the kernel
+    // (readiness then does not flush the queue); dropped: its request left the queue
+    // (CancelWrites), and its memory waits in parked_sends_ for the send's result.
+    bool sending = false;
+    bool send_dropped = false;
+    bool write_closed = false;  // shut down for writing (ShutWrite): writes fail with EPIPE
   };
   struct DatagramHandle final : Handle {
     DatagramHandle() : Handle(HandleKind::kDatagram) {}
@@ -377,6 +383,8 @@ class Loop {
   ssize_t ReadOnce(StreamHandle* h, char* data, size_t len, int* chunk);
   void EndRead(StreamHandle* h);
   void FlushWrites(StreamHandle* h);
+  // shutdown(SHUT_WR) now; later writes fail with -EPIPE before reaching the kernel.
+  int ShutWrite(StreamHandle* h);
   // The one kEvWritable a WantWrite owner asked for. Emit may run JS: callers look the
   // handle up again after it.
   void EmitWritable(Handle* h);
@@ -431,6 +439,18 @@ class Loop {
   void ProvideChunks();
   void DropReceived(StreamHandle* h);
   static constexpr size_t kMaxReceived = 4;
+  // The stream's writes go through the backend's sends (a completion backend's own sockets).
+  bool UsesSend(const StreamHandle& h) const { return send_ && h.service == nullptr; }
+  // Starts the send of the head of the write queue when none is in flight; a file request
+  // there (or a backend that refuses) is flushed on readiness instead; an emptied queue
+  // does its pending shutdown.
+  void PumpSends(StreamHandle* h);
+  void OnSent(Handle* h, const PollEvent& e);
+  // Drops h's queued writes; the request of a send in flight keeps its memory (its token,
+  // parked) until the send's result comes, which ends it (h may be gone by then).
+  void DropWrites(StreamHandle* h);
+  // The token parked for the send of handle token `owner`, released (0 when none).
+  void ReleaseParked(Token owner);
 
   LoopHost* host_;
   Event* batch_;
@@ -458,6 +478,10 @@ class Loop {
   LoopStats stats_;
   std::vector<PollEvent> events_;
   std::vector<void*> tokens_;  // scratch for released write tokens
+  bool send_ = false;          // the backend sends (caps.send)
+  // The memory of sends still in the kernel whose requests left their queue (a close,
+  // CancelWrites): the owner's token, by the handle's token. A few entries at most.
+  std::vector<std::pair<Token, void*>> parked_sends_;
   std::vector<int32_t> accepted_due_;  // listeners whose accepted wait for DeliverAccepted
   int reserve_fd_ = -1;         // spare descriptor, given up to shed a connection on EMFILE
   std::vector<std::pair<int, int>> pipes_;  // by pipe id: read end, write end; -1 when free

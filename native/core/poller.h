@@ -27,6 +27,9 @@ enum : uint32_t {
   // Completion backends, fired only: an Accept() of the token's listener completed. The
   // event's result is the accepted connection's descriptor (>= 0) or -errno.
   kAccepted = 1u << 7,
+  // Completion backends, fired only: a Send() of the token's socket completed. The event's
+  // result is the bytes the kernel took (> 0, maybe fewer than asked) or -errno.
+  kSent = 1u << 8,
 };
 
 // What the loop registers with a descriptor and gets back with each of its events: the
@@ -55,6 +58,7 @@ struct PollerCaps {
   bool inline_only = false;  // Wait() must run on the thread that made it (io_uring's
                              // SINGLE_ISSUER ring): no helper-thread mode
   bool receive_limit = false;  // Receive() honours a multishot receive's byte limit
+  bool send = false;           // Send() works: stream writes go through the backend
 };
 
 // A readiness backend. Not thread-safe: one thread calls every method (the loop makes sure
@@ -116,6 +120,13 @@ class Poller {
   virtual int Accept(int fd, Token token) { return -EOPNOTSUPP; }
   // Asks the kernel to end every accept of `token`; connections already made still come.
   virtual int CancelAccept(Token token) { return -EOPNOTSUPP; }
+  // Starts one send of `len` bytes at `data` on stream socket fd (never SIGPIPE: -EPIPE);
+  // its result is a kSent event for `token` (-ECANCELED after CancelSend, or the bytes sent
+  // before it). The kernel may read `data` until that event comes, also after CancelSend
+  // or a close of fd: the memory must outlive it. One at a time per socket keeps the order.
+  virtual int Send(int fd, Token token, const char* data, size_t len) { return -EOPNOTSUPP; }
+  // Asks the kernel to end the send of `token`; its event still comes.
+  virtual int CancelSend(Token token) { return -EOPNOTSUPP; }
 };
 
 // Creates the backend called `name`. Returns 0, -ENOENT for an unknown or unavailable

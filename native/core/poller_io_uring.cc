@@ -1,11 +1,13 @@
-// io_uring backend (Linux 6.0+), the first completion backend. Three kinds of operation go
+// io_uring backend (Linux 6.0+), the first completion backend. Four kinds of operation go
 // through one ring:
-// - readiness, for what the loop still does itself (connect, queued writes, datagrams): a
+// - readiness, for what the loop still does itself (connect, file writes, datagrams): a
 //   single-shot POLL_ADD per watched descriptor, armed again at the next submission while
 //   interest remains, so it behaves level-triggered like poll(2);
-// - stream receives: a RECV (multishot for a stream read) into a provided buffer ring that
-//   the loop stocks with its pool chunks. The kernel picks a chunk only when data arrives,
-//   so an idle connection holds none, and a read event carries the chunk the kernel filled;
+// - stream receives: a RECV (multishot where the kernel can limit it, and for a stream
+//   read) into a provided buffer ring that the loop stocks with its pool chunks. The kernel
+//   picks a chunk only when data arrives, so an idle connection holds none, and a read
+//   event carries the chunk the kernel filled;
+// - stream sends: a SEND from the writer's memory, one in flight per socket;
 // - accepts: a few ACCEPTs in flight per accepting listener, each connection a completion.
 // The ring is made with SINGLE_ISSUER | COOP_TASKRUN (or DEFER_TASKRUN, see Init) on the
 // loop's thread and its descriptor (or DEFER_TASKRUN's eventfd) is pollable, so the loop
@@ -33,9 +35,9 @@ namespace muxnet {
 namespace {
 
 // What a completion's user_data says, in bits 28-31 (a token's id stays below 2^24):
-//   recv and accept: the token itself with the op; poll: descriptor in bits 0-27, sequence
+//   recv, accept and send: the token itself with the op; poll: descriptor in bits 0-27, sequence
 //   in 32-39; wake and ignored (removals, cancellations): the op alone.
-enum Op : uint64_t { kOpPoll = 1, kOpRecv = 2, kOpWake = 3, kOpIgnore = 4, kOpAccept = 5 };
+enum Op : uint64_t { kOpPoll = 1, kOpRecv = 2, kOpWake = 3, kOpIgnore = 4, kOpAccept = 5, kOpSend = 6 };
 constexpr uint64_t kOpShift = 28;
 constexpr uint64_t kOpMask = uint64_t{0xf} << kOpShift;
 constexpr uint64_t kIdBits = 0x00ffffff;
@@ -145,6 +147,7 @@ class IoUringPoller final : public Poller {
     c.completion = true;
     c.inline_only = true;
     c.receive_limit = receive_limit_;
+    c.send = true;
     return c;
   }
   int PollableFd() const override { return defer_taskrun_ ? cq_fd_ : ring_; }
@@ -267,6 +270,21 @@ class IoUringPoller final : public Poller {
   }
 
   int CancelAccept(Token token) override { return Cancel(TokenData(token, kOpAccept), IORING_ASYNC_CANCEL_ALL); }
+
+  int Send(int fd, Token token, const char* data, size_t len) override {
+    if ((token & 0xffffffffu) > kIdBits) return -EINVAL;
+    io_uring_sqe* sqe = Sqe();
+    if (sqe == nullptr) return -EBUSY;
+    sqe->opcode = IORING_OP_SEND;
+    sqe->fd = fd;
+    sqe->addr = reinterpret_cast<uint64_t>(data);
+    sqe->len = static_cast<uint32_t>(len < (1u << 30) ? len : (1u << 30));  // the rest: another send
+    sqe->msg_flags = MSG_NOSIGNAL;
+    sqe->user_data = TokenData(token, kOpSend);
+    return MaybeSubmit();
+  }
+
+  int CancelSend(Token token) override { return Cancel(TokenData(token, kOpSend)); }
 
  private:
   struct FdState {
@@ -444,10 +462,11 @@ class IoUringPoller final : public Poller {
           }
           break;
         }
-        case kOpAccept: {
+        case kOpAccept:
+        case kOpSend: {
           PollEvent& e = events[count++];
           e.token = DataToken(ud);
-          e.events = kAccepted;
+          e.events = ((ud & kOpMask) >> kOpShift) == kOpAccept ? kAccepted : kSent;
           e.result = cqe.res;
           e.chunk = -1;
           break;

@@ -1,4 +1,4 @@
-// Stream reads on a completion backend (io_uring): the same ReadStart/ReadStop/Read contract
+// Stream I/O on a completion backend (io_uring). Reads: the same ReadStart/ReadStop/Read contract
 // as stream.cc, served by receives into pool chunks the kernel picks from a buffer ring the
 // loop keeps stocked. Where the kernel can end a multishot receive at a byte limit (Linux
 // 6.16+), every read arms one that goes on across reads until kReceiveLimit bytes; elsewhere
@@ -8,6 +8,11 @@
 // what the receive made before its cancellation or its limit; those results wait here in
 // order for the next read (kMaxReceived cancels a receive that runs on regardless), and the
 // rest stays in the kernel, as it does for a readiness backend whose owner is not reading.
+//
+// Writes: the queue's head request goes to the kernel as one send from the writer's memory
+// (one in flight, so order holds; the queue waits behind it), and its result completes it.
+// A request whose send is in flight keeps its memory until the result comes, also when the
+// queue is dropped or the socket closed (parked_sends_; ~Loop waits for them).
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -179,6 +184,76 @@ void Loop::OnReceived(Handle* handle, const PollEvent& e) {
   // Nobody reads: stop taking data from the kernel once a few results wait here.
   if (h->received.size() == kMaxReceived && h->receiving) poller_->CancelReceive(h->token());
   if (h->received.size() == 1 && h->read_wanted) Emit(kEvReadable, h->id, h->read_hangup ? 1 : 0, 0);
+}
+
+// --- Sends: a stream's writes from the writers' memory, one send in flight per socket.
+
+void Loop::PumpSends(StreamHandle* h) {
+  if (h->sending || h->connecting) return;
+  const char* data;
+  size_t len;
+  if (h->writes.Head(&data, &len) && poller_->Send(h->fd, h->token(), data, len) == 0) {
+    h->sending = true;
+    return;
+  }
+  if (h->writes.empty() && h->shutdown_pending) ShutWrite(h);
+  // A file request at the head, or a ring that took no more: readiness flushes the queue.
+  UpdateInterest(h);
+}
+
+void Loop::DropWrites(StreamHandle* h) {
+  size_t first = tokens_.size();
+  h->writes.Clear(&tokens_);
+  if (!h->sending || h->send_dropped) return;
+  // The head is what the kernel may still read: its token waits for the send's result.
+  if (tokens_.size() > first) {
+    parked_sends_.emplace_back(h->token(), tokens_[first]);
+    tokens_.erase(tokens_.begin() + static_cast<std::ptrdiff_t>(first));
+  }
+  h->send_dropped = true;
+}
+
+void Loop::ReleaseParked(Token owner) {
+  for (size_t i = 0; i < parked_sends_.size(); i++) {
+    if (parked_sends_[i].first != owner) continue;
+    tokens_.push_back(parked_sends_[i].second);
+    parked_sends_.erase(parked_sends_.begin() + static_cast<std::ptrdiff_t>(i));
+    return;
+  }
+}
+
+void Loop::OnSent(Handle* handle, const PollEvent& e) {
+  StreamHandle* h = handle != nullptr && handle->kind == HandleKind::kStream ? static_cast<StreamHandle*>(handle) : nullptr;
+  if (h == nullptr || h->send_dropped) {
+    // Its request left the queue (a close, CancelWrites): the memory is free to go now.
+    ReleaseParked(e.token);
+    ReleaseTokens();
+    if (h != nullptr) {
+      h->sending = false;
+      h->send_dropped = false;
+      PumpSends(h);  // writes made since wait behind it
+    }
+    return;
+  }
+  h->sending = false;
+  int32_t id = h->id;
+  if (e.result > 0) {
+    Count(h, 0, e.result);
+    size_t before = tokens_.size();
+    h->writes.Advance(static_cast<size_t>(e.result), &tokens_);
+    int completed = static_cast<int>(tokens_.size() - before);
+    ReleaseTokens();
+    PumpSends(h);
+    if (completed > 0) Emit(kEvWritten, id, completed, 0);
+    return;
+  }
+  // An error (a reset, EPIPE after the peer closed) fails every queued write, as a failed
+  // writev does on readiness.
+  int err = e.result < 0 ? e.result : -EPIPE;
+  h->writes.Clear(&tokens_);
+  ReleaseTokens();
+  UpdateInterest(h);
+  Emit(kEvWriteError, id, err, 0);
 }
 
 }  // namespace muxnet

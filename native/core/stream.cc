@@ -176,7 +176,7 @@ int Loop::StartWrite(int id, size_t len, size_t limit, MakeToken make_token, voi
   if (h == nullptr) return -EBADF;
   if (h->shutdown_pending) return -EPIPE;
   if (len == 0) return 0;  // an empty request would never complete in the queue
-  if (!h->writes.empty()) {
+  if (!h->writes.empty() || h->sending) {
     if (h->writes.bytes() >= limit) return 2;
     push(h, 0, make_token(context));
     return 1;
@@ -199,6 +199,15 @@ int Loop::StartWrite(int id, size_t len, size_t limit, MakeToken make_token, voi
 
 int Loop::Write(int id, const char* data, size_t len, size_t limit, MakeToken make_token,
                 void* context) {
+  StreamHandle* s = GetStream(id);
+  if (s != nullptr && UsesSend(*s) && s->write_closed) return -EPIPE;  // as send(2) would say
+  if (s != nullptr && UsesSend(*s) && s->writes.empty() && !s->connecting && !s->shutdown_pending && len > 0) {
+    // A completion backend sends from the caller's memory: the batch's sends go to the
+    // kernel together at its end, and the result completes the write (kEvWritten).
+    s->writes.Push(data, len, make_token(context));
+    PumpSends(s);
+    return 1;
+  }
   auto send = [&](StreamHandle* h, size_t* done) -> int {
     iovec iov{const_cast<char*>(data), len};
     ssize_t n = Writev(h->fd, &iov, 1);
@@ -270,7 +279,7 @@ ssize_t Loop::SpliceOut(int pipe, int id, size_t len) {
   if (h == nullptr) return -EBADF;
   if (!PipeOpen(pipe)) return -EBADF;
   if (h->shutdown_pending) return -EPIPE;
-  if (!h->writes.empty() || h->connecting) return -EBUSY;  // the bytes would overtake them
+  if (!h->writes.empty() || h->sending || h->connecting) return -EBUSY;  // the bytes would overtake them
   ssize_t n = Splice(pipes_[pipe].first, h->fd, len);
   if (n > 0) Count(h, 0, static_cast<size_t>(n));
   return n;
@@ -280,7 +289,7 @@ ssize_t Loop::TryWrite(int id, const char* data, size_t len) {
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;
   if (h->shutdown_pending) return -EPIPE;
-  if (!h->writes.empty() || h->connecting) return -EBUSY;
+  if (!h->writes.empty() || h->sending || h->connecting) return -EBUSY;
   if (len == 0) return 0;
   iovec iov{const_cast<char*>(data), len};
   ssize_t n = Writev(h->fd, &iov, 1);
@@ -292,11 +301,12 @@ ssize_t Loop::TryWrite(int id, const char* data, size_t len) {
 int Loop::CancelWrites(int id) {
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;
-  h->writes.Clear(&tokens_);
+  DropWrites(h);
+  if (h->sending) poller_->CancelSend(h->token());  // bounded: it may wait for room
   ReleaseTokens();
   if (h->shutdown_pending && !h->connecting) {
     h->shutdown_pending = false;
-    muxnet::ShutdownWrite(h->fd);
+    ShutWrite(h);
   }
   UpdateInterest(h);  // dropping write interest: a refusal only costs a spurious event
   return 0;
@@ -305,11 +315,11 @@ int Loop::CancelWrites(int id) {
 int Loop::ShutdownWrite(int id) {
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;
-  if (!h->writes.empty() || h->connecting) {
+  if (!h->writes.empty() || h->sending || h->connecting) {
     h->shutdown_pending = true;
     return 0;
   }
-  return muxnet::ShutdownWrite(h->fd);
+  return ShutWrite(h);
 }
 
 void Loop::OnStreamReady(StreamHandle* h, uint32_t events) {
@@ -322,7 +332,7 @@ void Loop::OnStreamReady(StreamHandle* h, uint32_t events) {
     if (int rc = UpdateInterest(h); rc != 0 && err == 0) err = rc;
     Emit(kEvConnected, id, err, 0);
     if ((h = GetStream(id)) == nullptr) return;
-    if (h->shutdown_pending && h->writes.empty()) muxnet::ShutdownWrite(h->fd);
+    if (h->shutdown_pending && h->writes.empty()) ShutWrite(h);
     // A read started while connecting on a completion backend: its receive starts now.
     if (UsesReceive(*h) && h->read_mode != kReadNone && !h->receiving) {
       if (int rc = ArmReceive(h); rc != 0) {
@@ -332,7 +342,7 @@ void Loop::OnStreamReady(StreamHandle* h, uint32_t events) {
       }
     }
   }
-  if ((events & kWritable) && !h->writes.empty()) {
+  if ((events & kWritable) && !h->writes.empty() && !h->sending) {
     FlushWrites(h);
     if ((h = GetStream(id)) == nullptr) return;
   }
@@ -365,6 +375,11 @@ void Loop::OnStreamReady(StreamHandle* h, uint32_t events) {
   if (!edge_ && !served && h->read_mode == kReadNone) UpdateInterest(h);
 }
 
+int Loop::ShutWrite(StreamHandle* h) {
+  h->write_closed = true;
+  return muxnet::ShutdownWrite(h->fd);
+}
+
 void Loop::FlushWrites(StreamHandle* h) {
   int32_t id = h->id;
   size_t before = tokens_.size();
@@ -375,7 +390,7 @@ void Loop::FlushWrites(StreamHandle* h) {
   if (err != 0 && err != -EAGAIN) h->writes.Clear(&tokens_);
   ReleaseTokens();
   if (h->writes.empty()) {
-    if (h->shutdown_pending && err == 0) muxnet::ShutdownWrite(h->fd);
+    if (h->shutdown_pending && err == 0) ShutWrite(h);
     UpdateInterest(h);
   }
   if (completed > 0) Emit(kEvWritten, id, completed, 0);

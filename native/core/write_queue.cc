@@ -82,6 +82,26 @@ int WriteQueue::Flush(int fd, std::vector<void*>* done) {
   return 0;
 }
 
+bool WriteQueue::Head(const char** data, size_t* len) const {
+  if (empty() || requests_[head_].file >= 0) return false;
+  *data = requests_[head_].data + head_offset_;
+  *len = requests_[head_].len - head_offset_;
+  return true;
+}
+
+void WriteQueue::Advance(size_t n, std::vector<void*>* done) {
+  const Request& front = requests_[head_];
+  head_offset_ += n;
+  bytes_ -= n;
+  if (head_offset_ < front.len) return;
+  head_offset_ = 0;
+  done->push_back(front.token);
+  if (++head_ == requests_.size()) {
+    requests_.clear();
+    head_ = 0;
+  }
+}
+
 void WriteQueue::Clear(std::vector<void*>* dropped) {
   for (size_t i = head_; i < requests_.size(); i++) dropped->push_back(requests_[i].token);
   requests_.clear();

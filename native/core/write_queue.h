@@ -37,8 +37,15 @@ class WriteQueue {
   // (-ENODATA: a file request's file ended before its length).
   int Flush(int fd, std::vector<void*>* done);
 
-  // Drops every request, appending their tokens to *dropped.
+  // Drops every request, appending their tokens to *dropped (the head's first).
   void Clear(std::vector<void*>* dropped);
+
+  // For a backend that sends (a completion backend): the unwritten part of the head request
+  // when it is a memory request; false when the queue is empty or its head is a file.
+  bool Head(const char** data, size_t* len) const;
+  // Marks n bytes (at most the head's unwritten part) written, appending the token of a
+  // request that completes to *done.
+  void Advance(size_t n, std::vector<void*>* done);
 
  private:
   // A vector consumed from head_ rather than a deque: an empty std::deque allocates about

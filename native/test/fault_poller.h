@@ -73,6 +73,10 @@ class ForwardingPoller : public muxnet::Poller {
   int CancelReceive(muxnet::Token token) override { return inner_->CancelReceive(token); }
   int Accept(int fd, muxnet::Token token) override { return inner_->Accept(fd, token); }
   int CancelAccept(muxnet::Token token) override { return inner_->CancelAccept(token); }
+  int Send(int fd, muxnet::Token token, const char* data, size_t len) override {
+    return inner_->Send(fd, token, data, len);
+  }
+  int CancelSend(muxnet::Token token) override { return inner_->CancelSend(token); }
 
  protected:
   std::unique_ptr<muxnet::Poller> inner_;
