@@ -16,8 +16,6 @@ using namespace muxtest;
 
 namespace {
 
-constexpr size_t kNoLimit = size_t{1} << 40;
-
 // A loop over a FaultPoller, a listener and an accepted raw peer (non-blocking).
 struct FaultFixture {
   std::string cfg;

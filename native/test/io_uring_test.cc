@@ -6,8 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -35,6 +37,9 @@ struct Counts {
   int64_t received_bytes = 0;
   int accepted = 0;  // accepts that brought a connection
   int receives = 0;  // Receive() calls: receives armed
+  int sends = 0;     // Send() calls
+  std::map<Token, int> in_flight;  // sends in the kernel, by token
+  int most_in_flight = 0;          // the most sends of one socket in the kernel at once
   bool receive_limit = false;  // the backend's caps.receive_limit
 };
 
@@ -52,8 +57,17 @@ class CountingPoller final : public ForwardingPoller {
         counts->received_bytes += e.result;
       }
       if ((e.events & kAccepted) && e.result >= 0) counts->accepted++;
+      if (e.events & kSent) counts->in_flight[e.token]--;
     }
     return n;
+  }
+  int Send(int fd, Token token, const char* data, size_t len) override {
+    int err = inner_->Send(fd, token, data, len);
+    if (err == 0) {
+      counts->sends++;
+      counts->most_in_flight = std::max(counts->most_in_flight, ++counts->in_flight[token]);
+    }
+    return err;
   }
   int Receive(int fd, Token token, bool multishot, uint32_t limit) override {
     counts->receives++;
@@ -498,6 +512,108 @@ TEST(io_uring_closed_listener_closes_what_waits_and_frees_the_port) {
   CHECK(loop->Close(first) == 0);
   for (int p : peers) close(p);
   Pump(loop.get(), &host, 5);
+}
+
+namespace {
+
+// A connection whose peer reads nothing yet and whose buffers are small, so that a large
+// write waits in the kernel: {peer, server-side id}.
+std::pair<int, int> SlowPeer(Loop* loop, MockHost* host) {
+  int port;
+  int lid = ListenLocal(loop, &port);
+  int peer = RawConnect(port, 4096);
+  CHECK(loop->SetAccepting(lid, 1) == 0);
+  CHECK(PumpUntil(loop, host, [&] { return host->Count(kEvAccept) == 1; }));
+  int sid = host->Find(kEvAccept)->a;
+  CHECK(SetBufferSize(loop->Fd(sid), false, 4096) == 0);
+  return {peer, sid};
+}
+
+// Reads from raw socket `peer` until its end (or a reset) or `want` bytes, pumping the loop
+// (if there still is one).
+std::string DrainPeer(Loop* loop, MockHost* host, int peer, size_t want = SIZE_MAX) {
+  std::string got;
+  char buf[65536];
+  int64_t end = NowMs() + 10000;
+  while (got.size() < want && NowMs() < end) {
+    WaitFd(peer, false, 5);
+    ssize_t n = RawRead(peer, buf, sizeof buf);
+    if (n == 0 || (n < 0 && errno != EAGAIN)) break;
+    if (n > 0) got.append(buf, static_cast<size_t>(n));
+    if (loop != nullptr) Pump(loop, host, 0);
+  }
+  return got;
+}
+
+}  // namespace
+
+// Writes are sends from the writer's memory, one in flight per socket: eight large writes
+// to a slow peer arrive whole and in order, and no request's memory is let go of (here:
+// overwritten) before the kernel took all of it.
+TEST(io_uring_sends_keep_order_and_the_memory_until_written) {
+  if (!Available()) return;
+  MockHost host;
+  host.poison_released = true;
+  std::shared_ptr<Counts> counts;
+  auto loop = MakeCountingLoop(&host, &counts);
+  auto [peer, sid] = SlowPeer(loop.get(), &host);
+  std::vector<std::string> data(8);
+  std::vector<MockHost::BufferRef> refs;
+  refs.reserve(data.size());
+  std::string want;
+  for (size_t k = 0; k < data.size(); k++) {
+    data[k].assign(256 << 10, '\0');
+    for (size_t i = 0; i < data[k].size(); i++) data[k][i] = static_cast<char>('a' + (i * 7 + k) % 26);
+    want += data[k];
+    refs.push_back({&host, data[k].data(), data[k].size()});
+    int rc = loop->Write(sid, data[k].data(), data[k].size(), kNoLimit, MockHost::MakeBufferToken, &refs[k]);
+    CHECK(rc == 1, "write %zu -> %d (a send: completed by its result)", k, rc);
+  }
+  std::string got = DrainPeer(loop.get(), &host, peer, want.size());
+  CHECK(got.size() == want.size() && got == want, "the peer got %zu of %zu bytes, %s", got.size(), want.size(),
+        got.find('X') != std::string::npos ? "some from memory let go of" : "out of order");
+  CHECK(PumpUntil(loop.get(), &host, [&] { return host.live_tokens.empty(); }), "tokens kept after all was read");
+  int written = 0;
+  for (const Event& e : host.log) written += e.kind == kEvWritten && e.id == sid ? e.a : 0;
+  CHECK(written == 8, "kEvWritten for %d of 8 writes", written);
+  CHECK(counts->sends >= 8 && counts->most_in_flight == 1, "%d sends, at most %d in flight at once",
+        counts->sends, counts->most_in_flight);
+  RawClose(peer);
+  CHECK(host.problems.empty(), "%s", host.problems.empty() ? "" : host.problems[0].c_str());
+}
+
+// Closing a socket whose send waits in the kernel (the peer reads nothing) cancels the send,
+// so the socket really closes; the write's memory is let go of only when the cancelled
+// send's result comes, and nothing the peer receives was sent from it after that. The same
+// when the whole loop goes away with the send in the kernel.
+TEST(io_uring_close_cancels_the_send_and_keeps_its_memory_until_it_ends) {
+  if (!Available()) return;
+  for (bool destroy : {false, true}) {
+    const char* how = destroy ? "loop destroyed" : "closed";
+    MockHost host;
+    host.poison_released = true;
+    auto loop = MakeLoop(&host, kUring);
+    auto [peer, sid] = SlowPeer(loop.get(), &host);
+    std::string data(4 << 20, 'd');
+    MockHost::BufferRef ref{&host, data.data(), data.size()};
+    CHECK(loop->Write(sid, data.data(), data.size(), kNoLimit, MockHost::MakeBufferToken, &ref) == 1);
+    for (int i = 0; i < 5; i++) Pump(loop.get(), &host, 5);  // the send waits for room now
+    CHECK(host.live_tokens.size() == 1, "%s: the write's token went before its send ended", how);
+    if (destroy) {
+      loop.reset();
+    } else {
+      CHECK(loop->Close(sid) == 0);
+      CHECK(host.live_tokens.size() == 1, "%s: the token was let go of while the send was in the kernel", how);
+      CHECK(PumpUntil(loop.get(), &host, [&] { return host.live_tokens.empty(); }),
+            "%s: the cancelled send's token was never let go of", how);
+    }
+    CHECK(host.live_tokens.empty(), "%s: the token was kept", how);
+    std::string got = DrainPeer(loop.get(), &host, peer);  // to the end: the socket closed
+    CHECK(!got.empty() && got.size() < data.size(), "%s: the peer got %zu bytes", how, got.size());
+    CHECK(got.find_first_not_of('d') == std::string::npos, "%s: the peer got bytes sent from memory let go of", how);
+    CHECK(host.Count(kEvWritten) == 0, "%s: a dropped write was reported written", how);
+    RawClose(peer);
+  }
 }
 
 #endif  // MUXNET_HAVE_IO_URING

@@ -13,8 +13,6 @@ using namespace muxtest;
 
 namespace {
 
-constexpr size_t kNoLimit = size_t{1} << 40;
-
 // Reads exactly len bytes from a loop handle, pumping for readiness.
 std::string ReadAll(Loop* loop, MockHost* host, int id, size_t len, const std::string& cfg) {
   std::string got;

@@ -17,8 +17,6 @@ using namespace muxtest;
 
 namespace {
 
-constexpr size_t kNoLimit = size_t{1} << 40;
-
 // One worker's life: `rounds` loops in turn, each with `pairs` connected pairs that echo
 // `bytes` bytes; every third pair's server side is closed mid-transfer instead.
 void WorkerBody(const Config& config, int rounds, int pairs, size_t bytes, int seed) {

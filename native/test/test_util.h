@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <map>
 #include <set>
@@ -17,6 +18,9 @@
 #include "test_sys.h"
 
 namespace muxtest {
+
+// A write queue limit that no test reaches.
+constexpr size_t kNoLimit = size_t{1} << 40;
 
 inline int64_t NowMs() {
   using namespace std::chrono;
@@ -79,11 +83,18 @@ struct MockHost : muxnet::LoopHost {
     }
     depth--;
   }
+  // Overwrite a buffer token's memory with 'X' when the loop lets go of it, as a reused or
+  // collected buffer would be: bytes the kernel took from it afterwards show.
+  bool poison_released = false;
   void ReleaseToken(void* token) override {
     tokens_released++;
     if (live_tokens.erase(token) == 0) {
       problems.push_back("unknown or twice-released token");
       return;
+    }
+    if (poison_released) {
+      auto it = buffers.find(token);
+      if (it != buffers.end()) memset(it->second.first, 'X', it->second.second);
     }
     buffers.erase(token);
     delete[] static_cast<char*>(token);
