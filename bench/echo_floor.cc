@@ -2,6 +2,7 @@
 // in plain C++ against the syscalls (no Node, no muxnet core), one process, one thread.
 //
 //   muxnet-echo-floor --backend epoll|epoll-et|poll|select|io_uring|io_uring-coop
+//                     [--nested] [--send-syscall]   (io_uring only)
 //
 // Listens on 127.0.0.1 (an ephemeral port), prints {"port","pid"} on one line as the other
 // benchmark servers do, and exits when stdin closes. Sockets are non-blocking; a write the
@@ -11,7 +12,11 @@
 // io_uring is the completion model instead (UringEchoServer below): the kernel accepts,
 // receives into buffers it picks from a ring we stock, and sends; we only react to what
 // finished. io_uring-coop is the same with COOP_TASKRUN (what muxnet's inline backend uses)
-// in place of DEFER_TASKRUN.
+// in place of DEFER_TASKRUN. Two options take it apart, to see what each piece of the model
+// is worth: --nested waits in epoll_wait on the ring's descriptor, as a ring nested in
+// Node's loop is woken (muxnet's inline backend), and submits without waiting; --send-syscall
+// echoes with send(2) at once instead of a send through the ring (the send queues behind
+// one in flight either way).
 #include <arpa/inet.h>
 #include <linux/io_uring.h>
 #include <netinet/in.h>
@@ -311,7 +316,8 @@ class EchoServer {
  */
 class UringEchoServer {
  public:
-  UringEchoServer(int listen_fd, bool defer_taskrun) : listen_fd_(listen_fd) {
+  UringEchoServer(int listen_fd, bool defer_taskrun, bool nested, bool send_syscall)
+      : listen_fd_(listen_fd), nested_(nested), send_syscall_(send_syscall) {
     io_uring_params p{};
     // SINGLE_ISSUER plus a task-run mode: without one, completions are run by interrupting
     // this thread (1.3-2.1x epoll's CPU, PLATFORMS.md). DEFER_TASKRUN runs them only inside
@@ -360,7 +366,11 @@ class UringEchoServer {
       unsigned submit = sq_local_tail_ - sq_submitted_;
       __atomic_store_n(sq_tail_, sq_local_tail_, __ATOMIC_RELEASE);
       sq_submitted_ = sq_local_tail_;
-      if (Enter(submit, 1, IORING_ENTER_GETEVENTS) < 0 && errno != EINTR) Die("io_uring_enter");
+      if (nested_) {
+        WaitNested(submit);
+      } else if (Enter(submit, 1, IORING_ENTER_GETEVENTS) < 0 && errno != EINTR) {
+        Die("io_uring_enter");
+      }
       unsigned head = *cq_head_;
       unsigned tail = __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE);
       for (; head != tail; head++) {
@@ -406,6 +416,28 @@ class UringEchoServer {
     void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring_, offset);
     if (p == MAP_FAILED) Die("mmap io_uring");
     return p;
+  }
+
+  /**
+   * --nested: submits without waiting, and waits as a ring nested in another loop is woken:
+   * epoll_wait on the ring's descriptor while no completion is there, then one
+   * io_uring_enter to run the work that posts them (as muxnet's backend does in Wait(0)).
+   */
+  void WaitNested(unsigned submit) {
+    if (submit > 0 && Enter(submit, 0, 0) < 0 && errno != EINTR) Die("io_uring_enter");
+    if (*cq_head_ != __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE)) return;
+    if (epoll_fd_ < 0) {
+      epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      if (epoll_fd_ < 0 || epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, ring_, &ev) < 0) Die("epoll on the ring");
+    }
+    epoll_event ev;
+    if (epoll_wait(epoll_fd_, &ev, 1, -1) < 0 && errno != EINTR) Die("epoll_wait");
+    if (*cq_head_ == __atomic_load_n(cq_tail_, __ATOMIC_ACQUIRE) && Enter(0, 0, IORING_ENTER_GETEVENTS) < 0 &&
+        errno != EINTR) {
+      Die("io_uring_enter");
+    }
   }
 
   int Enter(unsigned submit, unsigned wait, unsigned flags) {
@@ -469,6 +501,20 @@ class UringEchoServer {
     c.sending = true;
   }
 
+  /** --send-syscall: send(2) what is pending now; what the socket does not take waits for a ring send. */
+  void SendNow(Conn& c) {
+    while (!c.pending.empty()) {
+      Conn::Chunk& chunk = c.pending.front();
+      ssize_t n = send(c.fd, buffers_ + size_t{chunk.bid} * kBufSize + chunk.offset, chunk.len, MSG_NOSIGNAL);
+      if (n <= 0) return;  // full, or an error the ring send will report
+      chunk.offset += static_cast<uint32_t>(n);
+      chunk.len -= static_cast<uint32_t>(n);
+      if (chunk.len > 0) return;
+      ReturnBuffer(chunk.bid);
+      c.pending.pop_front();
+    }
+  }
+
   void Accepted(const io_uring_cqe& cqe) {
     if (!(cqe.flags & IORING_CQE_F_MORE)) ArmAccept();  // the multishot accept ended: again
     if (cqe.res < 0) {
@@ -488,7 +534,8 @@ class UringEchoServer {
     if (cqe.res > 0) {
       c.pending.push_back({static_cast<uint16_t>(cqe.flags >> IORING_CQE_BUFFER_SHIFT), 0, static_cast<uint32_t>(cqe.res)});
       free_buffers_--;
-      if (!c.sending) ArmSend(c);
+      if (send_syscall_ && !c.sending) SendNow(c);
+      if (!c.sending && !c.pending.empty()) ArmSend(c);
       // The kernel may end a multishot receive that still works (its completion queue was
       // full, say): arm it again.
       if (!c.receiving && !c.eof) ArmRecv(c);
@@ -542,6 +589,9 @@ class UringEchoServer {
   io_uring_buf_ring* buf_ring_;
   char* buffers_;
   uint16_t buf_tail_ = 0;
+  bool nested_;
+  bool send_syscall_;
+  int epoll_fd_ = -1;
   unsigned free_buffers_ = 0;
   std::vector<int> starved_;  // connections whose receive ended with -ENOBUFS
   std::vector<std::unique_ptr<Conn>> conns_;  // by descriptor
@@ -568,10 +618,19 @@ int Listen() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string name = argc == 3 && std::string(argv[1]) == "--backend" ? argv[2] : "";
+  std::string name = argc >= 3 && std::string(argv[1]) == "--backend" ? argv[2] : "";
+  bool nested = false, send_syscall = false, bad = false;
+  for (int i = 3; i < argc; i++) {
+    std::string opt = argv[i];
+    if (opt == "--nested") nested = true;
+    else if (opt == "--send-syscall") send_syscall = true;
+    else bad = true;
+  }
+  const bool uring = name == "io_uring" || name == "io_uring-coop";
+  if (bad || ((nested || send_syscall) && !uring)) name = "";  // the usage, below
   std::signal(SIGPIPE, SIG_IGN);  // a peer's reset shows as EPIPE from write, not a signal
-  if (name == "io_uring" || name == "io_uring-coop") {
-    UringEchoServer server(Listen(), name == "io_uring");
+  if (uring && !name.empty()) {
+    UringEchoServer server(Listen(), name == "io_uring", nested, send_syscall);
     server.Run();
     return 0;
   }
@@ -580,7 +639,8 @@ int main(int argc, char** argv) {
   else if (name == "poll") backend.reset(new PollBackend());
   else if (name == "select") backend.reset(new SelectBackend());
   if (!backend) {
-    std::fprintf(stderr, "usage: muxnet-echo-floor --backend epoll|epoll-et|poll|select|io_uring|io_uring-coop\n");
+    std::fprintf(stderr, "usage: muxnet-echo-floor --backend epoll|epoll-et|poll|select|io_uring|io_uring-coop "
+                         "[--nested] [--send-syscall]\n");
     return 2;
   }
   EchoServer server(*backend, Listen());

@@ -47,7 +47,8 @@ export interface BackendCapabilities {
   /**
    * The backend does the I/O itself and reports completions instead of readiness (the model of
    * io_uring and IOCP): on io_uring, stream reads are receives the kernel completes into pool
-   * chunks it picks from a buffer ring (readiness still drives accept, connect and queued writes).
+   * chunks it picks from a buffer ring, writes are sends from the caller's memory and accepts
+   * are the kernel's (readiness still drives connect, `sendFile()` and datagrams).
    */
   readonly completion: boolean;
   /**
