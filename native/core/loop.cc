@@ -26,7 +26,6 @@ Loop::~Loop() {
     if (h->kind == HandleKind::kStream) {
       auto* s = static_cast<StreamHandle*>(h.get());
       DropWrites(s);
-      if (s->sending) poller_->CancelSend(s->token());
       if (s->read_token != nullptr) tokens_.push_back(s->read_token);
     }
     if (h->service != nullptr && h->kind == HandleKind::kStream) h->service->OnClosed(h->id);
@@ -228,13 +227,11 @@ int Loop::Close(int id) {
   Handle* h = Get(id);
   if (h == nullptr) return -EBADF;
   if (h->kind == HandleKind::kStream) {
-    // A send holds the socket open until it ends, as a receive does: cancelled. Before
+    // A send holds the socket open until it ends, as a receive does: DropWrites cancels it. Before
     // close(2): a send still to be submitted (this batch's) goes to the kernel with the
     // cancellation, and is carried out first if the socket takes its bytes at once, as a
     // readiness backend's write before the close would have been.
-    auto* s = static_cast<StreamHandle*>(h);
-    DropWrites(s);
-    if (s->sending) poller_->CancelSend(s->token());
+    DropWrites(static_cast<StreamHandle*>(h));
   }
   // Deregister before close(2): the fd number may be reused at once.
   waiter_->CloseFd(h->fd, h->registered);

@@ -410,9 +410,11 @@ class Loop {
   }
   // Write and SendFile: on an idle socket `send(h, &done)` sends what the kernel takes now
   // (done: bytes, counted) and returns 0 or -errno; `push(h, skip, token)` queues the request
-  // from byte `skip` on. Returns as Write does.
+  // from byte `skip` on. Returns as Write does. `by_send`: a memory request, which goes to
+  // the backend's Send() where the stream uses it.
   template <typename Send, typename Push>
-  int StartWrite(int id, size_t len, size_t limit, MakeToken make_token, void* context, Send send, Push push);
+  int StartWrite(int id, size_t len, size_t limit, MakeToken make_token, void* context, bool by_send, Send send,
+                 Push push);
   bool PipeOpen(int pipe) const {
     return pipe >= 0 && static_cast<size_t>(pipe) < pipes_.size() && pipes_[pipe].first >= 0;
   }
@@ -441,13 +443,15 @@ class Loop {
   static constexpr size_t kMaxReceived = 4;
   // The stream's writes go through the backend's sends (a completion backend's own sockets).
   bool UsesSend(const StreamHandle& h) const { return send_ && h.service == nullptr; }
+  // Bytes written now would overtake queued ones, or a dropped send still in the kernel.
+  static bool WritesPending(const StreamHandle& h) { return !h.writes.empty() || h.sending; }
   // Starts the send of the head of the write queue when none is in flight; a file request
   // there (or a backend that refuses) is flushed on readiness instead; an emptied queue
   // does its pending shutdown.
   void PumpSends(StreamHandle* h);
   void OnSent(Handle* h, const PollEvent& e);
-  // Drops h's queued writes; the request of a send in flight keeps its memory (its token,
-  // parked) until the send's result comes, which ends it (h may be gone by then).
+  // Drops h's queued writes and cancels a send in flight, whose request keeps its memory
+  // (its token, parked) until the send's result comes (h may be gone by then).
   void DropWrites(StreamHandle* h);
   // The token parked for the send of handle token `owner`, released (0 when none).
   void ReleaseParked(Token owner);

@@ -33,7 +33,7 @@ int Loop::Adopt(int fd, HandleKind kind, int* id) {
 ssize_t Loop::SendWithHandles(int id, const void* data, size_t len, const int32_t* ids, int count) {
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;
-  if (!h->writes.empty() || h->sending || h->connecting) return -EBUSY;
+  if (WritesPending(*h) || h->connecting) return -EBUSY;
   if (count < 0 || count > kMaxPassedFds) return -EINVAL;
   int fds[kMaxPassedFds];
   for (int i = 0; i < count; i++) {

@@ -192,11 +192,15 @@ void Loop::PumpSends(StreamHandle* h) {
   if (h->sending || h->connecting) return;
   const char* data;
   size_t len;
+  if (h->writes.empty()) {
+    // No interest to change: a queue whose head was being sent asked for none.
+    if (h->shutdown_pending) ShutWrite(h);
+    return;
+  }
   if (h->writes.Head(&data, &len) && poller_->Send(h->fd, h->token(), data, len) == 0) {
     h->sending = true;
     return;
   }
-  if (h->writes.empty() && h->shutdown_pending) ShutWrite(h);
   // A file request at the head, or a ring that took no more: readiness flushes the queue.
   UpdateInterest(h);
 }
@@ -205,12 +209,14 @@ void Loop::DropWrites(StreamHandle* h) {
   size_t first = tokens_.size();
   h->writes.Clear(&tokens_);
   if (!h->sending || h->send_dropped) return;
-  // The head is what the kernel may still read: its token waits for the send's result.
+  // The head is what the kernel may still read: its token waits for the send's result,
+  // which the cancellation brings soon (a send may otherwise wait for room for ever).
   if (tokens_.size() > first) {
     parked_sends_.emplace_back(h->token(), tokens_[first]);
     tokens_.erase(tokens_.begin() + static_cast<std::ptrdiff_t>(first));
   }
   h->send_dropped = true;
+  poller_->CancelSend(h->token());
 }
 
 void Loop::ReleaseParked(Token owner) {

@@ -170,23 +170,30 @@ void Loop::CompleteReads(StreamHandle* h) {
 }
 
 template <typename Send, typename Push>
-int Loop::StartWrite(int id, size_t len, size_t limit, MakeToken make_token, void* context, Send send,
-                     Push push) {
+int Loop::StartWrite(int id, size_t len, size_t limit, MakeToken make_token, void* context, bool by_send,
+                     Send send, Push push) {
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;
-  if (h->shutdown_pending) return -EPIPE;
+  // A backend that sends (a completion backend) takes the request by reference, and the
+  // send's result completes it: the batch's sends go to the kernel together at its end.
+  const bool ring = by_send && UsesSend(*h) && !h->connecting;
+  if (h->shutdown_pending || (ring && h->write_closed)) return -EPIPE;  // as send(2) would say
   if (len == 0) return 0;  // an empty request would never complete in the queue
-  if (!h->writes.empty() || h->sending) {
+  if (WritesPending(*h)) {
     if (h->writes.bytes() >= limit) return 2;
     push(h, 0, make_token(context));
     return 1;
   }
   size_t done = 0;
-  if (!h->connecting) {
+  if (!h->connecting && !ring) {
     if (int err = send(h, &done); err != 0) return err;
     if (done == len) return 0;
   }
   push(h, done, make_token(context));
+  if (ring) {
+    PumpSends(h);
+    return 1;
+  }
   int err = UpdateInterest(h);
   if (err != 0) {
     // Bytes already written stay written; the caller learns that the rest cannot be.
@@ -199,15 +206,6 @@ int Loop::StartWrite(int id, size_t len, size_t limit, MakeToken make_token, voi
 
 int Loop::Write(int id, const char* data, size_t len, size_t limit, MakeToken make_token,
                 void* context) {
-  StreamHandle* s = GetStream(id);
-  if (s != nullptr && UsesSend(*s) && s->write_closed) return -EPIPE;  // as send(2) would say
-  if (s != nullptr && UsesSend(*s) && s->writes.empty() && !s->connecting && !s->shutdown_pending && len > 0) {
-    // A completion backend sends from the caller's memory: the batch's sends go to the
-    // kernel together at its end, and the result completes the write (kEvWritten).
-    s->writes.Push(data, len, make_token(context));
-    PumpSends(s);
-    return 1;
-  }
   auto send = [&](StreamHandle* h, size_t* done) -> int {
     iovec iov{const_cast<char*>(data), len};
     ssize_t n = Writev(h->fd, &iov, 1);
@@ -217,7 +215,7 @@ int Loop::Write(int id, const char* data, size_t len, size_t limit, MakeToken ma
     return 0;
   };
   auto push = [&](StreamHandle* h, size_t skip, void* token) { h->writes.Push(data + skip, len - skip, token); };
-  return StartWrite(id, len, limit, make_token, context, send, push);
+  return StartWrite(id, len, limit, make_token, context, true, send, push);
 }
 
 int Loop::SendFile(int id, int file, int64_t offset, size_t len, size_t limit, MakeToken make_token,
@@ -239,7 +237,7 @@ int Loop::SendFile(int id, int file, int64_t offset, size_t len, size_t limit, M
   auto push = [&](StreamHandle* h, size_t skip, void* token) {
     h->writes.PushFile(file, offset + static_cast<int64_t>(skip), len - skip, token);
   };
-  return StartWrite(id, len, limit, make_token, context, send, push);
+  return StartWrite(id, len, limit, make_token, context, false, send, push);
 }
 
 int Loop::OpenPipe() {
@@ -279,7 +277,7 @@ ssize_t Loop::SpliceOut(int pipe, int id, size_t len) {
   if (h == nullptr) return -EBADF;
   if (!PipeOpen(pipe)) return -EBADF;
   if (h->shutdown_pending) return -EPIPE;
-  if (!h->writes.empty() || h->sending || h->connecting) return -EBUSY;  // the bytes would overtake them
+  if (WritesPending(*h) || h->connecting) return -EBUSY;  // the bytes would overtake them
   ssize_t n = Splice(pipes_[pipe].first, h->fd, len);
   if (n > 0) Count(h, 0, static_cast<size_t>(n));
   return n;
@@ -289,7 +287,7 @@ ssize_t Loop::TryWrite(int id, const char* data, size_t len) {
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;
   if (h->shutdown_pending) return -EPIPE;
-  if (!h->writes.empty() || h->sending || h->connecting) return -EBUSY;
+  if (WritesPending(*h) || h->connecting) return -EBUSY;
   if (len == 0) return 0;
   iovec iov{const_cast<char*>(data), len};
   ssize_t n = Writev(h->fd, &iov, 1);
@@ -302,7 +300,6 @@ int Loop::CancelWrites(int id) {
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;
   DropWrites(h);
-  if (h->sending) poller_->CancelSend(h->token());  // bounded: it may wait for room
   ReleaseTokens();
   if (h->shutdown_pending && !h->connecting) {
     h->shutdown_pending = false;
@@ -315,7 +312,7 @@ int Loop::CancelWrites(int id) {
 int Loop::ShutdownWrite(int id) {
   StreamHandle* h = GetStream(id);
   if (h == nullptr) return -EBADF;
-  if (!h->writes.empty() || h->sending || h->connecting) {
+  if (WritesPending(*h) || h->connecting) {
     h->shutdown_pending = true;
     return 0;
   }
