@@ -470,6 +470,7 @@ class Loop {
   bool completion_ = false;   // the backend receives (caps.completion)
   bool receiving_ = false;    // some receive was armed: keep the buffer ring stocked
   bool receive_limit_ = false;  // the backend limits a multishot receive (caps.receive_limit)
+  int ring_target_ = 0;  // chunks ProvideChunks keeps in the buffer ring (grows with need)
   std::unique_ptr<BufferPool> pool_;
   TimerHeap timers_;
   int64_t armed_when_ = -1;

@@ -25,11 +25,22 @@ namespace {
 // The buffer ring holds at most this many chunks (16 MiB of the pool), and at most a quarter
 // of the pool: the rest is for what the owner still holds (chunks being written out).
 constexpr int kRingChunks = 256;
+// It starts with one slab's worth and doubles when a batch took most of what it held. The
+// kernel takes the ring's chunks in turn, each a little way into its memory, so every chunk
+// in the ring is soon memory the process holds: a few busy connections touch 16 chunks, not
+// 256 (1 MiB of 4 KiB pages, and the slabs, all in `arrayBuffers`).
+constexpr int kRingChunksFirst = 16;
 }  // namespace
 
 void Loop::ProvideChunks() {
-  int target = std::min({poller_->ChunkCapacity(), pool_->capacity() / 4, kRingChunks});
-  while (poller_->ProvidedChunks() < target) {
+  int most = std::min({poller_->ChunkCapacity(), pool_->capacity() / 4, kRingChunks});
+  if (ring_target_ == 0) {
+    ring_target_ = std::min(most, kRingChunksFirst);
+  } else if (poller_->ProvidedChunks() <= ring_target_ / 4 && ring_target_ < most) {
+    // A quarter or less left (none: a receive ended with -ENOBUFS): twice as many.
+    ring_target_ = std::min(most, ring_target_ * 2);
+  }
+  while (poller_->ProvidedChunks() < ring_target_) {
     int chunk = pool_->Acquire();
     if (chunk < 0) {
       host_->ReturnChunks();  // chunks the host let go of since the batch began
