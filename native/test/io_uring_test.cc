@@ -218,6 +218,76 @@ TEST(io_uring_dry_ring_rearms_and_loses_nothing) {
   CHECK(host.problems.empty(), "%s", host.problems.empty() ? "" : host.problems[0].c_str());
 }
 
+// The buffer ring takes from the pool what the load needs: a connection that reads message
+// after message keeps the ring at its first 16 chunks (two slabs of the pool made), and a
+// burst that takes most of them at once grows it. Every chunk in the ring soon holds a page
+// the kernel touched, so a quiet server with a 256-chunk ring held 1 MiB it did not use.
+TEST(io_uring_buffer_ring_starts_small_and_grows_with_the_load) {
+  if (!Available()) return;
+  MockHost host;
+  auto loop = MakeLoop(&host, kUring, nullptr, 16);  // 256 chunks: the ring may take 64
+  const int kConns = 40;
+  auto conns = Accept(loop.get(), &host, kConns);
+  size_t mark = host.log.size();
+  StartStream(loop.get(), conns[0].id);
+  std::string sent;
+  for (int i = 0; i < 50; i++) {
+    std::string m = "q" + std::to_string(i) + ";";
+    CHECK(write(conns[0].peer, m.data(), m.size()) == static_cast<ssize_t>(m.size()));
+    sent += m;
+    size_t want = sent.size();
+    bool ok = PumpUntil(loop.get(), &host, [&] {
+      size_t got = 0;
+      for (size_t k = mark; k < host.log.size(); k++) {
+        const Event& e = host.log[k];
+        if (e.kind == kEvRead && e.id == conns[0].id && e.a > 0) got += static_cast<size_t>(e.a);
+      }
+      return got >= want;
+    });
+    CHECK(ok, "message %d did not arrive", i);
+    for (size_t k = mark; k < host.log.size(); k++) {  // the owner gives each chunk back
+      Event& e = host.log[k];
+      if (e.kind == kEvRead && e.a > 0 && e.b >= 0) {
+        CHECK(loop->ReleaseChunk(e.b) == 0);
+        e.b = -1;
+      }
+    }
+  }
+  // The ring's 16, and the chunk the owner holds while the ring is stocked again: 2 slabs.
+  CHECK(loop->pool()->slabs() <= 2, "one quiet reader made %d slabs of the pool", loop->pool()->slabs());
+  CHECK(loop->pool()->in_use() <= 17, "%d chunks in use for one quiet reader", loop->pool()->in_use());
+  // A burst: every connection's message at once, no chunk given back while they arrive.
+  for (int i = 1; i < kConns; i++) StartStream(loop.get(), conns[i].id);
+  Pump(loop.get(), &host, 5);
+  size_t burst = host.log.size();
+  for (int round = 0; round < 2; round++) {
+    for (int i = 1; i < kConns; i++) {
+      std::string m = "b" + std::to_string(i) + "r" + std::to_string(round) + ";";
+      CHECK(write(conns[i].peer, m.data(), m.size()) == static_cast<ssize_t>(m.size()));
+    }
+    bool ok = PumpUntil(loop.get(), &host, [&] {
+      int reads = 0;
+      for (size_t k = burst; k < host.log.size(); k++) reads += host.log[k].kind == kEvRead && host.log[k].a > 0;
+      return reads >= (kConns - 1) * (round + 1);
+    });
+    CHECK(ok, "round %d: not every connection's message arrived", round);
+  }
+  // What is in use beyond the held reads is the ring, stocked back to its level.
+  int ring = loop->pool()->in_use() - 2 * (kConns - 1);
+  CHECK(ring > 16, "the ring holds %d chunks after a burst of %d: it did not grow", ring, kConns - 1);
+  for (int i = 1; i < kConns; i++) {
+    std::string want = "b" + std::to_string(i) + "r0;b" + std::to_string(i) + "r1;";
+    std::string got = ReadBytes(loop.get(), &host, conns[i].id, burst);
+    CHECK(got == want, "conn %d: got '%s', want '%s'", i, got.c_str(), want.c_str());
+  }
+  for (size_t k = burst; k < host.log.size(); k++) {
+    const Event& e = host.log[k];
+    if (e.kind == kEvRead && e.a > 0 && e.b >= 0) CHECK(loop->ReleaseChunk(e.b) == 0);
+  }
+  for (auto& c : conns) close(c.peer);
+  CHECK(host.problems.empty(), "%s", host.problems.empty() ? "" : host.problems[0].c_str());
+}
+
 // An owner that stops reading stops the taking: a stopped stream read's receive is
 // cancelled (nothing more leaves the kernel), and an abandoned single read (a deadline)
 // takes one chunk at most. A read later gets every byte, in order.

@@ -215,16 +215,17 @@ inline bool PumpUntil(muxnet::Loop* loop, MockHost* host, const std::function<bo
 
 // A loop on `host`, initialised for `config`; CHECKs that Init succeeds.
 // make_poller: LoopOptions::make_poller (a FaultPoller), or empty for the named backend.
+// max_slabs: the pool's bound (2 slabs, 32 chunks, unless a test needs more).
 inline std::unique_ptr<muxnet::Loop> MakeLoop(
     MockHost* host, const Config& config,
-    std::function<int(std::unique_ptr<muxnet::Poller>*)> make_poller = nullptr) {
+    std::function<int(std::unique_ptr<muxnet::Poller>*)> make_poller = nullptr, int max_slabs = 2) {
   auto loop = std::make_unique<muxnet::Loop>(host, host->batch.data(),
                                              static_cast<int>(host->batch.size()));
   muxnet::LoopOptions o;
   o.backend = config.backend;
   o.threaded = config.threaded;
   o.edge_triggered = config.edge;
-  o.max_slabs = 2;
+  o.max_slabs = max_slabs;
   o.make_poller = std::move(make_poller);
   int err = loop->Init(o);
   CHECK(err == 0, "%s: Init -> %d", config.Name().c_str(), err);
