@@ -62,6 +62,7 @@ int Loop::Init(const LoopOptions& options) {
   completion_ = caps.completion;
   receive_limit_ = caps.receive_limit;
   send_ = caps.send;
+  connect_ = caps.connect;
   // A backend with no descriptor to nest in Node's loop (select, poll) waits on a helper
   // thread; one with a descriptor can do either.
   threaded_ = options.threaded || !caps.pollable;
@@ -152,6 +153,8 @@ uint32_t Loop::DesiredInterest(const Handle& h) const {
       // A completion backend's receive reports for itself (receive.cc).
       bool received = UsesReceive(s) && Received(s);
       if ((h.read_wanted && !received) || (s.read_mode != kReadNone && !UsesReceive(s))) interest |= kReadable;
+      // A connect the backend does ends with its own event: until then, nothing to write.
+      if (s.connect_sent) return interest;
       if (s.connecting || (!s.writes.empty() && !s.sending) || h.write_wanted) interest |= kWritable;
       return interest;
     }
@@ -231,7 +234,11 @@ int Loop::Close(int id) {
     // close(2): a send still to be submitted (this batch's) goes to the kernel with the
     // cancellation, and is carried out first if the socket takes its bytes at once, as a
     // readiness backend's write before the close would have been.
-    DropWrites(static_cast<StreamHandle*>(h));
+    auto* s = static_cast<StreamHandle*>(h);
+    DropWrites(s);
+    // A connect holds the socket too (for minutes, to an address that does not answer).
+    if (s->connect_sent) poller_->CancelConnect(s->token());
+    s->connect_sent = false;
   }
   // Deregister before close(2): the fd number may be reused at once.
   waiter_->CloseFd(h->fd, h->registered);
@@ -453,6 +460,10 @@ void Loop::Process(const PollEvent* events, int n) {
     }
     if (fired & kSent) {
       OnSent(h, events[i]);  // also for a closed handle: its memory is let go of
+      continue;
+    }
+    if (fired & kConnected) {
+      OnConnected(h, events[i]);  // also for a closed handle: its address is let go of
       continue;
     }
     if (h == nullptr) continue;  // closed earlier in this batch, or a stale generation

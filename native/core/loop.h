@@ -341,6 +341,9 @@ class Loop {
     bool sending = false;
     bool send_dropped = false;
     bool write_closed = false;  // shut down for writing (ShutWrite): writes fail with EPIPE
+    // Completion backend: `connecting` by the backend's Connect (its kConnected event ends
+    // it), not by connect(2) and writable readiness.
+    bool connect_sent = false;
   };
   struct DatagramHandle final : Handle {
     DatagramHandle() : Handle(HandleKind::kDatagram) {}
@@ -450,6 +453,10 @@ class Loop {
   // does its pending shutdown.
   void PumpSends(StreamHandle* h);
   void OnSent(Handle* h, const PollEvent& e);
+  // The connect of h ended with err (0: connected): kEvConnected, then what waited for it
+  // (queued writes, a pending shutdown, a started read). nullptr when the owner closed h.
+  StreamHandle* FinishConnect(StreamHandle* h, int err);
+  void OnConnected(Handle* h, const PollEvent& e);
   // Drops h's queued writes and cancels a send in flight, whose request keeps its memory
   // (its token, parked) until the send's result comes (h may be gone by then).
   void DropWrites(StreamHandle* h);
@@ -463,6 +470,9 @@ class Loop {
   size_t batch_bytes_ = 0;  // read into the events of the batch not yet delivered
   int depth_ = 0;  // > 0 while a batch is being processed
 
+  // The addresses of connects in the kernel (caps.connect), by the handle's token, until
+  // their results; before poller_, so they outlive the ring. A few entries at most.
+  std::vector<std::pair<Token, std::unique_ptr<SockAddr>>> connect_addrs_;
   std::unique_ptr<Poller> poller_;
   std::unique_ptr<Waiter> waiter_;
   bool threaded_ = false;
@@ -484,6 +494,7 @@ class Loop {
   std::vector<PollEvent> events_;
   std::vector<void*> tokens_;  // scratch for released write tokens
   bool send_ = false;          // the backend sends (caps.send)
+  bool connect_ = false;       // the backend connects TCP sockets (caps.connect)
   // The memory of sends still in the kernel whose requests left their queue (a close,
   // CancelWrites): the owner's token, by the handle's token. A few entries at most.
   std::vector<std::pair<Token, void*>> parked_sends_;

@@ -30,6 +30,9 @@ enum : uint32_t {
   // Completion backends, fired only: a Send() of the token's socket completed. The event's
   // result is the bytes the kernel took (> 0, maybe fewer than asked) or -errno.
   kSent = 1u << 8,
+  // Completion backends, fired only: a Connect() of the token's socket completed. The
+  // event's result is 0 (connected) or -errno.
+  kConnected = 1u << 9,
 };
 
 // What the loop registers with a descriptor and gets back with each of its events: the
@@ -59,6 +62,7 @@ struct PollerCaps {
                              // SINGLE_ISSUER ring): no helper-thread mode
   bool receive_limit = false;  // Receive() honours a multishot receive's byte limit
   bool send = false;           // Send() works: stream writes go through the backend
+  bool connect = false;        // Connect() works: TCP connects go through the backend
 };
 
 // A readiness backend. Not thread-safe: one thread calls every method (the loop makes sure
@@ -127,6 +131,12 @@ class Poller {
   virtual int Send(int fd, Token token, const char* data, size_t len) { return -EOPNOTSUPP; }
   // Asks the kernel to end the send of `token`; its event still comes.
   virtual int CancelSend(Token token) { return -EOPNOTSUPP; }
+  // Starts connecting stream socket fd (non-blocking, not yet connecting) to the `len`-byte
+  // address at `addr`, which must stay valid until the result: a kConnected event for
+  // `token` (-ECANCELED after CancelConnect). The socket is held open until then.
+  virtual int Connect(int fd, Token token, const void* addr, uint32_t len) { return -EOPNOTSUPP; }
+  // Asks the kernel to end the connect of `token`; its event still comes.
+  virtual int CancelConnect(Token token) { return -EOPNOTSUPP; }
 };
 
 // Creates the backend called `name`. Returns 0, -ENOENT for an unknown or unavailable

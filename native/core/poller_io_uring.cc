@@ -1,6 +1,6 @@
 // io_uring backend (Linux 6.0+), the first completion backend. Four kinds of operation go
 // through one ring:
-// - readiness, for what the loop still does itself (connect, file writes, datagrams): a
+// - readiness, for what the loop still does itself (Unix connects, file writes, datagrams): a
 //   single-shot POLL_ADD per watched descriptor, armed again at the next submission while
 //   interest remains, so it behaves level-triggered like poll(2);
 // - stream receives: a RECV (multishot where the kernel can limit it, and for a stream
@@ -8,7 +8,8 @@
 //   picks a chunk only when data arrives, so an idle connection holds none, and a read
 //   event carries the chunk the kernel filled;
 // - stream sends: a SEND from the writer's memory, one in flight per socket;
-// - accepts: a few ACCEPTs in flight per accepting listener, each connection a completion.
+// - accepts: a few ACCEPTs in flight per accepting listener, each connection a completion;
+// - TCP connects: a CONNECT per dial, its result the connect's (no getsockopt).
 // The ring is made with SINGLE_ISSUER | COOP_TASKRUN (or DEFER_TASKRUN, see Init) on the
 // loop's thread and its descriptor (or DEFER_TASKRUN's eventfd) is pollable, so the loop
 // nests it in Node's loop like the epoll fd (inline only). Raw
@@ -35,9 +36,9 @@ namespace muxnet {
 namespace {
 
 // What a completion's user_data says, in bits 28-31 (a token's id stays below 2^24):
-//   recv, accept and send: the token itself with the op; poll: descriptor in bits 0-27, sequence
+//   recv, accept, send and connect: the token itself with the op; poll: descriptor in bits 0-27, sequence
 //   in 32-39; wake and ignored (removals, cancellations): the op alone.
-enum Op : uint64_t { kOpPoll = 1, kOpRecv = 2, kOpWake = 3, kOpIgnore = 4, kOpAccept = 5, kOpSend = 6 };
+enum Op : uint64_t { kOpPoll = 1, kOpRecv = 2, kOpWake = 3, kOpIgnore = 4, kOpAccept = 5, kOpSend = 6, kOpConnect = 7 };
 constexpr uint64_t kOpShift = 28;
 constexpr uint64_t kOpMask = uint64_t{0xf} << kOpShift;
 constexpr uint64_t kIdBits = 0x00ffffff;
@@ -148,6 +149,7 @@ class IoUringPoller final : public Poller {
     c.inline_only = true;
     c.receive_limit = receive_limit_;
     c.send = true;
+    c.connect = true;
     return c;
   }
   int PollableFd() const override { return defer_taskrun_ ? cq_fd_ : ring_; }
@@ -285,6 +287,20 @@ class IoUringPoller final : public Poller {
   }
 
   int CancelSend(Token token) override { return Cancel(TokenData(token, kOpSend)); }
+
+  int Connect(int fd, Token token, const void* addr, uint32_t len) override {
+    if ((token & 0xffffffffu) > kIdBits) return -EINVAL;
+    io_uring_sqe* sqe = Sqe();
+    if (sqe == nullptr) return -EBUSY;
+    sqe->opcode = IORING_OP_CONNECT;
+    sqe->fd = fd;
+    sqe->addr = reinterpret_cast<uint64_t>(addr);
+    sqe->off = len;  // the address length
+    sqe->user_data = TokenData(token, kOpConnect);
+    return MaybeSubmit();
+  }
+
+  int CancelConnect(Token token) override { return Cancel(TokenData(token, kOpConnect)); }
 
  private:
   struct FdState {
@@ -463,10 +479,12 @@ class IoUringPoller final : public Poller {
           break;
         }
         case kOpAccept:
-        case kOpSend: {
+        case kOpSend:
+        case kOpConnect: {
+          static constexpr uint32_t kFired[] = {0, 0, 0, 0, 0, kAccepted, kSent, kConnected};
           PollEvent& e = events[count++];
           e.token = DataToken(ud);
-          e.events = ((ud & kOpMask) >> kOpShift) == kOpAccept ? kAccepted : kSent;
+          e.events = kFired[(ud & kOpMask) >> kOpShift];
           e.result = cqe.res;
           e.chunk = -1;
           break;

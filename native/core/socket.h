@@ -54,7 +54,9 @@ int Accept(int listen_fd, int* fd);
 // Starts a non-blocking connect, TCP_NODELAY on for TCP (as Go does). Returns 0 (connected at once) or -EINPROGRESS,
 // both with *fd set, or another negative errno with no descriptor left open. A Unix socket
 // connects at once or fails: -EAGAIN there means the listener's backlog is full.
-int Connect(const SockAddr& addr, int* fd);
+// start false: the socket only, made ready to connect (-EINPROGRESS): a completion backend
+// connects it.
+int Connect(const SockAddr& addr, int* fd, bool start = true);
 
 // A datagram socket (UDP, or Unix SOCK_DGRAM) bound to addr: non-blocking, CLOEXEC,
 // SO_REUSEADDR for UDP when asked. A stale Unix socket file is replaced as for Listen.

@@ -175,10 +175,14 @@ int Accept(int listen_fd, int* fd) {
   }
 }
 
-int Connect(const SockAddr& addr, int* fd) {
+int Connect(const SockAddr& addr, int* fd, bool start) {
   int s = OpenSocket(addr.family(), SOCK_STREAM, 0);
   if (s < 0) return s;
   if (IsTcp(addr.family())) SetNoDelay(s, true);  // Go's default for TCP: small writes go out at once
+  if (!start) {
+    *fd = s;
+    return -EINPROGRESS;
+  }
   int rc;
   do {
     rc = connect(s, reinterpret_cast<const sockaddr*>(&addr.storage), addr.len);

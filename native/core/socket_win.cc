@@ -185,12 +185,12 @@ int Accept(int listen_fd, int* fd) {
   }
 }
 
-int Connect(const SockAddr& addr, int* fd) {
+int Connect(const SockAddr& addr, int* fd, bool start) {
   if (addr.family() == AF_UNIX) return -EAFNOSUPPORT;
   int s = OpenSocket(addr.family(), SOCK_STREAM, 0);
   if (s < 0) return s;
   if (IsTcp(addr.family())) SetNoDelay(s, true);  // Go's default for TCP
-  int err = StartConnect(s, addr);
+  int err = start ? StartConnect(s, addr) : -EINPROGRESS;
   if (err == 0 || err == -EINPROGRESS) {
     *fd = s;
     return err;

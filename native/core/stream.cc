@@ -9,14 +9,27 @@
 namespace muxnet {
 
 int Loop::Connect(const SockAddr& addr, int* id) {
+  // A completion backend connects TCP sockets itself: one submission, its result the
+  // connect's, where readiness takes connect(2), a writable wait and getsockopt(2). A Unix
+  // socket connects at once or fails (-EAGAIN: the backlog is full), as Go reports it.
+  const bool by_backend = connect_ && addr.family() != AF_UNIX;
   int fd;
-  int err = muxnet::Connect(addr, &fd);
+  int err = muxnet::Connect(addr, &fd, !by_backend);
   if (err != 0 && err != -EINPROGRESS) return err;
   *id = AddHandle(std::make_unique<StreamHandle>(), fd);
   stats_.dialed++;
   StreamHandle* h = GetStream(*id);
   h->connecting = err == -EINPROGRESS;
-  int rc = UpdateInterest(h);
+  int rc = 0;
+  if (by_backend) {
+    auto to = std::make_unique<SockAddr>(addr);
+    rc = poller_->Connect(fd, h->token(), &to->storage, static_cast<uint32_t>(to->len));
+    if (rc == 0) {
+      h->connect_sent = true;
+      connect_addrs_.emplace_back(h->token(), std::move(to));
+    }
+  }
+  if (rc == 0) rc = UpdateInterest(h);
   if (rc != 0) {
     Close(*id);
     *id = -1;
@@ -319,25 +332,45 @@ int Loop::ShutdownWrite(int id) {
   return ShutWrite(h);
 }
 
+Loop::StreamHandle* Loop::FinishConnect(StreamHandle* h, int err) {
+  int32_t id = h->id;
+  h->connecting = false;
+  h->connect_sent = false;
+  // Writes made while connecting: a backend that sends starts on them now; readiness
+  // flushes them when the socket is writable (the interest below asks for it).
+  if (UsesSend(*h) && err == 0) PumpSends(h);
+  if (int rc = UpdateInterest(h); rc != 0 && err == 0) err = rc;
+  Emit(kEvConnected, id, err, 0);
+  if ((h = GetStream(id)) == nullptr) return nullptr;
+  if (h->shutdown_pending && h->writes.empty() && !h->sending) ShutWrite(h);
+  // A read started while connecting on a completion backend: its receive starts now.
+  if (UsesReceive(*h) && h->read_mode != kReadNone && !h->receiving) {
+    if (int rc = ArmReceive(h); rc != 0) {
+      EndRead(h);
+      EmitRead(id, rc, -1);
+      return GetStream(id);
+    }
+  }
+  return h;
+}
+
+void Loop::OnConnected(Handle* handle, const PollEvent& e) {
+  for (size_t i = 0; i < connect_addrs_.size(); i++) {
+    if (connect_addrs_[i].first != e.token) continue;
+    connect_addrs_.erase(connect_addrs_.begin() + static_cast<std::ptrdiff_t>(i));
+    break;
+  }
+  StreamHandle* h = handle != nullptr && handle->kind == HandleKind::kStream ? static_cast<StreamHandle*>(handle) : nullptr;
+  if (h == nullptr || !h->connect_sent) return;  // closed since: the result is nobody's
+  FinishConnect(h, e.result);
+}
+
 void Loop::OnStreamReady(StreamHandle* h, uint32_t events) {
   int32_t id = h->id;
   if (events & kHangup) events |= kReadable | kWritable;
   if (h->connecting) {
-    if (!(events & kWritable)) return;
-    int err = ConnectResult(h->fd);
-    h->connecting = false;
-    if (int rc = UpdateInterest(h); rc != 0 && err == 0) err = rc;
-    Emit(kEvConnected, id, err, 0);
-    if ((h = GetStream(id)) == nullptr) return;
-    if (h->shutdown_pending && h->writes.empty()) ShutWrite(h);
-    // A read started while connecting on a completion backend: its receive starts now.
-    if (UsesReceive(*h) && h->read_mode != kReadNone && !h->receiving) {
-      if (int rc = ArmReceive(h); rc != 0) {
-        EndRead(h);
-        EmitRead(id, rc, -1);
-        if ((h = GetStream(id)) == nullptr) return;
-      }
-    }
+    if (h->connect_sent || !(events & kWritable)) return;  // OnConnected ends it
+    if ((h = FinishConnect(h, ConnectResult(h->fd))) == nullptr) return;
   }
   if ((events & kWritable) && !h->writes.empty() && !h->sending) {
     FlushWrites(h);

@@ -77,6 +77,10 @@ class ForwardingPoller : public muxnet::Poller {
     return inner_->Send(fd, token, data, len);
   }
   int CancelSend(muxnet::Token token) override { return inner_->CancelSend(token); }
+  int Connect(int fd, muxnet::Token token, const void* addr, uint32_t len) override {
+    return inner_->Connect(fd, token, addr, len);
+  }
+  int CancelConnect(muxnet::Token token) override { return inner_->CancelConnect(token); }
 
  protected:
   std::unique_ptr<muxnet::Poller> inner_;

@@ -38,6 +38,9 @@ struct Counts {
   int accepted = 0;  // accepts that brought a connection
   int receives = 0;  // Receive() calls: receives armed
   int sends = 0;     // Send() calls
+  int connects = 0;  // Connect() calls
+  int polls = 0;     // Add() calls: descriptors watched for readiness
+  std::vector<int> connected;  // the results of kConnected events
   std::map<Token, int> in_flight;  // sends in the kernel, by token
   int most_in_flight = 0;          // the most sends of one socket in the kernel at once
   bool receive_limit = false;  // the backend's caps.receive_limit
@@ -58,6 +61,7 @@ class CountingPoller final : public ForwardingPoller {
       }
       if ((e.events & kAccepted) && e.result >= 0) counts->accepted++;
       if (e.events & kSent) counts->in_flight[e.token]--;
+      if (e.events & kConnected) counts->connected.push_back(e.result);
     }
     return n;
   }
@@ -68,6 +72,14 @@ class CountingPoller final : public ForwardingPoller {
       counts->most_in_flight = std::max(counts->most_in_flight, ++counts->in_flight[token]);
     }
     return err;
+  }
+  int Connect(int fd, Token token, const void* addr, uint32_t len) override {
+    counts->connects++;
+    return inner_->Connect(fd, token, addr, len);
+  }
+  int Add(int fd, Token token, uint32_t interest) override {
+    counts->polls++;
+    return inner_->Add(fd, token, interest);
   }
   int Receive(int fd, Token token, bool multishot, uint32_t limit) override {
     counts->receives++;
@@ -285,6 +297,73 @@ TEST(io_uring_buffer_ring_starts_small_and_grows_with_the_load) {
     if (e.kind == kEvRead && e.a > 0 && e.b >= 0) CHECK(loop->ReleaseChunk(e.b) == 0);
   }
   for (auto& c : conns) close(c.peer);
+  CHECK(host.problems.empty(), "%s", host.problems.empty() ? "" : host.problems[0].c_str());
+}
+
+// A TCP dial is the kernel's connect: one submission whose result is the connect's, no
+// readiness wait for it and no getsockopt. A write made while connecting goes out once
+// connected; a refused connect reports ECONNREFUSED; a close while the connect waits
+// cancels it (it would hold the socket in SYN-SENT for minutes) and reports nothing.
+TEST(io_uring_connects_through_the_ring) {
+  if (!Available()) return;
+  MockHost host;
+  std::shared_ptr<Counts> counts;
+  auto loop = MakeCountingLoop(&host, &counts);
+  int port;
+  int lid = ListenLocal(loop.get(), &port);
+  CHECK(loop->SetAccepting(lid, 1) == 0);
+  SockAddr a;
+  CHECK(SockAddr::FromIp("127.0.0.1", port, &a) == 0);
+  int polls = counts->polls;
+  int cid = -1;
+  CHECK(loop->Connect(a, &cid) == -EINPROGRESS);
+  CHECK(loop->Write(cid, "hello", 5, kNoLimit, MockHost::MakeToken, &host) == 1, "a write while connecting is queued");
+  CHECK(PumpUntil(loop.get(), &host, [&] { return host.Find(kEvConnected, cid) && host.Find(kEvWritten, cid); }),
+        "no kEvConnected and kEvWritten");
+  CHECK(host.Find(kEvConnected, cid)->a == 0, "kEvConnected a=%d", host.Find(kEvConnected, cid)->a);
+  CHECK(counts->connects == 1 && counts->polls == polls, "%d connects submitted, %d descriptors watched",
+        counts->connects, counts->polls - polls);
+  CHECK(PumpUntil(loop.get(), &host, [&] { return host.Find(kEvAccept, lid) != nullptr; }));
+  int sid = host.Find(kEvAccept, lid)->a;
+  std::string got = ReadChunks(loop.get(), &host, sid, 5, 50);
+  CHECK(got == "hello", "the accepted side read '%s'", got.c_str());
+  CHECK(loop->Close(sid) == 0 && loop->Close(cid) == 0);
+
+  // Refused: the listener is gone. (Ids are reused: events are looked for after a mark.)
+  auto connected_after = [&](size_t mark, int id) -> const Event* {
+    for (size_t i = mark; i < host.log.size(); i++)
+      if (host.log[i].kind == kEvConnected && host.log[i].id == id) return &host.log[i];
+    return nullptr;
+  };
+  CHECK(loop->Close(lid) == 0);
+  Pump(loop.get(), &host, 5);
+  size_t mark = host.log.size();
+  CHECK(loop->Connect(a, &cid) == -EINPROGRESS);
+  CHECK(PumpUntil(loop.get(), &host, [&] { return connected_after(mark, cid) != nullptr; }));
+  CHECK(connected_after(mark, cid)->a == -ECONNREFUSED, "refused: kEvConnected a=%d", connected_after(mark, cid)->a);
+  CHECK(loop->Close(cid) == 0);
+
+  // Pending: a listener whose accept queue is full drops the SYN, so the connect waits.
+  int full = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  SockAddr any;
+  CHECK(SockAddr::FromIp("127.0.0.1", 0, &any) == 0);
+  CHECK(bind(full, reinterpret_cast<const sockaddr*>(&any.storage), any.len) == 0 && listen(full, 0) == 0);
+  SockAddr fa;
+  CHECK(LocalAddr(full, &fa) == 0);
+  int queued = RawConnect(fa.Port());  // fills the queue of one
+  size_t results = counts->connected.size();
+  mark = host.log.size();
+  CHECK(loop->Connect(fa, &cid) == -EINPROGRESS);
+  Pump(loop.get(), &host, 50);
+  CHECK(connected_after(mark, cid) == nullptr, "the connect to a full queue did not wait");
+  CHECK(loop->Close(cid) == 0);
+  CHECK(PumpUntil(loop.get(), &host, [&] { return counts->connected.size() > results; }),
+        "the closed socket's connect never ended");
+  CHECK(counts->connected.back() == -ECANCELED, "the closed socket's connect ended with %d", counts->connected.back());
+  Pump(loop.get(), &host, 5);
+  CHECK(connected_after(mark, cid) == nullptr, "a closed socket's connect was reported");
+  close(queued);
+  close(full);
   CHECK(host.problems.empty(), "%s", host.problems.empty() ? "" : host.problems[0].c_str());
 }
 
