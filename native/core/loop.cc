@@ -201,6 +201,9 @@ void Loop::FailHandle(Handle* h, int err) {
       }
       if (s->connecting) {
         s->connecting = false;
+        // A connect the backend does is ended too: its result would report it again.
+        if (s->connect_sent) poller_->CancelConnect(s->token());
+        s->connect_sent = false;
         Emit(kEvConnected, id, err, 0);
         if ((s = GetStream(id)) == nullptr) return;
       }
