@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -471,8 +472,8 @@ class Loop {
   int depth_ = 0;  // > 0 while a batch is being processed
 
   // The addresses of connects in the kernel (caps.connect), by the handle's token, until
-  // their results; before poller_, so they outlive the ring. A few entries at most.
-  std::vector<std::pair<Token, std::unique_ptr<SockAddr>>> connect_addrs_;
+  // their results; before poller_, so they outlive the ring. As many as dials in flight.
+  std::unordered_map<Token, std::unique_ptr<SockAddr>> connect_addrs_;
   std::unique_ptr<Poller> poller_;
   std::unique_ptr<Waiter> waiter_;
   bool threaded_ = false;

@@ -367,7 +367,15 @@ class IoUringPoller final : public Poller {
     return sqe;
   }
 
-  int MaybeSubmit() { return deferring_ ? 0 : Submit(0, 0); }
+  // Submits now unless deferring. The operation is in the queue either way: an
+  // io_uring_enter that fails (-EAGAIN, -ENOMEM, -EBUSY) leaves it there for the next one,
+  // and a ring that stays broken fails the next Wait. So the operation has not failed: an
+  // error here would have its caller undo (free a connect's address, write the bytes
+  // again) what the kernel still goes on to do.
+  int MaybeSubmit() {
+    if (!deferring_) Submit(0, 0);
+    return 0;
+  }
 
   // Ends the operation whose user_data is `data`; submitted now, as Remove: the operation
   // holds a reference to the socket, which may be closing.

@@ -28,7 +28,8 @@ constexpr int kRingChunks = 256;
 // It starts with one slab's worth and doubles when a batch took most of what it held. The
 // kernel takes the ring's chunks in turn, each a little way into its memory, so every chunk
 // in the ring is soon memory the process holds: a few busy connections touch 16 chunks, not
-// 256 (1 MiB of 4 KiB pages, and the slabs, all in `arrayBuffers`).
+// 256 (1 MiB of 4 KiB pages, and the slabs, all in `arrayBuffers`). It does not shrink: the
+// pages a burst touched stay the process's anyway (the pool keeps its slabs).
 constexpr int kRingChunksFirst = 16;
 }  // namespace
 

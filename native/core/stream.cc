@@ -26,7 +26,7 @@ int Loop::Connect(const SockAddr& addr, int* id) {
     rc = poller_->Connect(fd, h->token(), &to->storage, static_cast<uint32_t>(to->len));
     if (rc == 0) {
       h->connect_sent = true;
-      connect_addrs_.emplace_back(h->token(), std::move(to));
+      connect_addrs_[h->token()] = std::move(to);
     }
   }
   if (rc == 0) rc = UpdateInterest(h);
@@ -338,7 +338,7 @@ Loop::StreamHandle* Loop::FinishConnect(StreamHandle* h, int err) {
   h->connect_sent = false;
   // Writes made while connecting: a backend that sends starts on them now; readiness
   // flushes them when the socket is writable (the interest below asks for it).
-  if (UsesSend(*h) && err == 0) PumpSends(h);
+  if (UsesSend(*h) && err == 0 && !h->writes.empty()) PumpSends(h);
   if (int rc = UpdateInterest(h); rc != 0 && err == 0) err = rc;
   Emit(kEvConnected, id, err, 0);
   if ((h = GetStream(id)) == nullptr) return nullptr;
@@ -355,11 +355,7 @@ Loop::StreamHandle* Loop::FinishConnect(StreamHandle* h, int err) {
 }
 
 void Loop::OnConnected(Handle* handle, const PollEvent& e) {
-  for (size_t i = 0; i < connect_addrs_.size(); i++) {
-    if (connect_addrs_[i].first != e.token) continue;
-    connect_addrs_.erase(connect_addrs_.begin() + static_cast<std::ptrdiff_t>(i));
-    break;
-  }
+  connect_addrs_.erase(e.token);
   StreamHandle* h = handle != nullptr && handle->kind == HandleKind::kStream ? static_cast<StreamHandle*>(handle) : nullptr;
   if (h == nullptr || !h->connect_sent) return;  // closed since: the result is nobody's
   FinishConnect(h, e.result);
