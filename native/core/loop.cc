@@ -201,9 +201,7 @@ void Loop::FailHandle(Handle* h, int err) {
       }
       if (s->connecting) {
         s->connecting = false;
-        // A connect the backend does is ended too: its result would report it again.
-        if (s->connect_sent) poller_->CancelConnect(s->token());
-        s->connect_sent = false;
+        DropConnect(s);  // its result would report the connect again
         Emit(kEvConnected, id, err, 0);
         if ((s = GetStream(id)) == nullptr) return;
       }
@@ -239,9 +237,7 @@ int Loop::Close(int id) {
     // readiness backend's write before the close would have been.
     auto* s = static_cast<StreamHandle*>(h);
     DropWrites(s);
-    // A connect holds the socket too (for minutes, to an address that does not answer).
-    if (s->connect_sent) poller_->CancelConnect(s->token());
-    s->connect_sent = false;
+    DropConnect(s);  // a connect holds the socket too (for minutes, if nothing answers)
   }
   // Deregister before close(2): the fd number may be reused at once.
   waiter_->CloseFd(h->fd, h->registered);

@@ -458,6 +458,11 @@ class Loop {
   // (queued writes, a pending shutdown, a started read). nullptr when the owner closed h.
   StreamHandle* FinishConnect(StreamHandle* h, int err);
   void OnConnected(Handle* h, const PollEvent& e);
+  // Cancels the connect the backend does for h, if any: its result is then nobody's.
+  void DropConnect(StreamHandle* h) {
+    if (h->connect_sent) poller_->CancelConnect(h->token());
+    h->connect_sent = false;
+  }
   // Drops h's queued writes and cancels a send in flight, whose request keeps its memory
   // (its token, parked) until the send's result comes (h may be gone by then).
   void DropWrites(StreamHandle* h);
