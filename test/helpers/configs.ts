@@ -12,8 +12,8 @@ export interface LoopConfig {
  * edge-triggered readiness also edge-triggered ('<name>-et', e.g. 'epoll-et'), and a backend
  * whose default is inline (a pollable descriptor) also on a helper thread ('<name>-thread'),
  * unless it runs inline only (io_uring).
- * `MUXNET_TEST_BACKEND=<name>` keeps only the config of that name; a name that matches
- * none throws, so a typo cannot turn into a run that tests nothing.
+ * `MUXNET_TEST_BACKEND=<name>[,<name>...]` keeps only the configs of those names; a name that
+ * matches none throws, so a typo cannot turn into a run that tests nothing.
  */
 export function loopConfigs(): LoopConfig[] {
   const all: LoopConfig[] = [];
@@ -25,11 +25,13 @@ export function loopConfigs(): LoopConfig[] {
   }
   const only = process.env.MUXNET_TEST_BACKEND;
   if (!only) return all;
-  const kept = all.filter((c) => c.name === only);
-  if (kept.length === 0) {
-    throw new Error(
-      `MUXNET_TEST_BACKEND=${only} matches no loop config; available: ${all.map((c) => c.name).join(', ')}`,
-    );
+  const names = only.split(',').map((n) => n.trim());
+  for (const name of names) {
+    if (!all.some((c) => c.name === name)) {
+      throw new Error(
+        `MUXNET_TEST_BACKEND: '${name}' matches no loop config; available: ${all.map((c) => c.name).join(', ')}`,
+      );
+    }
   }
-  return kept;
+  return all.filter((c) => names.includes(c.name));
 }
