@@ -1,5 +1,5 @@
 // npm run bench [-- --quick] [-- --only pingpong,pingpong-4k,pipelined,idle,rss,udp,http,stream,tls,micro,workers,proxy,file] [-- --duration S]
-// [-- --backends epoll,poll] [-- --connections 1,50] [-- --idle 0,10000]: runs the scenarios, prints tables, writes bench/results/<date>.json and
+// [-- --backends epoll,poll] [-- --connections 1,50] [-- --idle 0,10000] [-- --forms go,pooled] [-- --repeats N]: runs the scenarios, prints tables, writes bench/results/<date>.json and
 // latest.json, and renders the chart. BENCH_PEERS=bun,deno,go|none picks the peers (default: on PATH).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -62,6 +62,21 @@ function counts(name: string): number[] | undefined {
 }
 const connectionsArg = counts('--connections');
 const idleArg = counts('--idle');
+/**
+ * The echo and idle scenarios: `--forms go,pooled` keeps some server forms, `--repeats N` runs
+ * each job N times (median filed; 3 by default) for a noisy machine.
+ */
+const ECHO_FORMS = ['c-floor', 'native', 'go', 'pooled', 'callback'];
+const formsArg = option('--forms')?.split(',');
+if (formsArg !== undefined && (formsArg.length === 0 || formsArg.some((f) => !ECHO_FORMS.includes(f)))) {
+  console.error(`--forms: expected some of ${ECHO_FORMS.join(', ')}, got ${option('--forms')}`);
+  process.exit(2);
+}
+const repeatsArg = option('--repeats');
+if (repeatsArg !== undefined && !(Number.isInteger(Number(repeatsArg)) && Number(repeatsArg) >= 1)) {
+  console.error(`--repeats: expected a whole number of runs >= 1, got ${repeatsArg}`);
+  process.exit(2);
+}
 if (durationArg !== undefined && !(Number(durationArg) > 0)) {
   console.error(`--duration: expected seconds > 0, got ${durationArg}`);
   process.exit(2);
@@ -73,8 +88,10 @@ const plan = {
     // The idle sweep runs every form: what idle connections cost the pooled and onData forms
     // is what they are for. Over all five configs that makes a full run long (--backends
     // narrows it).
-    : { repeats: 3, duration: 3, warmup: 1, connections: [1, 50, 200], idle: [0, 1000, 5000, 10000], forms: ['c-floor', 'native', 'go', 'pooled', 'callback'], idleForms: ['c-floor', 'native', 'go', 'pooled', 'callback'] }),
+    : { repeats: 3, duration: 3, warmup: 1, connections: [1, 50, 200], idle: [0, 1000, 5000, 10000], forms: ECHO_FORMS, idleForms: ECHO_FORMS }),
   ...(durationArg !== undefined ? { duration: Number(durationArg) } : {}),
+  ...(formsArg !== undefined ? { forms: formsArg, idleForms: formsArg } : {}),
+  ...(repeatsArg !== undefined ? { repeats: Number(repeatsArg) } : {}),
   ...(connectionsArg !== undefined ? { connections: connectionsArg } : {}),
   ...(idleArg !== undefined ? { idle: idleArg } : {}),
   http: httpPlan(quick),
