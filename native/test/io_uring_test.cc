@@ -552,7 +552,7 @@ TEST(io_uring_close_cancels_the_receive_and_late_results_return_their_chunk) {
     pollfd p{c.peer, POLLIN, 0};
     CHECK(poll(&p, 1, 2000) == 1, "the peer never saw the close");
     // The end, or a reset where the data was still in the socket at the close (with
-    // MUXNET_IO_URING_TASKRUN=defer the kernel receives only when the loop enters the ring).
+    // DEFER_TASKRUN, the default, the kernel receives only when the loop enters the ring).
     char b;
     CHECK(read(c.peer, &b, 1) <= 0, "the peer read data, not the close");
     close(c.peer);
