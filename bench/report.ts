@@ -2,6 +2,7 @@
 // line per backend, muxnet against Node) and a Markdown summary with the ratios.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
+import { median } from './measure';
 import { cFloorOf } from './peers';
 import type { Result } from './types';
 
@@ -109,7 +110,8 @@ function referenceBackend(results: Result[]): string | undefined {
  * Sets floor_ratio on every measured pingpong and idle result: its CPU per message over that
  * of the standalone C floor and of the in-Node native floor of the same backend and shape
  * (Node's net and the peers: the reference backend's). Results of runs before the C floor
- * existed get only the native ratio.
+ * existed get only the native ratio. Results of another backend also get paired_ratio, against
+ * the reference backend's runs of the same form and step.
  */
 export function floorRatios(results: Result[]): void {
   const ref = referenceBackend(results);
@@ -125,6 +127,14 @@ export function floorRatios(results: Result[]): void {
     if (c !== undefined) floorRatio.c_floor = r.median.cpu_us_per_msg / c;
     if (n !== undefined) floorRatio.native = r.median.cpu_us_per_msg / n;
     r.floor_ratio = floorRatio;
+    const other = ref === undefined || r.config === ref ? undefined
+      : results.find((x) => x.scenario === r.scenario && x.config === ref && x.form === r.form && measured(x) &&
+        x.connections === r.connections && x.idle === r.idle);
+    const ratios = other === undefined ? [] : r.runs.flatMap((run, i) => {
+      const base = other.runs[i]?.cpu_us_per_msg;
+      return base > 0 && run.cpu_us_per_msg > 0 ? [run.cpu_us_per_msg / base] : [];
+    });
+    if (ratios.length > 0) r.paired_ratio = median(ratios);
   }
 }
 

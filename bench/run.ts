@@ -338,6 +338,7 @@ function printTable(results: Result[]): void {
         'gc µs/msg': fmt(r.median.gc_us_per_msg ?? NaN),
         '/ C floor': fmt(r.floor_ratio?.c_floor ?? NaN),
         '/ native': fmt(r.floor_ratio?.native ?? NaN),
+        '/ epoll, paired': fmt(r.paired_ratio ?? NaN),
         'msg/s': Math.round(r.median.rate),
         'p50 µs': r.median.p50_us,
         'p99 µs': r.median.p99_us,

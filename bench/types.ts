@@ -23,6 +23,12 @@ export interface Result {
    * same run and shape: the standalone C echo (c_floor) and the in-Node C++ echo (native).
    */
   floor_ratio?: { c_floor?: number; native?: number };
+  /**
+   * Its CPU per message over the reference backend's (epoll) for the same form and step, as
+   * the median of the runs' ratios paired by round: a round's two runs are minutes apart at
+   * most, so a slow spell of a shared machine moves both (the medians' ratio takes it whole).
+   */
+  paired_ratio?: number;
   runs: LoadResult[];
   median: LoadResult;
 }
