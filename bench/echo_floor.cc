@@ -11,8 +11,8 @@
 // known EAGAIN); edge-triggered epoll reads, accepts and writes until EAGAIN.
 // io_uring is the completion model instead (UringEchoServer below): the kernel accepts,
 // receives into buffers it picks from a ring we stock, and sends; we only react to what
-// finished. io_uring-coop is the same with COOP_TASKRUN (what muxnet's inline backend uses)
-// in place of DEFER_TASKRUN. Two options take it apart, to see what each piece of the model
+// finished. io_uring-coop is the same with COOP_TASKRUN (muxnet's backend with
+// MUXNET_IO_URING_TASKRUN=coop) in place of DEFER_TASKRUN (its default). Two options take it apart, to see what each piece of the model
 // is worth: --nested waits in epoll_wait on the ring's descriptor, as a ring nested in
 // Node's loop is woken (muxnet's inline backend), and submits without waiting; --send-syscall
 // echoes with send(2) at once instead of a send through the ring (the send queues behind

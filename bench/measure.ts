@@ -321,5 +321,7 @@ export function machine(): Record<string, string | number | boolean> {
     node: process.version,
     commit,
     pinned,
+    // io_uring's task-run mode, which the servers inherit (DEFER_TASKRUN unless set).
+    ...(process.env.MUXNET_IO_URING_TASKRUN ? { io_uring_taskrun: process.env.MUXNET_IO_URING_TASKRUN } : {}),
   };
 }

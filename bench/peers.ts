@@ -6,7 +6,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { builtTool, root, startProcess, type Server } from './measure';
 
-/** The backends the C floor has a model of (muxnet's epoll-thread has no C counterpart: its floor is epoll's; io_uring's runs DEFER_TASKRUN; `--backend io_uring-coop` runs COOP_TASKRUN, muxnet's mode, within noise of it here). */
+/** The backends the C floor has a model of (muxnet's epoll-thread has no C counterpart: its floor is epoll's; io_uring's runs DEFER_TASKRUN, muxnet's default mode; `--backend io_uring-coop` runs COOP_TASKRUN, its mode with MUXNET_IO_URING_TASKRUN=coop). */
 export const C_FLOOR_BACKENDS = ['epoll', 'epoll-et', 'poll', 'select', 'io_uring'];
 
 /** The C floor of a muxnet configuration, by its name. */

@@ -127,15 +127,30 @@ export function floorRatios(results: Result[]): void {
     if (c !== undefined) floorRatio.c_floor = r.median.cpu_us_per_msg / c;
     if (n !== undefined) floorRatio.native = r.median.cpu_us_per_msg / n;
     r.floor_ratio = floorRatio;
-    const other = ref === undefined || r.config === ref ? undefined
-      : results.find((x) => x.scenario === r.scenario && x.config === ref && x.form === r.form && measured(x) &&
-        x.connections === r.connections && x.idle === r.idle);
-    const ratios = other === undefined ? [] : r.runs.flatMap((run, i) => {
-      const base = other.runs[i]?.cpu_us_per_msg;
-      return base > 0 && run.cpu_us_per_msg > 0 ? [run.cpu_us_per_msg / base] : [];
-    });
-    if (ratios.length > 0) r.paired_ratio = median(ratios);
+    const paired = pairedRatio(results, r);
+    if (paired !== undefined) [r.paired_ratio, r.paired_with] = paired;
   }
+}
+
+/**
+ * r's CPU per message over epoll's (or, where epoll did not run, the first backend's) for the
+ * same form and step: the median of the ratios of runs from the same round. Results written
+ * before rounds were recorded pair runs by position.
+ */
+function pairedRatio(results: Result[], r: Result): [number, string] | undefined {
+  const backends = results.filter((x) => measured(x) && x.config !== 'node-net' && x.config !== 'peer').map((x) => x.config);
+  const ref = backends.includes('epoll') ? 'epoll' : backends[0];
+  if (ref === undefined || r.config === ref) return undefined;
+  const other = results.find((x) => x.scenario === r.scenario && x.config === ref && x.form === r.form && measured(x) &&
+    x.connections === r.connections && x.idle === r.idle);
+  if (other === undefined) return undefined;
+  const roundOf = (x: Result, i: number): number => x.rounds?.[i] ?? i;
+  const ratios = r.runs.flatMap((run, i) => {
+    const j = other.runs.findIndex((_, k) => roundOf(other, k) === roundOf(r, i));
+    const base = j >= 0 ? other.runs[j].cpu_us_per_msg : NaN;
+    return base > 0 && run.cpu_us_per_msg > 0 ? [run.cpu_us_per_msg / base] : [];
+  });
+  return ratios.length > 0 ? [median(ratios), ref] : undefined;
 }
 
 const PEER_NAMES: Record<string, string> = {

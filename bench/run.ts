@@ -187,6 +187,7 @@ function loadTasks(): Task[] {
   const list: Task[] = [];
   const all = jobs();
   const runsOf = new Map<Job, LoadResult[]>();
+  const roundsOf = new Map<Job, number[]>();
   for (let round = 0; round < plan.repeats; round++) {
     for (const job of all) {
       const repeats = repeatsOf(job);
@@ -197,9 +198,12 @@ function loadTasks(): Task[] {
           // A failed run is reported by main(); the job keeps the runs that worked, unless
           // it was the last round's (then the job has no result, and the failure says why).
           const runs = runsOf.get(job) ?? [];
+          const rounds = roundsOf.get(job) ?? [];
           runsOf.set(job, runs);
+          roundsOf.set(job, rounds);
           runs.push(await runOnce(job));
-          return round === repeats - 1 ? [resultOf(job, runs)] : [];
+          rounds.push(round);
+          return round === repeats - 1 ? [resultOf(job, runs, rounds)] : [];
         },
       });
     }
@@ -304,7 +308,7 @@ async function runOnce(job: Job): Promise<LoadResult> {
 }
 
 /** A job's result: the median of its runs (none when every run failed: then no result). */
-function resultOf(job: Job, runs: LoadResult[]): Result {
+function resultOf(job: Job, runs: LoadResult[], rounds: number[]): Result {
   if (runs.length === 0) throw new Error('every run of this job failed (see above)');
   return {
     scenario: job.scenario,
@@ -315,6 +319,7 @@ function resultOf(job: Job, runs: LoadResult[]): Result {
     size: shapeOf(job.scenario).size,
     ...(shapeOf(job.scenario).depth > 1 ? { depth: shapeOf(job.scenario).depth } : {}),
     runs,
+    rounds,
     median: medianOf(runs),
   };
 }
@@ -338,7 +343,7 @@ function printTable(results: Result[]): void {
         'gc µs/msg': fmt(r.median.gc_us_per_msg ?? NaN),
         '/ C floor': fmt(r.floor_ratio?.c_floor ?? NaN),
         '/ native': fmt(r.floor_ratio?.native ?? NaN),
-        '/ epoll, paired': fmt(r.paired_ratio ?? NaN),
+        '/ epoll, paired': r.paired_ratio === undefined ? '-' : `${fmt(r.paired_ratio)}${r.paired_with === 'epoll' ? '' : ` (/ ${r.paired_with})`}`,
         'msg/s': Math.round(r.median.rate),
         'p50 µs': r.median.p50_us,
         'p99 µs': r.median.p99_us,

@@ -24,12 +24,16 @@ export interface Result {
    */
   floor_ratio?: { c_floor?: number; native?: number };
   /**
-   * Its CPU per message over the reference backend's (epoll) for the same form and step, as
-   * the median of the runs' ratios paired by round: a round's two runs are minutes apart at
-   * most, so a slow spell of a shared machine moves both (the medians' ratio takes it whole).
+   * Its CPU per message over that of `paired_with` (epoll where it ran) for the same form and
+   * step, as the median of the runs' ratios paired by round: a round's two runs are minutes
+   * apart at most, so a slow spell of a shared machine moves both (the medians' ratio takes
+   * it whole).
    */
   paired_ratio?: number;
+  paired_with?: string;
   runs: LoadResult[];
+  /** The round (0-based) each of `runs` came from, where rounds interleave the jobs. */
+  rounds?: number[];
   median: LoadResult;
 }
 

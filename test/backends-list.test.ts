@@ -111,6 +111,22 @@ describe('backends', () => {
     assert.match(out.env ?? '', /MUXNET_BACKEND: .*\(io_uring cannot run here: disabled by MUXNET_IO_URING=0\)/);
   });
 
+  it('leaves io_uring out, naming the variable, when MUXNET_IO_URING_TASKRUN is neither coop nor defer', function () {
+    if (process.platform !== 'linux' || !backends().includes('io_uring')) this.skip();
+    this.timeout(20_000);
+    const entry = require.resolve('muxnet');
+    const why = (taskrun: string): Record<string, string> => JSON.parse(execFileSync(process.execPath, ['-e',
+      `const m = require(${JSON.stringify(entry)}); console.log(JSON.stringify(m.unavailableBackends()));`], {
+      env: { ...process.env, MUXNET_IO_URING_TASKRUN: taskrun, MUXNET_BACKEND: '' },
+      encoding: 'utf8',
+      timeout: 15_000,
+    }).trim()) as Record<string, string>;
+    assert.deepEqual(why('COOP'), { io_uring: 'MUXNET_IO_URING_TASKRUN=COOP: expected coop or defer' });
+    // The two modes it takes both run here.
+    assert.deepEqual(why('coop'), {});
+    assert.deepEqual(why('defer'), {});
+  });
+
   it('rejects a name that is not a compiled backend, naming the argument', () => {
     for (const bad of ['no-such', '', 'EPOLL', 42, undefined, null]) {
       assertArgError(thrownBy(() => backendCapabilities(bad as string)), /name/);

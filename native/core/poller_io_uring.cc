@@ -581,6 +581,10 @@ class IoUringPoller final : public Poller {
 std::string Probe() {
   const char* env = getenv("MUXNET_IO_URING");
   if (env != nullptr && strcmp(env, "0") == 0) return "disabled by MUXNET_IO_URING=0";
+  const char* taskrun = getenv("MUXNET_IO_URING_TASKRUN");
+  if (taskrun != nullptr && strcmp(taskrun, "coop") != 0 && strcmp(taskrun, "defer") != 0) {
+    return std::string("MUXNET_IO_URING_TASKRUN=") + taskrun + ": expected coop or defer";
+  }
   auto p = std::make_unique<IoUringPoller>();
   int err = p->Init();
   if (err == 0) return "";
