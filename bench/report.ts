@@ -115,6 +115,8 @@ function referenceBackend(results: Result[]): string | undefined {
  */
 export function floorRatios(results: Result[]): void {
   const ref = referenceBackend(results);
+  const backends = results.filter((x) => measured(x) && x.config !== 'node-net' && x.config !== 'peer').map((x) => x.config);
+  const pairWith = backends.includes('epoll') ? 'epoll' : backends[0];
   const cpu = (scenario: string, config: string | undefined, form: string, r: Result): number | undefined =>
     results.find((x) => x.scenario === scenario && x.config === config && x.form === form && measured(x) &&
       x.connections === r.connections && x.idle === r.idle)?.median.cpu_us_per_msg;
@@ -127,20 +129,18 @@ export function floorRatios(results: Result[]): void {
     if (c !== undefined) floorRatio.c_floor = r.median.cpu_us_per_msg / c;
     if (n !== undefined) floorRatio.native = r.median.cpu_us_per_msg / n;
     r.floor_ratio = floorRatio;
-    const paired = pairedRatio(results, r);
+    const paired = pairWith === undefined ? undefined : pairedRatio(results, r, pairWith);
     if (paired !== undefined) [r.paired_ratio, r.paired_with] = paired;
   }
 }
 
 /**
- * r's CPU per message over epoll's (or, where epoll did not run, the first backend's) for the
- * same form and step: the median of the ratios of runs from the same round. Results written
- * before rounds were recorded pair runs by position.
+ * r's CPU per message over that of backend `ref` (epoll, or where epoll did not run the first
+ * backend) for the same form and step: the median of the ratios of runs from the same round.
+ * Results written before rounds were recorded pair runs by position.
  */
-function pairedRatio(results: Result[], r: Result): [number, string] | undefined {
-  const backends = results.filter((x) => measured(x) && x.config !== 'node-net' && x.config !== 'peer').map((x) => x.config);
-  const ref = backends.includes('epoll') ? 'epoll' : backends[0];
-  if (ref === undefined || r.config === ref) return undefined;
+function pairedRatio(results: Result[], r: Result, ref: string): [number, string] | undefined {
+  if (r.config === ref) return undefined;
   const other = results.find((x) => x.scenario === r.scenario && x.config === ref && x.form === r.form && measured(x) &&
     x.connections === r.connections && x.idle === r.idle);
   if (other === undefined) return undefined;

@@ -186,8 +186,7 @@ function jobs(): Job[] {
 function loadTasks(): Task[] {
   const list: Task[] = [];
   const all = jobs();
-  const runsOf = new Map<Job, LoadResult[]>();
-  const roundsOf = new Map<Job, number[]>();
+  const done = new Map<Job, { runs: LoadResult[]; rounds: number[] }>();
   for (let round = 0; round < plan.repeats; round++) {
     for (const job of all) {
       const repeats = repeatsOf(job);
@@ -197,10 +196,8 @@ function loadTasks(): Task[] {
         run: async () => {
           // A failed run is reported by main(); the job keeps the runs that worked, unless
           // it was the last round's (then the job has no result, and the failure says why).
-          const runs = runsOf.get(job) ?? [];
-          const rounds = roundsOf.get(job) ?? [];
-          runsOf.set(job, runs);
-          roundsOf.set(job, rounds);
+          const { runs, rounds } = done.get(job) ?? { runs: [], rounds: [] };
+          done.set(job, { runs, rounds });
           runs.push(await runOnce(job));
           rounds.push(round);
           return round === repeats - 1 ? [resultOf(job, runs, rounds)] : [];

@@ -40,18 +40,21 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN
 export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1:exitcode=66${TSAN_OPTIONS:+:$TSAN_OPTIONS}"
 # A hung test (a deadlock) fails the run instead of blocking CI.
 status=0
-timeout -k 5 "${MUXNET_NATIVE_TIMEOUT:-60}" "$out/native-tests" "$@" || status=$?
+# `VAR=value run ...` sets VAR for that run only (bash exports a function's prefix assignments).
+run() { timeout -k 5 "${MUXNET_NATIVE_TIMEOUT:-60}" "$out/native-tests" "$@" || status=$?; }
+again() { [ "$status" -eq 0 ] && [ "$(uname -s)" = Linux ]; }
+run "$@"
 # Again with io_uring's other task-run mode (COOP_TASKRUN, what a Linux 6.0 kernel gets; see
 # poller_io_uring.cc): every io_uring test and every loop test's io_uring config.
-if [ "$status" -eq 0 ] && [ "$(uname -s)" = Linux ]; then
+if again; then
   echo "native-tests: again with MUXNET_IO_URING_TASKRUN=coop"
-  MUXNET_IO_URING_TASKRUN=coop timeout -k 5 "${MUXNET_NATIVE_TIMEOUT:-60}" "$out/native-tests" "$@" || status=$?
+  MUXNET_IO_URING_TASKRUN=coop run "$@"
 fi
 # And the io_uring tests (those of the filter given) as on a kernel before 6.16, which cannot
 # limit a multishot receive (a receive per single read; the probe finds the limit here).
-if [ "$status" -eq 0 ] && [ "$(uname -s)" = Linux ]; then
+if again; then
   echo "native-tests: the io_uring tests again with MUXNET_IO_URING_RECEIVE_LIMIT=0"
-  MUXNET_IO_URING_RECEIVE_LIMIT=0 timeout -k 5 "${MUXNET_NATIVE_TIMEOUT:-60}" "$out/native-tests" "${1:-io_uring}" || status=$?
+  MUXNET_IO_URING_RECEIVE_LIMIT=0 run "${1:-io_uring}"
 fi
 if [ "$status" -eq 124 ]; then echo "native-tests: timed out" >&2; fi
 if [ "$status" -eq 66 ]; then echo "native-tests: ThreadSanitizer reported a problem" >&2; fi

@@ -92,18 +92,18 @@ class IoUringPoller final : public Poller {
     // the ring instead.
     const char* taskrun = getenv("MUXNET_IO_URING_TASKRUN");
     defer_taskrun_ = taskrun == nullptr || strcmp(taskrun, "coop") != 0;
-    io_uring_params p{};
-    unsigned flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL;
-    p.flags = flags | (defer_taskrun_ ? IORING_SETUP_DEFER_TASKRUN : IORING_SETUP_COOP_TASKRUN);
-    p.cq_entries = kCqEntries;
-    ring_ = Setup(kSqEntries, &p);
-    if (ring_ < 0 && errno == EINVAL && defer_taskrun_) {
-      // Linux 6.0 has COOP_TASKRUN but not DEFER_TASKRUN.
-      defer_taskrun_ = false;
+    io_uring_params p;
+    auto setup = [&]() {
       p = io_uring_params{};
-      p.flags = flags | IORING_SETUP_COOP_TASKRUN;
+      p.flags = IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_CQSIZE | IORING_SETUP_SUBMIT_ALL |
+                (defer_taskrun_ ? IORING_SETUP_DEFER_TASKRUN : IORING_SETUP_COOP_TASKRUN);
       p.cq_entries = kCqEntries;
-      ring_ = Setup(kSqEntries, &p);
+      return Setup(kSqEntries, &p);
+    };
+    ring_ = setup();
+    if (ring_ < 0 && errno == EINVAL && defer_taskrun_) {
+      defer_taskrun_ = false;  // Linux 6.0 has COOP_TASKRUN but not DEFER_TASKRUN
+      ring_ = setup();
     }
     if (ring_ < 0) return -errno;
     if (!(p.features & IORING_FEAT_SINGLE_MMAP) || !(p.features & IORING_FEAT_NODROP)) return -ENOSYS;
