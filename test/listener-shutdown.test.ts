@@ -4,7 +4,8 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { dial, listen } from 'muxnet';
 import type { Conn } from 'muxnet';
-import { loopConfigs } from './helpers/configs';
+import { loopConfigs, type LoopConfig } from './helpers/configs';
+import { underWine } from './helpers/platform';
 import { assertArgError, assertErrClosed, rejectionOf } from './helpers/assert-errors';
 import { socketFds, socketsLeftOpen } from './helpers/fds';
 import { readExactly, readToEnd } from './helpers/io';
@@ -18,6 +19,22 @@ function countdown(n: number): { arrive: () => void; all: Promise<void> } {
   let done!: () => void;
   const all = new Promise<void>((resolve) => { done = resolve; });
   return { arrive: () => { if (--left === 0) done(); }, all };
+}
+
+/**
+ * The error of a dial to `addr`, whose listener has closed. Under wine a closed listener
+ * whose AFD poll is still being cancelled can take a connection into its backlog for a
+ * moment (wineserver frees the socket with the poll; seen once in a few full runs of the
+ * suite, on afd): there a dial that connects is closed and tried again, for up to 5 s.
+ * Windows and Linux refuse the first.
+ */
+async function dialRefusal(addr: string, options: LoopConfig['options']): Promise<unknown> {
+  for (let tries = 1; ; tries++) {
+    const outcome = await dial('tcp', addr, options).then((c) => { c.close(); return null; }, (err: unknown) => err);
+    if (outcome !== null) return outcome;
+    assert.ok(underWine() && tries < 50, `dial ${tries} after the listener closed connected`);
+    await sleep(100);
+  }
 }
 
 for (const cfg of loopConfigs()) {
@@ -52,8 +69,9 @@ for (const cfg of loopConfigs()) {
       const result = observe(ln.shutdown());
       assert.ok(signals.every((s) => s.aborted), "every handler's signal aborts when shutdown begins");
       await withTimeout(serving, 10_000, 'serve() to resolve once the listener closed');
-      const refused = await rejectionOf(dial('tcp', addr, cfg.options));
+      const refused = await dialRefusal(addr, cfg.options);
       assert.equal((refused as { code?: string }).code, 'ECONNREFUSED', 'no new connection after shutdown began');
+      assert.equal(signals.length, 100, 'no handler for a dial after shutdown began');
       await sleep(50);
       assert.equal(result.settled, false, 'shutdown waits while handlers are busy');
 
