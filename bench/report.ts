@@ -2,7 +2,7 @@
 // line per backend, muxnet against Node) and a Markdown summary with the ratios.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
-import { median } from './measure';
+import { median, type LoadResult } from './measure';
 import { cFloorOf } from './peers';
 import type { Result } from './types';
 
@@ -110,8 +110,8 @@ function referenceBackend(results: Result[]): string | undefined {
  * Sets floor_ratio on every measured pingpong and idle result: its CPU per message over that
  * of the standalone C floor and of the in-Node native floor of the same backend and shape
  * (Node's net and the peers: the reference backend's). Results of runs before the C floor
- * existed get only the native ratio. Results of another backend also get paired_ratio, against
- * the reference backend's runs of the same form and step.
+ * existed get only the native ratio. Results of another backend, streams' too, also get
+ * paired_ratio, against the epoll's (else the first backend's) runs of the same form and step.
  */
 export function floorRatios(results: Result[]): void {
   const ref = referenceBackend(results);
@@ -121,6 +121,10 @@ export function floorRatios(results: Result[]): void {
     results.find((x) => x.scenario === scenario && x.config === config && x.form === form && measured(x) &&
       x.connections === r.connections && x.idle === r.idle)?.median.cpu_us_per_msg;
   for (const r of results) {
+    if (r.scenario === 'stream' && measured(r) && pairWith !== undefined) {
+      const paired = pairedRatio(results, r, pairWith);
+      if (paired !== undefined) [r.paired_ratio, r.paired_with] = paired;
+    }
     if (!['pingpong', 'pingpong-4k', 'pipelined', 'idle'].includes(r.scenario) || !measured(r)) continue;
     const backend = r.config === 'node-net' || r.config === 'peer' ? ref : r.config;
     const c = cpu(r.scenario, backend === undefined ? undefined : cFloorOf(backend), 'c-floor', r);
@@ -135,20 +139,21 @@ export function floorRatios(results: Result[]): void {
 }
 
 /**
- * r's CPU per message over that of backend `ref` (epoll, or where epoll did not run the first
- * backend) for the same form and step: the median of the ratios of runs from the same round.
- * Results written before rounds were recorded pair runs by position.
+ * r's CPU per message (stream: per MiB) over that of backend `ref` (epoll, or where epoll did
+ * not run the first backend) for the same form and step: the median of the ratios of runs from
+ * the same round. Results written before rounds were recorded pair runs by position.
  */
 function pairedRatio(results: Result[], r: Result, ref: string): [number, string] | undefined {
   if (r.config === ref) return undefined;
   const other = results.find((x) => x.scenario === r.scenario && x.config === ref && x.form === r.form && measured(x) &&
-    x.connections === r.connections && x.idle === r.idle);
+    x.connections === r.connections && x.idle === r.idle && x.direction === r.direction);
   if (other === undefined) return undefined;
   const roundOf = (x: Result, i: number): number => x.rounds?.[i] ?? i;
+  const cost = (run: LoadResult): number => (r.scenario === 'stream' ? run.cpu_us_per_mib ?? NaN : run.cpu_us_per_msg);
   const ratios = r.runs.flatMap((run, i) => {
     const j = other.runs.findIndex((_, k) => roundOf(other, k) === roundOf(r, i));
-    const base = j >= 0 ? other.runs[j].cpu_us_per_msg : NaN;
-    return base > 0 && run.cpu_us_per_msg > 0 ? [run.cpu_us_per_msg / base] : [];
+    const base = j >= 0 ? cost(other.runs[j]) : NaN;
+    return base > 0 && cost(run) > 0 ? [cost(run) / base] : [];
   });
   return ratios.length > 0 ? [median(ratios), ref] : undefined;
 }

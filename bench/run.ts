@@ -1,5 +1,5 @@
 // npm run bench [-- --quick] [-- --only pingpong,pingpong-4k,pipelined,idle,rss,udp,http,stream,tls,micro,workers,proxy,file] [-- --duration S]
-// [-- --backends epoll,poll] [-- --connections 1,50] [-- --idle 0,10000] [-- --forms go,pooled] [-- --repeats N]: runs the scenarios, prints tables, writes bench/results/<date>.json and
+// [-- --backends epoll,poll] [-- --connections 1,50] [-- --idle 0,10000] [-- --forms go,pooled] [-- --repeats N] (echo, idle, stream): runs the scenarios, prints tables, writes bench/results/<date>.json and
 // latest.json, and renders the chart. BENCH_PEERS=bun,deno,go|none picks the peers (default: on PATH).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
@@ -9,12 +9,12 @@ import { microPlan, microTasks } from './micro';
 import { C_FLOOR_BACKENDS, peerPlan, PEERS, startCFloor, startPeer, type Peer } from './peers';
 import { floorRatios, renderReport } from './report';
 import { httpPlan, httpTasks } from './scenario-http';
-import { streamPlan, streamTasks } from './scenario-stream';
+import { streamPlan, streamJobs } from './scenario-stream';
 import { workersPlan, workersTasks } from './scenario-workers';
 import { tlsPlan, tlsTasks } from './scenario-tls';
 import { proxyPlan, proxyTasks } from './scenario-proxy';
 import { filePlan, fileTasks } from './scenario-file';
-import type { Result, Task } from './types';
+import type { RepeatedJob, Result, Task } from './types';
 
 interface Config {
   name: string;
@@ -63,8 +63,9 @@ function counts(name: string): number[] | undefined {
 const connectionsArg = counts('--connections');
 const idleArg = counts('--idle');
 /**
- * The echo and idle scenarios: `--forms go,pooled` keeps some server forms, `--repeats N` runs
- * each job N times (median filed; 3 by default) for a noisy machine.
+ * The echo, idle and stream scenarios: `--forms go,pooled` keeps some of muxnet's server forms
+ * (Node's net runs beside them), `--repeats N` runs each job N times (median filed; 3 by
+ * default) for a noisy machine.
  */
 const ECHO_FORMS = ['c-floor', 'native', 'go', 'pooled', 'callback'];
 const formsArg = option('--forms')?.split(',');
@@ -95,7 +96,7 @@ const plan = {
   ...(connectionsArg !== undefined ? { connections: connectionsArg } : {}),
   ...(idleArg !== undefined ? { idle: idleArg } : {}),
   http: httpPlan(quick),
-  stream: streamPlan(quick),
+  stream: streamPlan(quick, { repeats: repeatsArg === undefined ? undefined : Number(repeatsArg), forms: formsArg }),
   tls: tlsPlan(quick),
   micro: microPlan(quick),
   workers: workersPlan(quick),
@@ -177,30 +178,41 @@ function jobs(): Job[] {
   return list;
 }
 
+/** The load jobs as repeated jobs: each run a fresh server and the load generator. */
+function loadJobs(): RepeatedJob[] {
+  return jobs().map((job) => ({
+    label: `${job.scenario} ${configName(job)} ${job.form} c=${job.connections} idle=${job.idle}`,
+    repeats: repeatsOf(job),
+    once: () => runOnce(job),
+    result: (runs, rounds) => resultOf(job, runs, rounds),
+  }));
+}
+
 /**
- * The load jobs' runs, interleaved: round r runs every job's r-th repeat, so a slow spell of
- * a shared machine lands on every job alike instead of on the ones scheduled into it (the
- * idle sweep used to run all its 0-idle jobs first and its 10,000-idle ones half an hour
- * later). A job's result, the median of its runs, comes with its last round.
+ * The jobs' runs, interleaved: round r runs every job's r-th repeat, so a slow spell of a
+ * shared machine lands on every job alike instead of on the ones scheduled into it (the idle
+ * sweep used to run all its 0-idle jobs first and its 10,000-idle ones half an hour later).
+ * A job's result, the median of its runs, comes with its last round.
  */
-function loadTasks(): Task[] {
+function interleaved(all: RepeatedJob[]): Task[] {
   const list: Task[] = [];
-  const all = jobs();
-  const done = new Map<Job, { runs: LoadResult[]; rounds: number[] }>();
-  for (let round = 0; round < plan.repeats; round++) {
+  const done = new Map<RepeatedJob, { runs: LoadResult[]; rounds: number[] }>();
+  const rounds = Math.max(0, ...all.map((job) => job.repeats));
+  for (let round = 0; round < rounds; round++) {
     for (const job of all) {
-      const repeats = repeatsOf(job);
-      if (round >= repeats) continue;
+      if (round >= job.repeats) continue;
       list.push({
-        label: `${job.scenario} ${configName(job)} ${job.form} c=${job.connections} idle=${job.idle} (${round + 1}/${repeats})`,
+        label: `${job.label} (${round + 1}/${job.repeats})`,
         run: async () => {
           // A failed run is reported by main(); the job keeps the runs that worked, unless
           // it was the last round's (then the job has no result, and the failure says why).
-          const { runs, rounds } = done.get(job) ?? { runs: [], rounds: [] };
-          done.set(job, { runs, rounds });
-          runs.push(await runOnce(job));
-          rounds.push(round);
-          return round === repeats - 1 ? [resultOf(job, runs, rounds)] : [];
+          const { runs, rounds: of } = done.get(job) ?? { runs: [], rounds: [] };
+          done.set(job, { runs, rounds: of });
+          runs.push(await job.once());
+          of.push(round);
+          if (round < job.repeats - 1) return [];
+          if (runs.length === 0) throw new Error('every run of this job failed (see above)');
+          return [job.result(runs, of)];
         },
       });
     }
@@ -220,9 +232,10 @@ function skippedPeerTasks(): Task[] {
 }
 
 function tasks(): Task[] {
-  const list = [...skippedPeerTasks(), ...loadTasks()];
+  // Streams interleave with the echo jobs, so --repeats and the paired ratio cover them too.
+  const repeated = [...loadJobs(), ...(only.includes('stream') ? streamJobs(plan.stream, configs()) : [])];
+  const list = [...skippedPeerTasks(), ...interleaved(repeated)];
   if (only.includes('http')) list.push(...httpTasks(plan.http));
-  if (only.includes('stream')) list.push(...streamTasks(plan.stream, configs()));
   if (only.includes('tls')) list.push(...tlsTasks(plan.tls));
   if (only.includes('micro')) list.push(...microTasks(plan.micro, configs()));
   if (only.includes('workers')) list.push(...workersTasks(plan.workers));
@@ -304,9 +317,8 @@ async function runOnce(job: Job): Promise<LoadResult> {
   }
 }
 
-/** A job's result: the median of its runs (none when every run failed: then no result). */
+/** A job's result: the median of its runs. */
 function resultOf(job: Job, runs: LoadResult[], rounds: number[]): Result {
-  if (runs.length === 0) throw new Error('every run of this job failed (see above)');
   return {
     scenario: job.scenario,
     config: configName(job),
@@ -325,6 +337,11 @@ function fmt(v: number, digits = 2): string {
   return Number.isFinite(v) ? v.toFixed(digits) : '-';
 }
 
+/** The paired-ratio column: the ratio, and the backend it is against where that is not epoll. */
+function pairedCell(r: Result): string {
+  return r.paired_ratio === undefined ? '-' : `${fmt(r.paired_ratio)}${r.paired_with === 'epoll' ? '' : ` (/ ${r.paired_with})`}`;
+}
+
 function printTable(results: Result[]): void {
   const echo = results.filter((r) => [...Object.keys(SHAPES), 'idle', 'rss', 'udp', 'workers'].includes(r.scenario));
   if (echo.length > 0) {
@@ -340,7 +357,7 @@ function printTable(results: Result[]): void {
         'gc µs/msg': fmt(r.median.gc_us_per_msg ?? NaN),
         '/ C floor': fmt(r.floor_ratio?.c_floor ?? NaN),
         '/ native': fmt(r.floor_ratio?.native ?? NaN),
-        '/ epoll, paired': r.paired_ratio === undefined ? '-' : `${fmt(r.paired_ratio)}${r.paired_with === 'epoll' ? '' : ` (/ ${r.paired_with})`}`,
+        '/ epoll, paired': pairedCell(r),
         'msg/s': Math.round(r.median.rate),
         'p50 µs': r.median.p50_us,
         'p99 µs': r.median.p99_us,
@@ -378,6 +395,7 @@ function printTable(results: Result[]): void {
       conns: r.connections,
       'MiB/s': fmt(r.median.mib_per_s ?? NaN, 0),
       'cpu µs/MiB': fmt(r.median.cpu_us_per_mib ?? NaN, 0),
+      '/ epoll, paired': pairedCell(r),
       'server CPUs': fmt(r.median.server_cpu),
     })));
   }

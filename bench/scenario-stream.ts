@@ -1,8 +1,8 @@
 // The stream scenario: bulk transfer in 16 KiB chunks, one way (the server discards) and
 // echoed, in MiB/s and server CPU per MiB; muxnet's server forms against Node's net.
 import * as path from 'node:path';
-import { medianOf, root, runLoad, startServer, type LoadResult } from './measure';
-import type { Result, Task } from './types';
+import { medianOf, root, runLoad, startServer } from './measure';
+import type { RepeatedJob } from './types';
 
 export interface StreamPlan {
   repeats: number;
@@ -15,13 +15,18 @@ export interface StreamPlan {
   forms: { 'one-way': string[]; echo: string[] };
 }
 
-export function streamPlan(quick: boolean): StreamPlan {
-  const all = ['native', 'go', 'pooled', 'callback', 'node'];
+/**
+ * `only.forms` keeps those of muxnet's forms (the echo forms' names; the C floor has no stream
+ * server) beside Node's net; `only.repeats` sets the runs per median.
+ */
+export function streamPlan(quick: boolean, only: { repeats?: number; forms?: string[] } = {}): StreamPlan {
+  const all = ['native', 'go', 'pooled', 'callback', 'node'].filter((f) => f === 'node' || (only.forms ?? [f]).includes(f));
   const forms = { 'one-way': all, echo: all };
   // 16 KiB: the chunk size issue 3 asks for, and Node's default stream highWaterMark.
-  return quick
+  const plan = quick
     ? { repeats: 1, duration: 1, warmup: 0.5, connections: [1], size: 16 * 1024, forms }
     : { repeats: 3, duration: 4, warmup: 1, connections: [1, 8], size: 16 * 1024, forms };
+  return only.repeats === undefined ? plan : { ...plan, repeats: only.repeats };
 }
 
 /** A loop configuration of the run: its name in results, and the loop options it passes. */
@@ -30,47 +35,48 @@ interface Config {
   options: Record<string, string>;
 }
 
-/** One step per direction, connection count, loop configuration and server form (Node's net once). */
-export function streamTasks(plan: StreamPlan, configs: Config[]): Task[] {
-  const tasks: Task[] = [];
+/**
+ * One job per direction, connection count, loop configuration and server form (Node's net
+ * once), each run `plan.repeats` times; the runner interleaves their runs by round.
+ */
+export function streamJobs(plan: StreamPlan, configs: Config[]): RepeatedJob[] {
+  const jobs: RepeatedJob[] = [];
   for (const direction of ['one-way', 'echo'] as const) {
     for (const connections of plan.connections) {
       const steps = plan.forms[direction].flatMap((form): { form: string; config: Config | null }[] => (form === 'node'
         ? [{ form, config: null }]
         : configs.map((config) => ({ form, config }))));
       for (const { form, config } of steps) {
-        tasks.push({
+        jobs.push({
           label: `stream ${direction} ${config?.name ?? 'node-net'} ${form} c=${connections}`,
-          run: async () => {
+          repeats: plan.repeats,
+          once: async () => {
             const script = path.join(root, '.bench-build', 'bench', 'servers', direction === 'echo' ? 'echo.js' : 'discard.js');
-            const runs: LoadResult[] = [];
-            for (let r = 0; r < plan.repeats; r++) {
-              const server = await startServer(script, [form, JSON.stringify(config?.options ?? {})]);
-              try {
-                runs.push(await runLoad(server.port, server.pid, {
-                  connections, size: plan.size, duration: plan.duration, warmup: plan.warmup,
-                  mode: direction === 'echo' ? 'stream-echo' : 'stream',
-                }));
-              } finally {
-                await server.stop();
-              }
+            const server = await startServer(script, [form, JSON.stringify(config?.options ?? {})]);
+            try {
+              return await runLoad(server.port, server.pid, {
+                connections, size: plan.size, duration: plan.duration, warmup: plan.warmup,
+                mode: direction === 'echo' ? 'stream-echo' : 'stream',
+              });
+            } finally {
+              await server.stop();
             }
-            const result: Result = {
-              scenario: 'stream',
-              config: config?.name ?? 'node-net',
-              form,
-              connections,
-              idle: 0,
-              size: plan.size,
-              direction,
-              runs,
-              median: medianOf(runs),
-            };
-            return [result];
           },
+          result: (runs, rounds) => ({
+            scenario: 'stream',
+            config: config?.name ?? 'node-net',
+            form,
+            connections,
+            idle: 0,
+            size: plan.size,
+            direction,
+            runs,
+            rounds,
+            median: medianOf(runs),
+          }),
         });
       }
     }
   }
-  return tasks;
+  return jobs;
 }

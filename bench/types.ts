@@ -24,8 +24,8 @@ export interface Result {
    */
   floor_ratio?: { c_floor?: number; native?: number };
   /**
-   * Its CPU per message over that of `paired_with` (epoll where it ran) for the same form and
-   * step, as the median of the runs' ratios paired by round: a round's two runs are minutes
+   * Its CPU per message (stream: per MiB) over that of `paired_with` (epoll where it ran) for
+   * the same form and step, as the median of the runs' ratios paired by round: a round's two runs are minutes
    * apart at most, so a slow spell of a shared machine moves both (the medians' ratio takes
    * it whole).
    */
@@ -35,6 +35,17 @@ export interface Result {
   /** The round (0-based) each of `runs` came from, where rounds interleave the jobs. */
   rounds?: number[];
   median: LoadResult;
+}
+
+/**
+ * One step measured `repeats` times. The runner interleaves the steps' runs by round (see
+ * run.ts), and files the median of a step's runs with its last one.
+ */
+export interface RepeatedJob {
+  label: string;
+  repeats: number;
+  once(): Promise<LoadResult>;
+  result(runs: LoadResult[], rounds: number[]): Result;
 }
 
 /** One step of a run, for the progress bar: what it measures, and the results it adds. */
