@@ -445,6 +445,8 @@ class Loop {
   void ProvideChunks();
   void DropReceived(StreamHandle* h);
   static constexpr size_t kMaxReceived = 4;
+  // The most queued write requests one send takes (the poller may take fewer).
+  static constexpr int kSendIov = 64;
   // The stream's writes go through the backend's sends (a completion backend's own sockets).
   bool UsesSend(const StreamHandle& h) const { return send_ && h.service == nullptr; }
   // Bytes written now would overtake queued ones, or a dropped send still in the kernel.

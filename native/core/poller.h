@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "socket_platform.h"  // iovec, also on Windows
+
 namespace muxnet {
 
 // Interest and fired-event bits. Backends translate to and from their own flags.
@@ -124,11 +126,13 @@ class Poller {
   virtual int Accept(int fd, Token token) { return -EOPNOTSUPP; }
   // Asks the kernel to end every accept of `token`; connections already made still come.
   virtual int CancelAccept(Token token) { return -EOPNOTSUPP; }
-  // Starts one send of `len` bytes at `data` on stream socket fd (never SIGPIPE: -EPIPE);
-  // its result is a kSent event for `token` (-ECANCELED after CancelSend, or the bytes sent
-  // before it). The kernel may read `data` until that event comes, also after CancelSend
-  // or a close of fd: the memory must outlive it. One at a time per socket keeps the order.
-  virtual int Send(int fd, Token token, const char* data, size_t len) { return -EOPNOTSUPP; }
+  // Starts one send of the `count` buffers of `iov` (one after the other, as writev) on
+  // stream socket fd (never SIGPIPE: -EPIPE); its result is a kSent event for `token`
+  // (-ECANCELED after CancelSend, or the bytes sent before it). The kernel may read the
+  // buffers until that event comes, also after CancelSend or a close of fd: their memory
+  // must outlive it (the iovec array itself only this call). One at a time per socket keeps
+  // the order.
+  virtual int Send(int fd, Token token, const iovec* iov, int count) { return -EOPNOTSUPP; }
   // Asks the kernel to end the send of `token`; its event still comes.
   virtual int CancelSend(Token token) { return -EOPNOTSUPP; }
   // Starts connecting stream socket fd (non-blocking, not yet connecting) to the `len`-byte

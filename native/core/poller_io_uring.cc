@@ -24,6 +24,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
@@ -290,16 +291,38 @@ class IoUringPoller final : public Poller {
 
   int CancelAccept(Token token) override { return Cancel(TokenData(token, kOpAccept), IORING_ASYNC_CANCEL_ALL); }
 
-  int Send(int fd, Token token, const char* data, size_t len) override {
-    if ((token & 0xffffffffu) > kIdBits) return -EINVAL;
+  int Send(int fd, Token token, const iovec* iov, int count) override {
+    if ((token & 0xffffffffu) > kIdBits || count < 1) return -EINVAL;
+    // Several buffers: one sendmsg, whose header and iovecs the kernel reads when it takes
+    // the submission. They wait here till then, in one of kGathers slots (a full set
+    // submits what is queued, which frees them).
+    Gather* g = nullptr;
+    if (count > 1) {
+      if (gathers_used_ == kGathers && (Submit(0, 0) != 0 || local_tail_ != submitted_)) return -EBUSY;
+      if (local_tail_ == submitted_) gathers_used_ = 0;  // what used them was submitted
+      if (gathers_.size() == gathers_used_) gathers_.emplace_back();
+      g = &gathers_[gathers_used_];
+    }
     io_uring_sqe* sqe = Sqe();
     if (sqe == nullptr) return -EBUSY;
-    sqe->opcode = IORING_OP_SEND;
     sqe->fd = fd;
-    sqe->addr = reinterpret_cast<uint64_t>(data);
-    sqe->len = static_cast<uint32_t>(len < (1u << 30) ? len : (1u << 30));  // the rest: another send
     sqe->msg_flags = MSG_NOSIGNAL;
     sqe->user_data = TokenData(token, kOpSend);
+    if (g == nullptr) {
+      size_t len = iov[0].iov_len;
+      sqe->opcode = IORING_OP_SEND;
+      sqe->addr = reinterpret_cast<uint64_t>(iov[0].iov_base);
+      sqe->len = static_cast<uint32_t>(len < (1u << 30) ? len : (1u << 30));  // the rest: another send
+    } else {
+      gathers_used_++;
+      int n = std::min(count, kGatherIov);
+      std::copy(iov, iov + n, g->iov);
+      g->msg = msghdr{};
+      g->msg.msg_iov = g->iov;
+      g->msg.msg_iovlen = static_cast<size_t>(n);
+      sqe->opcode = IORING_OP_SENDMSG;
+      sqe->addr = reinterpret_cast<uint64_t>(&g->msg);
+    }
     return MaybeSubmit();
   }
 
@@ -566,6 +589,15 @@ class IoUringPoller final : public Poller {
   unsigned *sq_head_ = nullptr, *sq_tail_ = nullptr;
   unsigned sq_mask_ = 0, sq_entries_ = 0;
   unsigned local_tail_ = 0;  // SQEs filled
+  // A gathered send's header and iovecs, read by the kernel when it takes the submission.
+  static constexpr int kGatherIov = 64;
+  static constexpr size_t kGathers = 32;
+  struct Gather {
+    msghdr msg;
+    iovec iov[kGatherIov];
+  };
+  std::vector<Gather> gathers_;  // grows to kGathers as one batch needs them
+  size_t gathers_used_ = 0;      // by SQEs the kernel may not have taken yet
   unsigned submitted_ = 0;   // SQEs the kernel has taken
   unsigned *cq_head_ = nullptr, *cq_tail_ = nullptr;
   unsigned cq_mask_ = 0;

@@ -9,8 +9,9 @@
 // order for the next read (kMaxReceived cancels a receive that runs on regardless), and the
 // rest stays in the kernel, as it does for a readiness backend whose owner is not reading.
 //
-// Writes: the queue's head request goes to the kernel as one send from the writer's memory
-// (one in flight, so order holds; the queue waits behind it), and its result completes it.
+// Writes: the queue's memory requests go to the kernel as one send from the writers' memory
+// (one in flight, so order holds; what is written meanwhile waits behind it), and its result
+// completes those it took whole.
 // A request whose send is in flight keeps its memory until the result comes, also when the
 // queue is dropped or the socket closed (parked_sends_; ~Loop waits for them).
 #include <algorithm>
@@ -202,14 +203,16 @@ void Loop::OnReceived(Handle* handle, const PollEvent& e) {
 
 void Loop::PumpSends(StreamHandle* h) {
   if (h->sending || h->connecting) return;
-  const char* data;
-  size_t len;
   if (h->writes.empty()) {
     // No interest to change: a queue whose head was being sent asked for none.
     if (h->shutdown_pending) ShutWrite(h);
     return;
   }
-  if (h->writes.Head(&data, &len) && poller_->Send(h->fd, h->token(), data, len) == 0) {
+  // What queued behind the last send goes out in one: a send per request would leave the
+  // queue to grow behind a stream that receives several chunks per wake-up.
+  iovec iov[kSendIov];
+  int count = h->writes.Gather(iov, kSendIov);
+  if (count > 0 && poller_->Send(h->fd, h->token(), iov, count) == 0) {
     h->sending = true;
     return;
   }

@@ -53,50 +53,45 @@ int WriteQueue::Flush(int fd, std::vector<void*>* done) {
       if (int err = FlushFile(fd, done); err != 0) return err;
       continue;
     }
-    int count = 0;
     // Memory requests up to the next file request go in one writev.
-    for (size_t i = head_; i < requests_.size() && count < kMaxIov && requests_[i].file < 0; i++, count++) {
-      size_t skip = count == 0 ? head_offset_ : 0;
-      iov[count].iov_base = const_cast<char*>(requests_[i].data + skip);
-      iov[count].iov_len = requests_[i].len - skip;
-    }
+    int count = Gather(iov, kMaxIov);
+    size_t asked = 0;
+    for (int i = 0; i < count; i++) asked += iov[i].iov_len;
     ssize_t n = Writev(fd, iov, count);
     if (n < 0) return static_cast<int>(n);
-    size_t left = static_cast<size_t>(n);
-    bytes_ -= left;
-    while (left > 0) {
-      Request& front = requests_[head_];
-      size_t remaining = front.len - head_offset_;
-      if (left < remaining) {
-        head_offset_ += left;
-        return -EAGAIN;  // a short write: the socket buffer is full
-      }
-      left -= remaining;
-      head_offset_ = 0;
-      done->push_back(front.token);
-      head_++;
-    }
+    Advance(static_cast<size_t>(n), done);
+    if (static_cast<size_t>(n) < asked) return -EAGAIN;  // a short write: the socket buffer is full
   }
   requests_.clear();
   head_ = 0;
   return 0;
 }
 
-bool WriteQueue::Head(const char** data, size_t* len) const {
-  if (empty() || requests_[head_].file >= 0) return false;
-  *data = requests_[head_].data + head_offset_;
-  *len = requests_[head_].len - head_offset_;
-  return true;
+int WriteQueue::Gather(iovec* iov, int max) const {
+  int count = 0;
+  for (size_t i = head_; i < requests_.size() && count < max && requests_[i].file < 0; i++, count++) {
+    size_t skip = count == 0 ? head_offset_ : 0;
+    iov[count].iov_base = const_cast<char*>(requests_[i].data + skip);
+    iov[count].iov_len = requests_[i].len - skip;
+  }
+  return count;
 }
 
 void WriteQueue::Advance(size_t n, std::vector<void*>* done) {
-  const Request& front = requests_[head_];
-  head_offset_ += n;
   bytes_ -= n;
-  if (head_offset_ < front.len) return;
-  head_offset_ = 0;
-  done->push_back(front.token);
-  if (++head_ == requests_.size()) {
+  while (n > 0) {
+    const Request& front = requests_[head_];
+    size_t remaining = front.len - head_offset_;
+    if (n < remaining) {
+      head_offset_ += n;
+      return;
+    }
+    n -= remaining;
+    head_offset_ = 0;
+    done->push_back(front.token);
+    head_++;
+  }
+  if (head_ == requests_.size()) {
     requests_.clear();
     head_ = 0;
   }

@@ -9,6 +9,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "socket_platform.h"  // iovec, also on Windows
+
 namespace muxnet {
 
 class WriteQueue {
@@ -40,11 +42,12 @@ class WriteQueue {
   // Drops every request, appending their tokens to *dropped (the head's first).
   void Clear(std::vector<void*>* dropped);
 
-  // For a backend that sends (a completion backend): the unwritten part of the head request
-  // when it is a memory request; false when the queue is empty or its head is a file.
-  bool Head(const char** data, size_t* len) const;
-  // Marks n bytes (at most the head's unwritten part) written, appending the token of a
-  // request that completes to *done.
+  // The unwritten memory requests from the head, up to the next file request and at most
+  // `max`, as iovecs (the head's from its unwritten part): their count, 0 when the queue is
+  // empty or its head is a file. Flush writes them; a completion backend sends them.
+  int Gather(iovec* iov, int max) const;
+  // For a backend that sends: marks n bytes (at most what the last Gather gave) written,
+  // appending the tokens of the requests that complete to *done, in order.
   void Advance(size_t n, std::vector<void*>* done);
 
  private:

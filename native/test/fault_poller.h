@@ -73,8 +73,8 @@ class ForwardingPoller : public muxnet::Poller {
   int CancelReceive(muxnet::Token token) override { return inner_->CancelReceive(token); }
   int Accept(int fd, muxnet::Token token) override { return inner_->Accept(fd, token); }
   int CancelAccept(muxnet::Token token) override { return inner_->CancelAccept(token); }
-  int Send(int fd, muxnet::Token token, const char* data, size_t len) override {
-    return inner_->Send(fd, token, data, len);
+  int Send(int fd, muxnet::Token token, const iovec* iov, int count) override {
+    return inner_->Send(fd, token, iov, count);
   }
   int CancelSend(muxnet::Token token) override { return inner_->CancelSend(token); }
   int Connect(int fd, muxnet::Token token, const void* addr, uint32_t len) override {
