@@ -300,6 +300,8 @@ class IoUringPoller final : public Poller {
     if (count > 1) {
       if (gathers_used_ == kGathers && (Submit(0, 0) != 0 || local_tail_ != submitted_)) return -EBUSY;
       if (local_tail_ == submitted_) gathers_used_ = 0;  // what used them was submitted
+      // Reserved whole at first: growing would move slots that queued SQEs point into.
+      if (gathers_.capacity() < kGathers) gathers_.reserve(kGathers);
       if (gathers_.size() == gathers_used_) gathers_.emplace_back();
       g = &gathers_[gathers_used_];
     }
@@ -596,7 +598,7 @@ class IoUringPoller final : public Poller {
     msghdr msg;
     iovec iov[kGatherIov];
   };
-  std::vector<Gather> gathers_;  // grows to kGathers as one batch needs them
+  std::vector<Gather> gathers_;  // kGathers reserved at the first; filled as batches need them
   size_t gathers_used_ = 0;      // by SQEs the kernel may not have taken yet
   unsigned submitted_ = 0;   // SQEs the kernel has taken
   unsigned *cq_head_ = nullptr, *cq_tail_ = nullptr;
