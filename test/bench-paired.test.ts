@@ -3,6 +3,7 @@
 // and the median of those ratios is filed. Runs from bench/report.ts as compiled by pretest.
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
+import { skipSuiteOnWindows } from './helpers/platform';
 
 interface Row {
   scenario: string;
@@ -19,9 +20,12 @@ interface Row {
   paired_with?: string;
 }
 
-const report = require(path.join(__dirname, '..', '..', '.bench-build', 'bench', 'report.js')) as {
+interface Report {
   floorRatios(results: Row[]): void;
-};
+}
+
+/** The compiled bench's report module, loaded in the suite (its imports read the machine). */
+let report: Report;
 
 /** A stream result of `config` whose runs cost `mib` µs per MiB, from `rounds`. */
 function stream(config: string, direction: string, mib: number[], rounds: number[]): Row {
@@ -33,6 +37,11 @@ function stream(config: string, direction: string, mib: number[], rounds: number
 }
 
 describe('bench: paired ratio', function () {
+  skipSuiteOnWindows("the benchmark harness is Linux's (getconf, taskset, /proc)");
+  before(function () {
+    report = require(path.join(__dirname, '..', '..', '.bench-build', 'bench', 'report.js')) as Report;
+  });
+
   it('pairs stream runs by round and direction, in CPU per MiB, against epoll', function () {
     // Round 1 was a slow spell for epoll; io_uring's run of that round failed, so it has two.
     const epollOneWay = stream('epoll', 'one-way', [100, 300, 120], [0, 1, 2]);
