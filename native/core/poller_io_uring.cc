@@ -29,6 +29,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "poller.h"
@@ -300,9 +301,8 @@ class IoUringPoller final : public Poller {
     if (count > 1) {
       if (gathers_used_ == kGathers && (Submit(0, 0) != 0 || local_tail_ != submitted_)) return -EBUSY;
       if (local_tail_ == submitted_) gathers_used_ = 0;  // what used them was submitted
-      // Reserved whole at first: growing would move slots that queued SQEs point into.
-      if (gathers_.capacity() < kGathers) gathers_.reserve(kGathers);
-      if (gathers_.size() == gathers_used_) gathers_.emplace_back();
+      // Allocated whole at first use: slots that queued SQEs point into never move.
+      if (gathers_ == nullptr) gathers_.reset(new Gather[kGathers]);
       g = &gathers_[gathers_used_];
     }
     io_uring_sqe* sqe = Sqe();
@@ -598,7 +598,7 @@ class IoUringPoller final : public Poller {
     msghdr msg;
     iovec iov[kGatherIov];
   };
-  std::vector<Gather> gathers_;  // kGathers reserved at the first; filled as batches need them
+  std::unique_ptr<Gather[]> gathers_;  // kGathers of them, from the first gathered send
   size_t gathers_used_ = 0;      // by SQEs the kernel may not have taken yet
   unsigned submitted_ = 0;   // SQEs the kernel has taken
   unsigned *cq_head_ = nullptr, *cq_tail_ = nullptr;
