@@ -40,6 +40,8 @@ struct Counts {
   int receives = 0;  // Receive() calls: receives armed
   int sends = 0;     // Send() calls
   int most_buffers = 0;  // the most write requests one Send() took
+  int gathered = 0;      // Send() calls with more than one request since the last Wait()
+  int most_gathered = 0;  // the most of those between two Wait() calls: in one batch
   int connects = 0;  // Connect() calls
   int polls = 0;     // Add() calls: descriptors watched for readiness
   std::vector<int> connected;  // the results of kConnected events
@@ -53,6 +55,7 @@ class CountingPoller final : public ForwardingPoller {
  public:
   using ForwardingPoller::ForwardingPoller;
   int Wait(int timeout_ms, PollEvent* events, int max) override {
+    counts->gathered = 0;
     int n = inner_->Wait(timeout_ms, events, max);
     for (int i = 0; i < n; i++) {
       const PollEvent& e = events[i];
@@ -72,6 +75,7 @@ class CountingPoller final : public ForwardingPoller {
     if (err == 0) {
       counts->sends++;
       counts->most_buffers = std::max(counts->most_buffers, count);
+      if (count > 1) counts->most_gathered = std::max(counts->most_gathered, ++counts->gathered);
       counts->most_in_flight = std::max(counts->most_in_flight, ++counts->in_flight[token]);
     }
     return err;
@@ -771,6 +775,51 @@ TEST(io_uring_writes_queued_behind_a_send_go_out_in_one) {
   for (const Event& e : host.log) written += e.kind == kEvWritten && e.id == sid ? e.a : 0;
   CHECK(written == 11, "kEvWritten for %d of 11 writes", written);
   RawClose(peer);
+  CHECK(host.problems.empty(), "%s", host.problems.empty() ? "" : host.problems[0].c_str());
+}
+
+// More gathered sends in one batch than the backend has room for their headers: each
+// connection's first write goes out alone and two more wait behind it; the firsts' results
+// come in one batch, and each connection's two go out in one send then, 40 of them. The
+// backend submits what is queued when its headers are all in use and reuses them, so every
+// peer gets its own bytes, in order (a header reused before its submission was taken would
+// send one connection's requests on another).
+TEST(io_uring_more_gathered_sends_in_a_batch_than_headers_all_arrive) {
+  if (!Available()) return;
+  constexpr int kConns = 40;  // more than the backend's 32 headers
+  std::vector<std::string> data(kConns * 3);
+  std::vector<MockHost::BufferRef> refs;
+  refs.reserve(data.size());
+  MockHost host;
+  host.poison_released = true;
+  std::shared_ptr<Counts> counts;
+  auto loop = MakeCountingLoop(&host, &counts);
+  std::vector<Conn> conns = Accept(loop.get(), &host, kConns);
+  std::vector<std::string> want(kConns);
+  for (int i = 0; i < kConns; i++) {
+    for (int k = 0; k < 3; k++) {
+      std::string& d = data[i * 3 + k];
+      char tag[48];
+      snprintf(tag, sizeof tag, "<conn %02d write %d>", i, k);
+      for (int r = 0; r < 20; r++) d += tag;
+      want[i] += d;
+      refs.push_back({&host, d.data(), d.size()});
+      CHECK(loop->Write(conns[i].id, d.data(), d.size(), kNoLimit, MockHost::MakeBufferToken, &refs.back()) == 1,
+            "write %d on connection %d", k, i);
+    }
+  }
+  CHECK(counts->sends == kConns, "%d sends before the firsts' results (one per connection)", counts->sends);
+  CHECK(PumpUntil(loop.get(), &host, [&] { return host.live_tokens.empty(); }), "tokens kept");
+  CHECK(counts->most_gathered == kConns, "at most %d gathered sends in one batch (want all %d)",
+        counts->most_gathered, kConns);
+  CHECK(counts->sends == kConns * 2, "%d sends (want %d: each connection's first, then its other two together)",
+        counts->sends, kConns * 2);
+  for (int i = 0; i < kConns; i++) {
+    std::string got = DrainPeer(loop.get(), &host, conns[i].peer, want[i].size());
+    CHECK(got == want[i], "connection %d's peer got %zu of %zu bytes: %.40s", i, got.size(), want[i].size(),
+          got.c_str());
+    RawClose(conns[i].peer);
+  }
   CHECK(host.problems.empty(), "%s", host.problems.empty() ? "" : host.problems[0].c_str());
 }
 
