@@ -33,7 +33,7 @@ async function serveCallback(): Promise<void> {
   const ln = listen('tcp', '127.0.0.1:0', { ...options, backlog: 4096 });
   ready(ln.addr().port);
   for await (const c of ln) {
-    // write() copies the shared view when the kernel does not take it at once.
+    // write() of an onData view retains its pool chunk until the kernel took it (no copy).
     c.onData((data) => {
       c.write(data).catch(() => {});  // a reset at the end of a run
     }, () => c.close());
