@@ -71,11 +71,14 @@ describe('examples: conn-pool', () => {
   });
 
   it('discards at checkout the idle connections the server closed between rounds, and no request fails', async () => {
-    echo = new CountingEcho(100);  // the server closes a connection idle for 100 ms
+    // The server closes a connection idle for 500 ms: long enough that a round's own gaps
+    // (a slow machine, a sanitizer build) do not close one mid-round (100 ms did once, in
+    // CI's ASan run: "request 4: server closed the connection mid-request").
+    echo = new CountingEcho(500);
     const addr = await echo.start();
     // Round 1 leaves two idle connections in the pool; the server closes them during the pause.
     const out = await runPool([addr, '--requests', '20', '--concurrency', '4', '--max-open', '2', '--max-idle', '2',
-      '--rounds', '2', '--pause', '1500']);
+      '--rounds', '2', '--pause', '2000']);
     assert.match(out, /^round 1: 20 ok, 0 failed; dialed 2, /m);
     assert.match(out, /^round 2: 20 ok, 0 failed; dialed 2, reused \d+, waited \d+, handed \d+ to waiters, discarded 2 stale, 0 expired; /m);
     assert.equal(echo.total, 4, 'two connections per round');
