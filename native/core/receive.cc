@@ -1,13 +1,14 @@
 // Stream I/O on a completion backend (io_uring). Reads: the same ReadStart/ReadStop/Read contract
 // as stream.cc, served by receives into pool chunks the kernel picks from a buffer ring the
 // loop keeps stocked. Where the kernel can end a multishot receive at a byte limit (Linux
-// 6.16+), every read arms one that goes on across reads until kReceiveLimit bytes; elsewhere
-// a single read (Go-style read(), readChunk()) submits one receive and a stream read
-// (onData, for await) one multishot receive. A read that stops (ReadStop, a deadline)
-// cancels a multishot receive. So a connection whose owner is not reading holds at most
-// what the receive made before its cancellation or its limit; those results wait here in
-// order for the next read (kMaxReceived cancels a receive that runs on regardless), and the
-// rest stays in the kernel, as it does for a readiness backend whose owner is not reading.
+// 6.16+), a single read (Go-style read(), readChunk()) arms one that goes on across reads
+// until kReceiveLimit bytes; elsewhere it submits one receive of its own. A stream read
+// (onData, for await) arms one multishot receive without a limit. A read that stops
+// (ReadStop, a deadline) cancels a multishot receive. So a connection whose owner is not
+// reading holds at most what the receive made before its cancellation or its limit; those
+// results wait here in order for the next read (kMaxReceived cancels a receive that runs on
+// regardless), and the rest stays in the kernel, as it does for a readiness backend whose
+// owner is not reading.
 //
 // Writes: the queue's memory requests go to the kernel as one send from the writers' memory
 // (one in flight, so order holds; what is written meanwhile waits behind it), and its result
@@ -72,8 +73,13 @@ int Loop::ArmReceive(StreamHandle* h) {
   // otherwise). The limit bounds what a reader that stops takes; ReadStop cancels it.
   bool multishot = h->receive_shots == 2 && (receive_limit_ || h->read_mode == kReadStream);
   // The kernel ends it at the first result that reaches its limit, which may take up to a
-  // chunk more: so the limit is a chunk short of kReceiveLimit.
-  uint32_t limit = multishot && receive_limit_ ? kReceiveLimit - BufferPool::kChunkSize : 0;
+  // chunk more: so the limit is a chunk short of kReceiveLimit. A stream read's receive has
+  // none: it goes on until the read stops (ReadStop cancels it) or results pile up
+  // (kMaxReceived). Ended every 192 KiB, an echoed stream fell into step with its peer
+  // (take 192 KiB, send them, arm again, wait for the next burst) at up to twice the CPU per
+  // MiB of an unlimited receive.
+  bool limited = multishot && receive_limit_ && h->read_mode != kReadStream;
+  uint32_t limit = limited ? kReceiveLimit - BufferPool::kChunkSize : 0;
   int err = poller_->Receive(h->fd, h->token(), multishot, limit);
   if (err == 0) {
     h->receiving = true;

@@ -471,6 +471,43 @@ TEST(io_uring_single_reads_share_one_limited_receive) {
   CHECK(host.live_tokens.empty(), "a read token was kept");
 }
 
+// A stream read (onData) keeps one receive for as long as it reads: four times the single
+// reads' limit arrives, chunks given back as they come, without arming again (a receive
+// ended every 192 KiB put an echoed stream in step with its peer, at up to twice the CPU).
+TEST(io_uring_stream_read_keeps_one_receive_past_the_single_reads_limit) {
+  if (!Available()) return;
+  MockHost host;
+  std::shared_ptr<Counts> counts;
+  auto loop = MakeCountingLoop(&host, &counts);
+  auto conns = Accept(loop.get(), &host, 1);
+  int id = conns[0].id, peer = conns[0].peer;
+  size_t mark = host.log.size();
+  StartStream(loop.get(), id);
+  std::string sent(4 * Loop::kReceiveLimit, '\0');
+  for (size_t i = 0; i < sent.size(); i++) sent[i] = static_cast<char>('a' + i % 19);
+  std::string got;
+  size_t off = 0, seen = mark;
+  int64_t end = NowMs() + 10000;
+  while (got.size() < sent.size() && NowMs() < end) {
+    if (off < sent.size()) {
+      ssize_t w = write(peer, sent.data() + off, std::min<size_t>(sent.size() - off, 64 << 10));
+      if (w > 0) off += static_cast<size_t>(w);
+    }
+    Pump(loop.get(), &host, 5);
+    for (; seen < host.log.size(); seen++) {
+      const Event& e = host.log[seen];
+      if (e.kind != kEvRead || e.id != id) continue;
+      CHECK(e.a > 0, "kEvRead %d", e.a);
+      got.append(loop->pool()->Data(e.b), e.a);
+      CHECK(loop->ReleaseChunk(e.b) == 0);
+    }
+  }
+  CHECK(got == sent, "got %zu of %zu bytes%s", got.size(), sent.size(), got.size() == sent.size() ? ", out of order" : "");
+  CHECK(counts->receives == 1, "%d receives armed for one stream read of %zu bytes", counts->receives, sent.size());
+  close(peer);
+  CHECK(host.problems.empty(), "%s", host.problems.empty() ? "" : host.problems[0].c_str());
+}
+
 // A buffer read smaller than what was received takes the start; the rest is the next read's.
 TEST(io_uring_short_buffer_read_keeps_the_rest_first) {
   if (!Available()) return;
