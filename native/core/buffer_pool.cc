@@ -2,6 +2,7 @@
 #include "buffer_pool.h"
 
 #include <cerrno>
+#include <functional>
 
 namespace muxnet {
 
@@ -35,6 +36,16 @@ int BufferPool::Release(int index) {
 
 char* BufferPool::Data(int index) const {
   return slabs_[index / kChunksPerSlab] + (index % kChunksPerSlab) * kChunkSize;
+}
+
+int BufferPool::ChunkOf(const char* p) const {
+  std::less<const char*> before;  // a total order, also across unrelated allocations
+  for (size_t slab = 0; slab < slabs_.size(); slab++) {
+    const char* start = slabs_[slab];
+    if (before(p, start) || !before(p, start + kSlabSize)) continue;
+    return static_cast<int>(slab) * kChunksPerSlab + static_cast<int>((p - start) / kChunkSize);
+  }
+  return -1;
 }
 
 }  // namespace muxnet

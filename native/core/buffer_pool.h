@@ -27,6 +27,8 @@ class BufferPool {
   // Returns a chunk: 0, or -EINVAL for an index that is not out (nothing changes).
   int Release(int index);
   char* Data(int index) const;
+  // The chunk whose memory holds `p`, or -1 when `p` is not the pool's.
+  int ChunkOf(const char* p) const;
   int slabs() const { return static_cast<int>(slabs_.size()); }
   int capacity() const { return max_slabs_ * kChunksPerSlab; }
   int in_use() const { return in_use_; }

@@ -39,7 +39,10 @@ Loop::~Loop() {
     for (int i = 0; i < n; i++)
       if (events_[i].events & kSent) ReleaseParked(events_[i].token);
   }
-  for (const auto& p : parked_sends_) tokens_.push_back(p.second);
+  for (const ParkedSend& p : parked_sends_) {
+    tokens_.push_back(p.token);
+    if (p.returned) pool_->Release(p.chunk);
+  }
   parked_sends_.clear();
   ReleaseTokens();
   if (reserve_fd_ >= 0) muxnet::Close(reserve_fd_);

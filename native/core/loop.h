@@ -137,6 +137,9 @@ class Loop {
   // and the next read arms another, a bound on what an owner that stops reading has taken
   // out of the kernel (4 chunks).
   static constexpr uint32_t kReceiveLimit = 256 * 1024;
+  // Completion backends: results of a receive that wait unread for a read, at most, before
+  // the receive is cancelled (its cancellation may let a few more through).
+  static constexpr size_t kMaxReceived = 4;
 
   // batch: where events are written, capacity entries; owned by the host.
   Loop(LoopHost* host, Event* batch, int capacity);
@@ -215,8 +218,9 @@ class Loop {
   // Reads into a pooled chunk. Returns bytes (> 0) with *chunk set, 0 at EOF, -EAGAIN
   // (readiness is then reported, as for Read), -ENOBUFS (pool exhausted) or -errno.
   ssize_t ReadChunk(int id, int* chunk);
-  // Gives a chunk back to the pool: 0 or -EINVAL.
-  int ReleaseChunk(int chunk) { return pool_->Release(chunk); }
+  // Gives a chunk back to the pool: 0 or -EINVAL. A chunk that a dropped send still in the
+  // kernel reads from (parked_sends_) goes back when that send's result comes.
+  int ReleaseChunk(int chunk);
   BufferPool* pool() { return pool_.get(); }
 
   // Writes data now if the queue is empty and queues the rest by reference, asking for a
@@ -328,6 +332,7 @@ class Loop {
     // (bounded: a multishot receive is cancelled when its read stops, and at kMaxReceived).
     bool receiving = false;
     bool multishot = false;
+    bool receive_cancelled = false;  // its cancellation reached the backend (not retried)
     int8_t receive_shots = 0;  // 0 not known yet, 1 one result per arming, 2 multishot
     struct Received {
       int32_t n;      // bytes, 0 (end of stream) or -errno
@@ -336,10 +341,12 @@ class Loop {
     // A vector, front first, not a deque: an empty std::deque allocates about 600 bytes,
     // which every connection on every backend paid (a handful of entries at most are here).
     std::vector<Received> received;
-    // Completion backend (receive.cc): a send of the head of `writes` is in the kernel
-    // (readiness then does not flush the queue); dropped: its request left the queue
-    // (CancelWrites), and its memory waits in parked_sends_ for the send's result.
+    // Completion backend (receive.cc): a send of the first `send_requests` requests of
+    // `writes` is in the kernel (readiness then does not flush the queue); dropped: they
+    // left the queue (CancelWrites, a close), and their memory waits in parked_sends_ for
+    // the send's result.
     bool sending = false;
+    uint8_t send_requests = 0;
     bool send_dropped = false;
     bool write_closed = false;  // shut down for writing (ShutWrite): writes fail with EPIPE
     // Completion backend: `connecting` by the backend's Connect (its kConnected event ends
@@ -444,7 +451,6 @@ class Loop {
   // Stocks the backend's buffer ring with pool chunks, up to its share of the pool.
   void ProvideChunks();
   void DropReceived(StreamHandle* h);
-  static constexpr size_t kMaxReceived = 4;
   // The most queued write requests one send takes (the poller may take fewer).
   static constexpr int kSendIov = 64;
   // The stream's writes go through the backend's sends (a completion backend's own sockets).
@@ -470,6 +476,9 @@ class Loop {
   void DropWrites(StreamHandle* h);
   // The token parked for the send of handle token `owner`, released (0 when none).
   void ReleaseParked(Token owner);
+  // Ends h's multishot receive; a cancellation the backend did not take is tried again at
+  // the next result that waits unread (OnReceived).
+  void CancelReceive(StreamHandle* h);
 
   LoopHost* host_;
   Event* batch_;
@@ -504,8 +513,16 @@ class Loop {
   bool send_ = false;          // the backend sends (caps.send)
   bool connect_ = false;       // the backend connects TCP sockets (caps.connect)
   // The memory of sends still in the kernel whose requests left their queue (a close,
-  // CancelWrites): the owner's token, by the handle's token. A few entries at most.
-  std::vector<std::pair<Token, void*>> parked_sends_;
+  // CancelWrites): each request's token and the pool chunk its bytes lie in (-1: the
+  // writer's own memory), by the handle's token; `returned`: the owner gave that chunk back
+  // meanwhile, and the pool takes it when the send ends. At most kSendIov entries a send.
+  struct ParkedSend {
+    Token owner;
+    void* token;
+    int chunk;
+    bool returned;
+  };
+  std::vector<ParkedSend> parked_sends_;
   std::vector<int32_t> accepted_due_;  // listeners whose accepted wait for DeliverAccepted
   int reserve_fd_ = -1;         // spare descriptor, given up to shed a connection on EMFILE
   std::vector<std::pair<int, int>> pipes_;  // by pipe id: read end, write end; -1 when free

@@ -13,8 +13,9 @@
 // Writes: the queue's memory requests go to the kernel as one send from the writers' memory
 // (one in flight, so order holds; what is written meanwhile waits behind it), and its result
 // completes those it took whole.
-// A request whose send is in flight keeps its memory until the result comes, also when the
-// queue is dropped or the socket closed (parked_sends_; ~Loop waits for them).
+// The requests a send in flight took keep their memory until the result comes, also when the
+// queue is dropped or the socket closed: their tokens and the pool chunks they lie in wait in
+// parked_sends_ (~Loop waits for them).
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -84,8 +85,13 @@ int Loop::ArmReceive(StreamHandle* h) {
   if (err == 0) {
     h->receiving = true;
     h->multishot = multishot;
+    h->receive_cancelled = false;
   }
   return err;
+}
+
+void Loop::CancelReceive(StreamHandle* h) {
+  h->receive_cancelled = poller_->CancelReceive(h->token()) == 0;
 }
 
 void Loop::DropReceived(StreamHandle* h) {
@@ -200,8 +206,10 @@ void Loop::OnReceived(Handle* handle, const PollEvent& e) {
     return;
   }
   h->received.push_back({n, e.chunk});
-  // Nobody reads: stop taking data from the kernel once a few results wait here.
-  if (h->received.size() == kMaxReceived && h->receiving) poller_->CancelReceive(h->token());
+  // Nobody reads: stop taking data from the kernel once a few results wait here. Tried again
+  // at each result while the cancellation did not reach the backend (a full ring whose
+  // io_uring_enter failed): an unlimited receive would otherwise take the whole ring.
+  if (h->received.size() >= kMaxReceived && h->receiving && !h->receive_cancelled) CancelReceive(h);
   if (h->received.size() == 1 && h->read_wanted) Emit(kEvReadable, h->id, h->read_hangup ? 1 : 0, 0);
 }
 
@@ -220,6 +228,7 @@ void Loop::PumpSends(StreamHandle* h) {
   int count = h->writes.Gather(iov, kSendIov);
   if (count > 0 && poller_->Send(h->fd, h->token(), iov, count) == 0) {
     h->sending = true;
+    h->send_requests = static_cast<uint8_t>(count);
     return;
   }
   // A file request at the head, or a ring that took no more: readiness flushes the queue.
@@ -227,26 +236,53 @@ void Loop::PumpSends(StreamHandle* h) {
 }
 
 void Loop::DropWrites(StreamHandle* h) {
+  if (!h->sending || h->send_dropped) {
+    h->writes.Clear(&tokens_);
+    return;
+  }
+  // The requests the send took are what the kernel may still read: their tokens, and the
+  // pool chunks their bytes lie in (an echoed pool view, which the owner gives back as soon
+  // as the write fails), wait for the send's result. The cancellation brings it soon; a
+  // cancellation that does not reach the kernel (a failing io_uring_enter) leaves the send
+  // waiting for room, reading that memory, for as long as it takes.
+  iovec iov[kSendIov];
+  int taken = h->writes.Gather(iov, std::min<int>(h->send_requests, kSendIov));
   size_t first = tokens_.size();
   h->writes.Clear(&tokens_);
-  if (!h->sending || h->send_dropped) return;
-  // The head is what the kernel may still read: its token waits for the send's result,
-  // which the cancellation brings soon (a send may otherwise wait for room for ever).
-  if (tokens_.size() > first) {
-    parked_sends_.emplace_back(h->token(), tokens_[first]);
-    tokens_.erase(tokens_.begin() + static_cast<std::ptrdiff_t>(first));
+  taken = std::min(taken, static_cast<int>(tokens_.size() - first));
+  for (int i = 0; i < taken; i++) {
+    int chunk = pool_->ChunkOf(static_cast<const char*>(iov[i].iov_base));
+    parked_sends_.push_back({h->token(), tokens_[first + i], chunk, false});
   }
+  tokens_.erase(tokens_.begin() + static_cast<std::ptrdiff_t>(first),
+                tokens_.begin() + static_cast<std::ptrdiff_t>(first + taken));
   h->send_dropped = true;
   poller_->CancelSend(h->token());
 }
 
-void Loop::ReleaseParked(Token owner) {
-  for (size_t i = 0; i < parked_sends_.size(); i++) {
-    if (parked_sends_[i].first != owner) continue;
-    tokens_.push_back(parked_sends_[i].second);
-    parked_sends_.erase(parked_sends_.begin() + static_cast<std::ptrdiff_t>(i));
-    return;
+int Loop::ReleaseChunk(int chunk) {
+  for (ParkedSend& p : parked_sends_) {
+    if (p.chunk != chunk || p.returned) continue;
+    p.returned = true;  // the pool takes it when that send ends
+    return 0;
   }
+  return pool_->Release(chunk);
+}
+
+void Loop::ReleaseParked(Token owner) {
+  std::vector<int> returned;
+  for (size_t i = 0; i < parked_sends_.size();) {
+    const ParkedSend& p = parked_sends_[i];
+    if (p.owner != owner) {
+      i++;
+      continue;
+    }
+    tokens_.push_back(p.token);
+    if (p.returned) returned.push_back(p.chunk);
+    parked_sends_.erase(parked_sends_.begin() + static_cast<std::ptrdiff_t>(i));
+  }
+  // A chunk that another dropped send also reads from waits for that one.
+  for (int chunk : returned) ReleaseChunk(chunk);
 }
 
 void Loop::OnSent(Handle* handle, const PollEvent& e) {

@@ -160,7 +160,7 @@ int Loop::ReadStop(int id) {
   EndRead(h);
   // A stream read's receive would go on taking data nobody reads: it ends now (results
   // already made wait for the next read). A single receive ends by itself.
-  if (h->receiving && h->multishot) poller_->CancelReceive(h->token());
+  if (h->receiving && h->multishot) CancelReceive(h);
   // Level-triggered interest stays until readiness comes with nobody to serve (see
   // OnStreamReady): a Go-style reader starts its next read at once.
   return 0;

@@ -1,4 +1,5 @@
-// BufferPool: bounded by max_slabs, LIFO reuse, Release of a chunk that is not out fails.
+// BufferPool: bounded by max_slabs, LIFO reuse, Release of a chunk that is not out fails,
+// ChunkOf finds the chunk a pointer lies in.
 #include <cerrno>
 #include <cstdlib>
 #include <set>
@@ -28,6 +29,13 @@ TEST(buffer_pool_bounded_and_release_checked) {
       d[BufferPool::kChunkSize - 1] = 2;  // ASan: the whole chunk is inside its slab
     }
     CHECK(pool.Acquire() == -1, "pool not bounded by max_slabs");
+    // ChunkOf: any byte of a chunk names it; memory outside the slabs names none.
+    for (int x : out) {
+      CHECK(pool.ChunkOf(pool.Data(x)) == x && pool.ChunkOf(pool.Data(x) + BufferPool::kChunkSize - 1) == x,
+            "ChunkOf inside chunk %d", x);
+    }
+    char outside[8];
+    CHECK(pool.ChunkOf(outside) == -1, "ChunkOf of memory that is not the pool's");
     CHECK(pool.slabs() == 2 && pool.in_use() == 2 * BufferPool::kChunksPerSlab);
     int c = *out.begin();
     CHECK(pool.Release(c) == 0);

@@ -48,6 +48,10 @@ struct Counts {
   std::map<Token, int> in_flight;  // sends in the kernel, by token
   int most_in_flight = 0;          // the most sends of one socket in the kernel at once
   bool receive_limit = false;  // the backend's caps.receive_limit
+  bool lose_cancels = false;   // CancelSend fails and the send goes on, as when the
+                               // cancellation finds no room in a ring whose enter fails
+  int lose_receive_cancels = 0;  // so many CancelReceive calls fail the same way
+  int receive_cancels = 0;       // CancelReceive calls
 };
 
 // Passes everything to the real backend and counts what it reports.
@@ -80,6 +84,15 @@ class CountingPoller final : public ForwardingPoller {
     }
     return err;
   }
+  int CancelReceive(Token token) override {
+    counts->receive_cancels++;
+    if (counts->lose_receive_cancels > 0) {
+      counts->lose_receive_cancels--;
+      return -EBUSY;
+    }
+    return inner_->CancelReceive(token);
+  }
+  int CancelSend(Token token) override { return counts->lose_cancels ? -EBUSY : inner_->CancelSend(token); }
   int Connect(int fd, Token token, const void* addr, uint32_t len) override {
     counts->connects++;
     return inner_->Connect(fd, token, addr, len);
@@ -174,6 +187,20 @@ std::string ReadChunks(Loop* loop, MockHost* host, int id, size_t want, int roun
     if (between) between();
   }
   return got;
+}
+
+// `count` short messages from the raw peer, the loop pumped after each (so each is a result
+// of its own, if anything still receives) and a little after the last; what was sent.
+std::string SendMessages(Loop* loop, MockHost* host, int peer, int count) {
+  std::string sent;
+  for (int i = 0; i < count; i++) {
+    std::string m = "m" + std::to_string(i) + ";";
+    CHECK(write(peer, m.data(), m.size()) == static_cast<ssize_t>(m.size()));
+    sent += m;
+    Pump(loop, host, 2);
+  }
+  for (int i = 0; i < 5; i++) Pump(loop, host, 5);
+  return sent;
 }
 
 }  // namespace
@@ -389,14 +416,7 @@ TEST(io_uring_unread_data_stays_in_the_kernel_and_in_order) {
     Pump(loop.get(), &host, 5);
     CHECK(loop->ReadStop(id) == 0);
     int before = loop->pool()->in_use();
-    std::string sent;
-    for (int i = 0; i < 40; i++) {
-      std::string m = "m" + std::to_string(i) + ";";
-      CHECK(write(peer, m.data(), m.size()) == static_cast<ssize_t>(m.size()));
-      sent += m;
-      Pump(loop.get(), &host, 2);  // each message its own result, if anything still receives
-    }
-    for (int i = 0; i < 5; i++) Pump(loop.get(), &host, 5);
+    std::string sent = SendMessages(loop.get(), &host, peer, 40);
     // Chunks out of the ring for this connection: the ring is stocked back to its level
     // after each batch, so what is held shows as chunks in use above it.
     int held = loop->pool()->in_use() - before;
@@ -407,6 +427,34 @@ TEST(io_uring_unread_data_stays_in_the_kernel_and_in_order) {
           sent.size());
     close(peer);
   }
+}
+
+// A stream read that stops cancels its receive, which has no byte limit; when that
+// cancellation does not reach the kernel (a full ring whose io_uring_enter fails), nor the
+// one made when kMaxReceived results wait unread, the next unread result tries again: the
+// owner that reads nothing holds a few chunks, not the ring. Every byte is read later, in
+// order.
+TEST(io_uring_stopped_stream_read_cancels_again_when_a_cancel_is_lost) {
+  if (!Available()) return;
+  MockHost host;
+  std::shared_ptr<Counts> counts;
+  auto loop = MakeCountingLoop(&host, &counts);
+  auto conns = Accept(loop.get(), &host, 1);
+  int id = conns[0].id, peer = conns[0].peer;
+  StartStream(loop.get(), id);
+  Pump(loop.get(), &host, 5);
+  counts->lose_receive_cancels = 2;
+  CHECK(loop->ReadStop(id) == 0);
+  int before = loop->pool()->in_use();
+  std::string sent = SendMessages(loop.get(), &host, peer, 40);
+  int held = loop->pool()->in_use() - before;
+  CHECK(counts->receive_cancels == 3, "%d cancellations of the receive (want 3: two lost, one taken)",
+        counts->receive_cancels);
+  CHECK(held <= static_cast<int>(Loop::kMaxReceived) + 2, "%d chunks held for an owner that reads nothing", held);
+  CHECK(host.Count(kEvRead, id) == 0, "a stopped read was reported");
+  std::string got = ReadChunks(loop.get(), &host, id, sent.size(), 200);
+  CHECK(got == sent, "got %zu bytes '%s...', sent %zu", got.size(), got.substr(0, 20).c_str(), sent.size());
+  close(peer);
 }
 
 // Where the kernel limits a multishot receive (Linux 6.16+), a Go-style reader's reads share
@@ -732,7 +780,12 @@ std::string DrainPeer(Loop* loop, MockHost* host, int peer, size_t want = SIZE_M
   char buf[65536];
   int64_t end = NowMs() + 10000;
   while (got.size() < want && NowMs() < end) {
-    WaitFd(peer, false, 5);
+    // Nothing to read yet: the loop may have to take the send further first (with
+    // DEFER_TASKRUN the kernel does that work only in the loop's io_uring_enter).
+    if (!WaitFd(peer, false, 5)) {
+      if (loop != nullptr) Pump(loop, host, 0);
+      continue;
+    }
     ssize_t n = RawRead(peer, buf, sizeof buf);
     if (n == 0 || (n < 0 && errno != EAGAIN)) break;
     if (n > 0) got.append(buf, static_cast<size_t>(n));
@@ -892,6 +945,83 @@ TEST(io_uring_close_cancels_the_send_and_keeps_its_memory_until_it_ends) {
     CHECK(host.Count(kEvWritten) == 0, "%s: a dropped write was reported written", how);
     RawClose(peer);
   }
+}
+
+// Writes cancelled while a send of several of them is in the kernel keep their memory until
+// that send's result comes, whatever the cancellation does: here it never reaches the kernel,
+// and the send goes on when the peer reads. Every request the send took keeps its token, and
+// a pool chunk one of them was written from (an echoed read) stays out of the pool when its
+// owner gives it back, so nothing is sent from memory let go of or from a chunk handed out
+// again. Before, only the first request's memory was kept.
+TEST(io_uring_cancelled_writes_keep_their_memory_until_the_send_ends) {
+  if (!Available()) return;
+  std::vector<std::string> data{std::string(100, 'a'), std::string(100, 'b'), std::string(256 << 10, 'd')};
+  std::vector<MockHost::BufferRef> refs;
+  refs.reserve(data.size() + 1);
+  MockHost host;
+  host.poison_released = true;
+  std::shared_ptr<Counts> counts;
+  auto loop = MakeCountingLoop(&host, &counts);
+  auto [peer, sid] = SlowPeer(loop.get(), &host);
+  BufferPool* pool = loop->pool();
+  int chunk = pool->Acquire();  // what an echo writes: a received chunk
+  CHECK(chunk >= 0);
+  memset(pool->Data(chunk), 'c', BufferPool::kChunkSize);
+  int in_use = pool->in_use();
+  // A goes out alone; B, the chunk C and D wait behind it and go out together after it,
+  // more than the small buffers take: the send ends short, and the next takes what is left.
+  const std::vector<std::pair<const char*, size_t>> writes{{data[0].data(), data[0].size()},
+                                                           {data[1].data(), data[1].size()},
+                                                           {pool->Data(chunk), BufferPool::kChunkSize},
+                                                           {data[2].data(), data[2].size()}};
+  std::string want;
+  for (const auto& [p, len] : writes) {
+    refs.push_back({&host, const_cast<char*>(p), len});
+    CHECK(loop->Write(sid, p, len, kNoLimit, MockHost::MakeBufferToken, &refs.back()) == 1);
+    want.append(p, len);
+  }
+  CHECK(PumpUntil(loop.get(), &host, [&] { return counts->most_buffers == 3; }), "no send took B, C and D");
+  for (int i = 0; i < 5; i++) Pump(loop.get(), &host, 5);  // a send waits for room now
+  int written = 0;
+  for (const Event& e : host.log) written += e.kind == kEvWritten && e.id == sid ? e.a : 0;
+  const size_t unsent = writes.size() - static_cast<size_t>(written);
+  CHECK(unsent >= 2, "%zu requests left for the send in the kernel (the test wants C and D there)", unsent);
+  counts->lose_cancels = true;
+  CHECK(loop->CancelWrites(sid) == 0);
+  CHECK(host.live_tokens.size() == unsent, "%zu of the send's %zu tokens kept after CancelWrites",
+        host.live_tokens.size(), unsent);
+  // The owner gives the chunk back, as a failed write's owner does; the pool must not hand
+  // it out while the send reads from it.
+  CHECK(loop->ReleaseChunk(chunk) == 0);
+  CHECK(pool->in_use() == in_use, "the chunk went back to the pool while the send read from it");
+  int other = pool->Acquire();
+  CHECK(other >= 0 && other != chunk, "the pool handed out the chunk the send reads from");
+  memset(pool->Data(other), 'X', BufferPool::kChunkSize);
+  CHECK(pool->Release(other) == 0);
+  // The peer reads: the send takes what fits and ends (short), and nothing follows it.
+  std::string got;
+  char buf[65536];
+  int64_t end = NowMs() + 5000;
+  while (NowMs() < end && !host.live_tokens.empty()) {
+    if (WaitFd(peer, false, 5)) {
+      ssize_t n = RawRead(peer, buf, sizeof buf);
+      if (n > 0) got.append(buf, static_cast<size_t>(n));
+    }
+    Pump(loop.get(), &host, 0);
+  }
+  CHECK(host.live_tokens.empty(), "tokens kept after the send ended");
+  while (WaitFd(peer, false, 50)) {
+    ssize_t n = RawRead(peer, buf, sizeof buf);
+    if (n <= 0) break;
+    got.append(buf, static_cast<size_t>(n));
+  }
+  CHECK(got.size() > 200 && got.size() < want.size() && got == want.substr(0, got.size()),
+        "the peer got %zu of %zu bytes, %s", got.size(), want.size(),
+        got.find('X') != std::string::npos ? "some from memory let go of" : "not what was written");
+  CHECK(pool->in_use() == in_use - 1, "the chunk never went back to the pool (%d in use, %d before)",
+        pool->in_use(), in_use);
+  RawClose(peer);
+  CHECK(host.problems.empty(), "%s", host.problems.empty() ? "" : host.problems[0].c_str());
 }
 
 #endif  // MUXNET_HAVE_IO_URING
