@@ -261,12 +261,16 @@ void Loop::DropWrites(StreamHandle* h) {
 }
 
 int Loop::ReleaseChunk(int chunk) {
+  bool parked = false;
   for (ParkedSend& p : parked_sends_) {
-    if (p.chunk != chunk || p.returned) continue;
+    if (chunk < 0 || p.chunk != chunk) continue;
+    parked = true;
+    if (p.returned) continue;
     p.returned = true;  // the pool takes it when that send ends
     return 0;
   }
-  return pool_->Release(chunk);
+  // Given back once for each send that reads from it: once more is a chunk that is not out.
+  return parked ? -EINVAL : pool_->Release(chunk);
 }
 
 void Loop::ReleaseParked(Token owner) {

@@ -993,6 +993,8 @@ TEST(io_uring_cancelled_writes_keep_their_memory_until_the_send_ends) {
   // The owner gives the chunk back, as a failed write's owner does; the pool must not hand
   // it out while the send reads from it.
   CHECK(loop->ReleaseChunk(chunk) == 0);
+  CHECK(loop->ReleaseChunk(chunk) == -EINVAL, "a chunk given back twice was taken");
+  CHECK(loop->ReleaseChunk(-1) == -EINVAL, "chunk -1 was taken");
   CHECK(pool->in_use() == in_use, "the chunk went back to the pool while the send read from it");
   int other = pool->Acquire();
   CHECK(other >= 0 && other != chunk, "the pool handed out the chunk the send reads from");
