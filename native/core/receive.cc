@@ -314,6 +314,13 @@ void Loop::OnSent(Handle* handle, const PollEvent& e) {
     if (completed > 0) Emit(kEvWritten, id, completed, 0);
     return;
   }
+  if (e.result == -EAGAIN || e.result == -EINTR) {
+    // The kernel gave the send back with nothing sent instead of waiting for room (seen
+    // with -EAGAIN under the API fuzz): not an error. Readiness flushes the queue from here
+    // (writev, then the pending shutdown), as it does for a queue the ring did not take.
+    UpdateInterest(h);
+    return;
+  }
   // An error (a reset, EPIPE after the peer closed) fails every queued write, as a failed
   // writev does on readiness.
   int err = e.result < 0 ? e.result : -EPIPE;
