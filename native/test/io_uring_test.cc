@@ -51,6 +51,7 @@ struct Counts {
   bool lose_cancels = false;   // CancelSend fails and the send goes on, as when the
                                // cancellation finds no room in a ring whose enter fails
   int lose_receive_cancels = 0;  // so many CancelReceive calls fail the same way
+  int eagain_sends = 0;  // so many Send() calls are given back unsent: their result -EAGAIN
   int receive_cancels = 0;       // CancelReceive calls
 };
 
@@ -60,7 +61,10 @@ class CountingPoller final : public ForwardingPoller {
   using ForwardingPoller::ForwardingPoller;
   int Wait(int timeout_ms, PollEvent* events, int max) override {
     counts->gathered = 0;
-    int n = inner_->Wait(timeout_ms, events, max);
+    int n = inner_->Wait(given_back_.empty() ? timeout_ms : 0, events, max);
+    for (; !given_back_.empty() && n >= 0 && n < max; given_back_.pop_back()) {
+      events[n++] = PollEvent{given_back_.back(), kSent, -EAGAIN, -1};
+    }
     for (int i = 0; i < n; i++) {
       const PollEvent& e = events[i];
       if ((e.events & kReceived) && e.result == -ENOBUFS) counts->enobufs++;
@@ -75,6 +79,11 @@ class CountingPoller final : public ForwardingPoller {
     return n;
   }
   int Send(int fd, Token token, const iovec* iov, int count) override {
+    if (counts->eagain_sends > 0) {  // taken, and given back with nothing sent
+      counts->eagain_sends--;
+      given_back_.push_back(token);
+      return 0;
+    }
     int err = inner_->Send(fd, token, iov, count);
     if (err == 0) {
       counts->sends++;
@@ -106,6 +115,9 @@ class CountingPoller final : public ForwardingPoller {
     return inner_->Receive(fd, token, multishot, limit);
   }
   std::shared_ptr<Counts> counts = std::make_shared<Counts>();
+
+ private:
+  std::vector<Token> given_back_;  // sends whose -EAGAIN result the next Wait reports
 };
 
 const Config kUring{"io_uring", false, false};
@@ -1022,6 +1034,35 @@ TEST(io_uring_cancelled_writes_keep_their_memory_until_the_send_ends) {
         got.find('X') != std::string::npos ? "some from memory let go of" : "not what was written");
   CHECK(pool->in_use() == in_use - 1, "the chunk never went back to the pool (%d in use, %d before)",
         pool->in_use(), in_use);
+  RawClose(peer);
+  CHECK(host.problems.empty(), "%s", host.problems.empty() ? "" : host.problems[0].c_str());
+}
+
+// A send the kernel gives back with -EAGAIN (nothing sent, not waiting for room: seen under
+// the API fuzz) is not a write error: the queue is flushed on readiness, and a shutdown
+// asked for meanwhile follows it. Before, every queued write failed with EAGAIN and the
+// shutdown never came, so the peer waited for the end of the stream for ever.
+TEST(io_uring_send_given_back_with_eagain_is_flushed_on_readiness) {
+  if (!Available()) return;
+  std::string data(100000, '\0');
+  for (size_t i = 0; i < data.size(); i++) data[i] = static_cast<char>('a' + i % 17);
+  MockHost host;
+  MockHost::BufferRef ref{&host, data.data(), data.size()};
+  std::shared_ptr<Counts> counts;
+  auto loop = MakeCountingLoop(&host, &counts);
+  auto conns = Accept(loop.get(), &host, 1);
+  int id = conns[0].id, peer = conns[0].peer;
+  counts->eagain_sends = 1;
+  CHECK(loop->Write(id, data.data(), data.size(), kNoLimit, MockHost::MakeBufferToken, &ref) == 1);
+  CHECK(loop->ShutdownWrite(id) == 0);
+  loop->RunInline();  // the send's result: -EAGAIN
+  CHECK(counts->eagain_sends == 0);
+  std::string got = DrainPeer(loop.get(), &host, peer);  // to the end of the stream
+  CHECK(got == data, "the peer got %zu of %zu bytes%s", got.size(), data.size(),
+        got.size() == data.size() ? ", not what was written" : "");
+  CHECK(host.Count(kEvWriteError, id) == 0, "the write failed");
+  CHECK(PumpUntil(loop.get(), &host, [&] { return host.Count(kEvWritten, id) == 1 && host.live_tokens.empty(); }),
+        "the write was not reported written, or its token kept");
   RawClose(peer);
   CHECK(host.problems.empty(), "%s", host.problems.empty() ? "" : host.problems[0].c_str());
 }
