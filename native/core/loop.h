@@ -474,7 +474,8 @@ class Loop {
   // Drops h's queued writes and cancels a send in flight, whose request keeps its memory
   // (its token, parked) until the send's result comes (h may be gone by then).
   void DropWrites(StreamHandle* h);
-  // The token parked for the send of handle token `owner`, released (0 when none).
+  // The memory parked for the send of handle token `owner` (DropWrites), let go of: its
+  // tokens released, and the chunks their owners gave back meanwhile returned to the pool.
   void ReleaseParked(Token owner);
   // Ends h's multishot receive; a cancellation the backend did not take is tried again at
   // the next result that waits unread (OnReceived).

@@ -246,7 +246,7 @@ void Loop::DropWrites(StreamHandle* h) {
   // cancellation that does not reach the kernel (a failing io_uring_enter) leaves the send
   // waiting for room, reading that memory, for as long as it takes.
   iovec iov[kSendIov];
-  int taken = h->writes.Gather(iov, std::min<int>(h->send_requests, kSendIov));
+  int taken = h->writes.Gather(iov, h->send_requests);  // at most kSendIov, as PumpSends gave
   size_t first = tokens_.size();
   h->writes.Clear(&tokens_);
   taken = std::min(taken, static_cast<int>(tokens_.size() - first));

@@ -201,6 +201,13 @@ std::string ReadChunks(Loop* loop, MockHost* host, int id, size_t want, int roun
   return got;
 }
 
+// The writes of `id` that kEvWritten reported complete (each event counts several).
+int WritesCompleted(const MockHost& host, int id) {
+  int n = 0;
+  for (const Event& e : host.log) n += e.kind == kEvWritten && e.id == id ? e.a : 0;
+  return n;
+}
+
 // `count` short messages from the raw peer, the loop pumped after each (so each is a result
 // of its own, if anything still receives) and a little after the last; what was sent.
 std::string SendMessages(Loop* loop, MockHost* host, int peer, int count) {
@@ -834,8 +841,7 @@ TEST(io_uring_sends_keep_order_and_the_memory_until_written) {
   CHECK(got.size() == want.size() && got == want, "the peer got %zu of %zu bytes, %s", got.size(), want.size(),
         got.find('X') != std::string::npos ? "some from memory let go of" : "out of order");
   CHECK(PumpUntil(loop.get(), &host, [&] { return host.live_tokens.empty(); }), "tokens kept after all was read");
-  int written = 0;
-  for (const Event& e : host.log) written += e.kind == kEvWritten && e.id == sid ? e.a : 0;
+  int written = WritesCompleted(host, sid);
   CHECK(written == 8, "kEvWritten for %d of 8 writes", written);
   CHECK(counts->most_in_flight == 1, "at most %d sends in flight at once", counts->most_in_flight);
   RawClose(peer);
@@ -873,8 +879,7 @@ TEST(io_uring_writes_queued_behind_a_send_go_out_in_one) {
   CHECK(counts->most_buffers == 11, "at most %d requests in one send (the first's rest and the ten queued: 11)",
         counts->most_buffers);
   CHECK(counts->most_in_flight == 1, "at most %d sends in flight at once", counts->most_in_flight);
-  int written = 0;
-  for (const Event& e : host.log) written += e.kind == kEvWritten && e.id == sid ? e.a : 0;
+  int written = WritesCompleted(host, sid);
   CHECK(written == 11, "kEvWritten for %d of 11 writes", written);
   RawClose(peer);
   CHECK(host.problems.empty(), "%s", host.problems.empty() ? "" : host.problems[0].c_str());
@@ -994,8 +999,7 @@ TEST(io_uring_cancelled_writes_keep_their_memory_until_the_send_ends) {
   }
   CHECK(PumpUntil(loop.get(), &host, [&] { return counts->most_buffers == 3; }), "no send took B, C and D");
   for (int i = 0; i < 5; i++) Pump(loop.get(), &host, 5);  // a send waits for room now
-  int written = 0;
-  for (const Event& e : host.log) written += e.kind == kEvWritten && e.id == sid ? e.a : 0;
+  int written = WritesCompleted(host, sid);
   const size_t unsent = writes.size() - static_cast<size_t>(written);
   CHECK(unsent >= 2, "%zu requests left for the send in the kernel (the test wants C and D there)", unsent);
   counts->lose_cancels = true;
